@@ -1,0 +1,41 @@
+# avlab: two commands on a fresh machine (python3.11 + make):
+#   make repro   create .venv, install pinned dependencies, run the pipeline (dvc repro)
+#   make test    same venv, run the test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(abspath $(VENV)/bin)
+STAMP  := $(VENV)/.installed
+# The venv's tools first on PATH: dvc's `python tools/run_stage.py` and papermill's kernel use the venv.
+RUN    := PATH="$(BIN):$$PATH" VIRTUAL_ENV="$(abspath $(VENV))"
+
+.PHONY: venv repro repro-force test lint lab bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "avlab needs Python 3.11, got " + sys.version'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (avlab .venv)" >/dev/null
+	touch $(STAMP)
+
+repro: $(STAMP)
+	$(RUN) dvc repro
+
+repro-force: $(STAMP)  ## re-run every stage even if DVC finds it up to date
+	$(RUN) dvc repro --force
+
+test: $(STAMP)
+	$(RUN) python -m pytest
+
+lint: $(STAMP)
+	$(RUN) ruff check .
+
+lab: $(STAMP)
+	$(RUN) jupyter lab notebooks/
+
+bench: $(STAMP)
+	$(RUN) python tools/bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

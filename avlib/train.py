@@ -1,0 +1,163 @@
+"""`fit`: the one training loop every notebook uses.
+
+SGD with momentum and StepLR (the OGM-GE paper's optimiser), model selection on val, test metrics of the
+selected epoch, and a per-epoch log of the fused and uni-modal val accuracies, rho and k.
+Balancing methods plug in as objects with `after_backward(out, targets, epoch) -> dict` (see ogm.py).
+
+No global state: everything a run depends on comes in through arguments. Logging, progress bars and
+returned logs happen on rank 0 only, so the loop can run under torchrun/DDP unchanged.
+"""
+
+import copy
+import os
+import random
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from avlib.data.loader import make_loader
+from avlib.metrics import accuracy, mean_average_precision
+from avlib.ogm import contribution_ratio
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    lr_step: int = 70  # StepLR: multiply lr by lr_gamma every lr_step epochs
+    lr_gamma: float = 0.1
+    seed: int = 0
+    amp: bool = False  # mixed precision (bf16 on CPU, fp16 + grad scaling on CUDA)
+    device: str = "auto"  # "auto" = CUDA when present, else CPU
+    num_workers: int = 0
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "lr_step"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train {name}={getattr(self, name)}; expected >= 1")
+        if self.lr <= 0:
+            raise ValueError(f"train lr={self.lr}; expected > 0")
+
+
+@dataclass
+class FitResult:
+    test: dict  # metrics of the selected epoch on test: acc, map, audio_acc, visual_acc
+    val: dict  # the same on val (what selected it)
+    best_epoch: int
+    history: list = field(default_factory=list)  # one dict per epoch
+    wall_s: float = 0.0
+
+
+def is_main_process() -> bool:
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every generator and ask for deterministic kernels: same seed, same bits (on one device type)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS determinism needs it
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - seeds third-party code that draws from the legacy global RNG
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+
+
+def _to(batch: dict, device) -> dict:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def evaluate(model, loader, device, amp: bool = False) -> dict:
+    """Fused and uni-modal accuracy (+ fused mAP) over a whole split."""
+    model.eval()
+    outs = {"logits": [], "audio_logits": [], "visual_logits": []}
+    labels = []
+    for batch in loader:
+        batch = _to(batch, device)
+        with torch.autocast(device.type, enabled=amp):
+            out = model(batch["audio"], batch["visual"])
+        for name in outs:
+            if getattr(out, name) is not None:
+                outs[name].append(getattr(out, name).float().cpu())
+        labels.append(batch["label"].cpu())
+    labels = torch.cat(labels)
+    logits = torch.cat(outs["logits"])
+    metrics = {"acc": accuracy(logits, labels), "map": mean_average_precision(logits, labels)}
+    for m in ("audio", "visual"):
+        if outs[f"{m}_logits"]:
+            metrics[f"{m}_acc"] = accuracy(torch.cat(outs[f"{m}_logits"]), labels)
+    return metrics
+
+
+def fit(model, data: dict, config: TrainConfig, *, balancer=None, progress: bool = True,
+        desc: str = "fit") -> FitResult:
+    """Train `model` on data["train"], select the epoch with the best val accuracy, report it on test.
+
+    data: {"train": Dataset, "val": Dataset, "test": Dataset}. The model must already be built (seed
+    first: `seed_everything`); `fit` reseeds nothing but the shuffle order (from config.seed).
+    """
+    start = time.perf_counter()
+    device = pick_device(config.device)
+    model.to(device)
+    train = make_loader(data["train"], batch_size=config.batch_size, shuffle=True, seed=config.seed,
+                        num_workers=config.num_workers)
+    val, test = (make_loader(data[s], batch_size=256, shuffle=False, num_workers=config.num_workers)
+                 for s in ("val", "test"))
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
+    scaler = torch.amp.GradScaler(device.type, enabled=config.amp and device.type == "cuda")
+    show = progress and is_main_process()
+
+    history, best, best_state = [], None, None
+    for epoch in tqdm(range(config.epochs), desc=desc, disable=not show, leave=False):
+        model.train()
+        sums, n_batches = {}, 0
+        for batch in train:
+            batch = _to(batch, device)
+            with torch.autocast(device.type, enabled=config.amp):
+                out = model(batch["audio"], batch["visual"])
+                loss = F.cross_entropy(out.logits.float(), batch["label"])
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)  # balancers see true gradients
+            logs = {"loss": loss.detach()}
+            if out.audio_logits is not None and out.visual_logits is not None:
+                logs["rho_audio"] = contribution_ratio(out.audio_logits, out.visual_logits, batch["label"])[0]
+            if balancer is not None:
+                logs |= balancer.after_backward(out, batch["label"], epoch)
+            scaler.step(optimizer)
+            scaler.update()
+            for k, v in logs.items():  # summed on device: one host sync per epoch, not per step
+                sums[k] = sums.get(k, 0) + v.detach().float()
+            n_batches += 1
+        scheduler.step()
+        record = {"epoch": epoch, **{k: (v / n_batches).item() for k, v in sums.items()}}
+        record |= {f"val_{k}": v for k, v in evaluate(model, val, device, config.amp).items()}
+        history.append(record)
+        if best is None or record["val_acc"] > best["val_acc"]:
+            best = record
+            best_state = copy.deepcopy(model.state_dict())
+
+    model.load_state_dict(best_state)
+    return FitResult(
+        test=evaluate(model, test, device, config.amp),
+        val={k.removeprefix("val_"): v for k, v in best.items() if k.startswith("val_")},
+        best_epoch=best["epoch"],
+        history=history,
+        wall_s=time.perf_counter() - start,
+    )

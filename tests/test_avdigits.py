@@ -1,0 +1,82 @@
+import hashlib
+import json
+
+import pytest
+import torch
+from conftest import TINY
+
+from avlib.data import DatasetError, load_dataset, load_splits, make_loader
+from avlib.data.avdigits import AVDigitsConfig, generate
+
+
+def _digest(root):
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def test_generation_is_deterministic(tiny_avdigits, tmp_path):
+    again = tmp_path / "again"
+    generate(again, AVDigitsConfig(**TINY), progress=False)
+    assert _digest(again) == _digest(tiny_avdigits)  # every tensor, wav and meta byte
+
+
+def test_splits_share_no_image_and_no_speaker(tiny_avdigits):
+    data = {s: torch.load(tiny_avdigits / f"{s}.pt", weights_only=True) for s in ("train", "val", "test")}
+    images = {s: set(d["source_index"].tolist()) for s, d in data.items()}
+    voices = {s: set(d["voice"]) for s, d in data.items()}
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        assert not images[a] & images[b]
+        assert not voices[a] & voices[b]
+    meta = json.loads((tiny_avdigits / "meta.json").read_text())
+    assert meta["sizes"] == {"train": 60, "val": 30, "test": 30}
+
+
+def test_items_and_batches(tiny_avdigits):
+    splits = load_splits("avdigits", tiny_avdigits)
+    item = splits["train"][0]
+    assert item["audio"].shape == (1, 32, 51) and item["visual"].shape == (1, 28, 28)
+    assert 0 <= int(item["label"]) < 10
+    batch = next(iter(make_loader(splits["train"], batch_size=16, shuffle=True, seed=3)))
+    assert batch["audio"].shape == (16, 1, 32, 51) and batch["label"].shape == (16,)
+    again = next(iter(make_loader(splits["train"], batch_size=16, shuffle=True, seed=3)))
+    assert torch.equal(batch["label"], again["label"])  # order fixed by the seed
+
+
+def test_wavs_match_the_labels(tiny_avdigits):
+    wavs = sorted((tiny_avdigits / "wav" / "test").glob("*.wav"))
+    labels = torch.load(tiny_avdigits / "test.pt", weights_only=True)["label"].tolist()
+    assert [int(p.stem.split("_")[1]) for p in wavs] == labels
+
+
+def test_missing_split_names_the_file(tmp_path):
+    with pytest.raises(DatasetError, match=r"test\.pt not found"):
+        load_dataset("avdigits", tmp_path, "test")
+
+
+def test_unknown_dataset_and_split_are_named(tmp_path):
+    with pytest.raises(DatasetError, match="'audioset'"):
+        load_dataset("audioset", tmp_path, "train")
+    with pytest.raises(DatasetError, match="'dev'"):
+        load_dataset("avdigits", tmp_path, "dev")
+
+
+@pytest.mark.parametrize("bad", [dict(n_train=0), dict(n_train=4000, n_test=2000), dict(visual_occlusion=40),
+                                 dict(visual_noise_std=-1.0)])
+def test_bad_generator_config_is_named(bad):
+    with pytest.raises(DatasetError, match=next(iter(bad)).split("_")[0]):
+        AVDigitsConfig(**bad)
+
+
+def test_failed_generation_leaves_nothing(tmp_path, monkeypatch):
+    import avlib.data.avdigits as avdigits
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(avdigits, "synthesize_many", boom)
+    with pytest.raises(RuntimeError):
+        generate(tmp_path / "avdigits", AVDigitsConfig(**TINY), progress=False)
+    assert list(tmp_path.iterdir()) == []

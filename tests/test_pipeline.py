@@ -1,0 +1,71 @@
+"""dvc.yaml, params.yaml and the notebooks agree with each other."""
+
+import json
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+NOTEBOOK_STAGES = [name for name, stage in DVC["stages"].items() if "run_stage.py" in stage["cmd"]]
+
+
+def _parameters_cell(stage: str) -> dict:
+    nb = json.loads((ROOT / "notebooks" / f"{stage}.ipynb").read_text())
+    cell = nb["cells"][[i for i, c in enumerate(nb["cells"]) if "parameters" in c["metadata"].get("tags", [])][0]]
+    values = {}
+    exec("".join(cell["source"]), {}, values)  # plain assignments only
+    return values
+
+
+def _declared(entries) -> list[str]:
+    return [next(iter(e)) if isinstance(e, dict) else e for e in entries or []]
+
+
+def test_every_dep_exists_and_every_output_is_under_reports_or_data():
+    produced = {p for s in DVC["stages"].values() for p in _declared(s.get("outs")) + _declared(s.get("metrics"))}
+    for name, stage in DVC["stages"].items():
+        for dep in stage.get("deps", []):
+            assert (ROOT / dep).exists() or dep in produced, f"stage {name}: dep {dep} does not exist"
+        for out in _declared(stage.get("outs")) + _declared(stage.get("metrics")):
+            assert out.startswith(("reports/", "data/")), f"stage {name}: output {out} outside reports/ or data/"
+
+
+def test_metrics_are_not_cached_so_git_can_diff_them():
+    for stage in DVC["stages"].values():
+        for entry in stage.get("metrics", []):
+            assert next(iter(entry.values()))["cache"] is False
+
+
+def test_every_params_key_exists():
+    for name, stage in DVC["stages"].items():
+        for key in stage.get("params", []):
+            section, _, leaf = key.partition(".")
+            assert section in PARAMS and (not leaf or leaf in PARAMS[section]), f"stage {name}: no param {key}"
+
+
+def test_notebook_parameters_match_params_yaml():
+    for stage in NOTEBOOK_STAGES:
+        cell = _parameters_cell(stage)
+        assert cell["smoke"] is False and cell["out_dir"] == f"reports/{stage}"
+        assert set(cell) - {"out_dir"} == set(PARAMS[stage]), f"{stage}: parameters cell and params.yaml differ"
+        assert {k: cell[k] for k in PARAMS[stage]} == PARAMS[stage], f"{stage}: defaults differ from params.yaml"
+
+
+def test_notebooks_are_committed_without_outputs():
+    for path in (ROOT / "notebooks").glob("*.ipynb"):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                assert not cell["outputs"] and cell["execution_count"] is None, f"{path.name} has outputs"
+
+
+def test_dvc_accepts_the_pipeline():
+    import subprocess
+    import sys
+
+    dvc = Path(sys.executable).with_name("dvc")
+    result = subprocess.run([str(dvc), "stage", "list"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for name in DVC["stages"]:
+        assert name in result.stdout
