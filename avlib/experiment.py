@@ -68,7 +68,7 @@ class RunSpec:
 def run_specs(specs: list, seeds: list, data: dict, *, train: TrainConfig, model: dict | None = None,
               probe: bool = True, progress: bool = True) -> list[RunResult]:
     """Every spec at every seed, in a fixed order (spec-major), with one progress bar over all runs."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     jobs = [(spec, seed) for spec in specs for seed in seeds]
     results = []

@@ -43,7 +43,8 @@ def imbalance_figure(runs: list, history: pd.DataFrame, *, fused: str = "concat"
     sub = history[history["label"].isin([fused, ogm_label])]
     sns.lineplot(sub, x="epoch", y="rho_audio", hue="label", ax=axes[0], errorbar=("ci", 95))
     axes[0].axhline(1.0, color="0.5", ls=":")
-    axes[0].set(title="ρ audio = s_audio / s_visual (train batches)", yscale="log")
+    axes[0].set(title="ρ audio = s_audio / s_visual (train batches)", yscale="log", ylabel="ρ audio (log scale)")
+    axes[0].set_yticks([0.25, 0.5, 1, 2, 4, 8], labels=["¼", "½", "1", "2", "4", "8"])
     ogm = history[history["label"] == ogm_label]
     if "k_audio" in ogm:
         k = ogm.melt(id_vars=["epoch", "seed"], value_vars=["k_audio", "k_visual"], var_name="coefficient")

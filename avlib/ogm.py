@@ -21,18 +21,24 @@ from torch import nn
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
+def _scores(audio_logits, visual_logits, targets) -> torch.Tensor:
+    """(s_audio, s_visual): summed softmax probability of the true class, both modalities in one pass."""
+    probs = torch.softmax(torch.stack([audio_logits, visual_logits]).float(), dim=-1)  # (2, B, K)
+    return probs.gather(2, targets.expand(2, -1).unsqueeze(-1)).sum(dim=(1, 2))  # (2,)
+
+
 def contribution_ratio(audio_logits, visual_logits, targets) -> tuple[torch.Tensor, torch.Tensor]:
     """(rho_audio, rho_visual) of one batch, as 0-dim tensors (no host sync)."""
-    s_a = torch.softmax(audio_logits.float(), dim=1).gather(1, targets[:, None]).sum()
-    s_v = torch.softmax(visual_logits.float(), dim=1).gather(1, targets[:, None]).sum()
-    return s_a / s_v, s_v / s_a
+    s = _scores(audio_logits, visual_logits, targets)
+    return s[0] / s[1], s[1] / s[0]
 
 
 def ogm_coefficients(audio_logits, visual_logits, targets, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(k_audio, k_visual), Eq. 7: 1 - tanh(alpha * rho) for the dominant modality, 1 for the other."""
-    one = torch.ones((), device=audio_logits.device)
-    return tuple(torch.where(rho > 1, 1 - torch.tanh(alpha * rho), one)
-                 for rho in contribution_ratio(audio_logits, visual_logits, targets))
+    s = _scores(audio_logits, visual_logits, targets)
+    rho = s / s.flip(0)  # (rho_audio, rho_visual)
+    k = torch.where(rho > 1, 1 - torch.tanh(alpha * rho), torch.ones_like(rho))
+    return k[0], k[1]
 
 
 def encoder_params(encoder: nn.Module, which: str = "conv") -> list[nn.Parameter]:
@@ -63,12 +69,16 @@ class OGMGE:
     def active(self, epoch: int) -> bool:
         return self.start_epoch <= epoch and (self.end_epoch is None or epoch < self.end_epoch)
 
-    def _noise_like(self, grad: torch.Tensor) -> torch.Tensor:
+    def _generator(self, device) -> torch.Generator:
         # Own generator: the noise stream is fixed by `seed`, whatever else draws random numbers.
-        gen = self._generators.get(grad.device)
-        if gen is None:
-            gen = self._generators[grad.device] = torch.Generator(grad.device).manual_seed(self.seed)
-        return torch.randn(grad.shape, generator=gen, device=grad.device, dtype=grad.dtype)
+        if device not in self._generators:
+            self._generators[device] = torch.Generator(device).manual_seed(self.seed)
+        return self._generators[device]
+
+    def _ge_noise(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        """h ~ N(0, std(g)^2) for each gradient g (std over the whole tensor, as the authors' code)."""
+        gen = self._generator(grads[0].device)
+        return [torch.randn(g.shape, generator=gen, device=g.device, dtype=g.dtype).mul_(g.std()) for g in grads]
 
     @torch.no_grad()
     def after_backward(self, out, targets, epoch: int) -> dict:
@@ -77,11 +87,12 @@ class OGMGE:
             return {}
         k_audio, k_visual = ogm_coefficients(out.audio_logits, out.visual_logits, targets, self.alpha)
         for params, k in ((self.audio_params, k_audio), (self.visual_params, k_visual)):
-            for p in params:
-                if p.grad is None:
-                    continue
-                noise = self._noise_like(p.grad) * p.grad.std() if self.ge else None
-                p.grad.mul_(k)
-                if noise is not None:
-                    p.grad.add_(noise)
+            grads = [p.grad for p in params if p.grad is not None]
+            if not grads:
+                continue
+            noise = self._ge_noise(grads) if self.ge else None  # std of the unmodulated gradient
+            # Fused multi-tensor ops (as torch.optim uses): one kernel for the whole group, no host sync.
+            torch._foreach_mul_(grads, k)
+            if noise is not None:
+                torch._foreach_add_(grads, noise)
         return {"k_audio": k_audio, "k_visual": k_visual}

@@ -76,7 +76,7 @@ def format_ci(values, scale: float = 100.0, digits: int = 1) -> str:
 def write_table(df: pd.DataFrame, out_dir, name: str = "table", note: str = "") -> None:
     """`<name>.csv` and `<name>.md` (a pipe table, with `note` under it: which data, what the columns are)."""
     atomic_write_text(Path(out_dir) / f"{name}.csv", df.to_csv(index=False))
-    md = df.to_markdown(index=False)
+    md = df.to_markdown(index=False, missingval="–")
     atomic_write_text(Path(out_dir) / f"{name}.md", md + (f"\n\n{note}\n" if note else "\n"))
 
 

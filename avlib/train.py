@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from avlib.data.loader import make_loader
 from avlib.metrics import accuracy, mean_average_precision
@@ -103,6 +103,32 @@ def evaluate(model, loader, device, amp: bool = False) -> dict:
     return metrics
 
 
+def train_step(model, batch: dict, optimizer, scaler, *, balancer=None, epoch: int = 0, amp: bool = False) -> dict:
+    """One SGD step on a batch already on the device; returns detached 0-dim tensors for the logs."""
+    device_type = batch["label"].device.type
+    with torch.autocast(device_type, enabled=amp):
+        out = model(batch["audio"], batch["visual"])
+        loss = F.cross_entropy(out.logits.float(), batch["label"])
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)  # balancers must see the true gradients
+    logs = {"loss": loss.detach()}
+    if out.audio_logits is not None and out.visual_logits is not None:
+        logs["rho_audio"] = contribution_ratio(out.audio_logits, out.visual_logits, batch["label"])[0]
+    if balancer is not None:
+        logs |= balancer.after_backward(out, batch["label"], epoch)
+    scaler.step(optimizer)
+    scaler.update()
+    return logs
+
+
+def make_optimizer(model, config: TrainConfig):
+    """SGD + StepLR, the paper's optimiser (OGM-GE Sec. 4.1)."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
+
+
 def fit(model, data: dict, config: TrainConfig, *, balancer=None, progress: bool = True,
         desc: str = "fit") -> FitResult:
     """Train `model` on data["train"], select the epoch with the best val accuracy, report it on test.
@@ -117,9 +143,7 @@ def fit(model, data: dict, config: TrainConfig, *, balancer=None, progress: bool
                         num_workers=config.num_workers)
     val, test = (make_loader(data[s], batch_size=256, shuffle=False, num_workers=config.num_workers)
                  for s in ("val", "test"))
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
+    optimizer, scheduler = make_optimizer(model, config)
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp and device.type == "cuda")
     show = progress and is_main_process()
 
@@ -128,22 +152,10 @@ def fit(model, data: dict, config: TrainConfig, *, balancer=None, progress: bool
         model.train()
         sums, n_batches = {}, 0
         for batch in train:
-            batch = _to(batch, device)
-            with torch.autocast(device.type, enabled=config.amp):
-                out = model(batch["audio"], batch["visual"])
-                loss = F.cross_entropy(out.logits.float(), batch["label"])
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)  # balancers see true gradients
-            logs = {"loss": loss.detach()}
-            if out.audio_logits is not None and out.visual_logits is not None:
-                logs["rho_audio"] = contribution_ratio(out.audio_logits, out.visual_logits, batch["label"])[0]
-            if balancer is not None:
-                logs |= balancer.after_backward(out, batch["label"], epoch)
-            scaler.step(optimizer)
-            scaler.update()
+            logs = train_step(model, _to(batch, device), optimizer, scaler, balancer=balancer, epoch=epoch,
+                              amp=config.amp)
             for k, v in logs.items():  # summed on device: one host sync per epoch, not per step
-                sums[k] = sums.get(k, 0) + v.detach().float()
+                sums[k] = sums.get(k, 0) + v.float()
             n_batches += 1
         scheduler.step()
         record = {"epoch": epoch, **{k: (v / n_batches).item() for k, v in sums.items()}}

@@ -80,3 +80,15 @@ def test_failed_generation_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         generate(tmp_path / "avdigits", AVDigitsConfig(**TINY), progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_in_memory_loader_epochs_are_seeded_permutations(tiny_avdigits):
+    dataset = load_dataset("avdigits", tiny_avdigits, "train")
+    loader = make_loader(dataset, batch_size=16, shuffle=True, seed=5)
+    epoch1, epoch2 = ([b["label"] for b in loader] for _ in range(2))
+    assert [len(b) for b in epoch1] == [16, 16, 16, 12] and len(loader) == 4
+    assert sorted(torch.cat(epoch1).tolist()) == sorted(dataset.label.tolist())  # every sample once
+    assert not all(torch.equal(a, b) for a, b in zip(epoch1, epoch2, strict=True))  # reshuffled
+    again = make_loader(dataset, batch_size=16, shuffle=True, seed=5)
+    assert all(torch.equal(a, b["label"]) for a, b in zip(epoch1, again, strict=True))
+    assert len(make_loader(dataset, batch_size=16, shuffle=False, drop_last=True)) == 3

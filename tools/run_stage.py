@@ -84,7 +84,8 @@ def run(stage: str, overrides: list[str], reports: Path) -> Path:
     start = time.perf_counter()
     try:
         papermill.execute_notebook(notebook, executed, parameters={**params, "out_dir": str(tmp)},
-                                   kernel_name=kernel_for_this_python(), cwd=str(ROOT), progress_bar=True)
+                                   kernel_name=kernel_for_this_python(), cwd=str(ROOT), progress_bar=False,
+                                   stdout_file=sys.stdout, stderr_file=sys.stderr)  # live progress bars
     except BaseException:
         failed = reports / ".failed" / f"{stage}.ipynb"
         failed.parent.mkdir(parents=True, exist_ok=True)

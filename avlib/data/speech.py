@@ -15,7 +15,6 @@ import multiprocessing
 import threading
 from concurrent.futures import ProcessPoolExecutor
 
-import espeakng_loader
 import numpy as np
 
 SAMPLE_RATE = 22_050
@@ -40,6 +39,8 @@ def _collect(wav, n_samples, _events):
 def _library():
     global _lib
     if _lib is None:
+        import espeakng_loader  # ships libespeak-ng and its voice data
+
         lib = ctypes.cdll.LoadLibrary(espeakng_loader.get_library_path())
         data = espeakng_loader.get_data_path().encode()
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data, 0)
