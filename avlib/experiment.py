@@ -43,16 +43,18 @@ def run_classifier(kind: str, data: dict, *, train: TrainConfig, ogm: OGMConfig 
                          alpha=ogm.alpha, start_epoch=ogm.start_epoch, end_epoch=ogm.end_epoch,
                          ge=ogm.ge, seed=train.seed)
     tag = f"{kind}{'+ogm' if ogm else ''} s{train.seed}"
-    result = fit(net, data, train, balancer=balancer, progress=progress, desc=tag)
-    probes = {"val": {}, "test": {}}
-    if probe:
-        device = pick_device(train.device)
-        for m in ("audio", "visual"):
-            encoder = getattr(net, f"{m}_encoder")
-            if encoder is not None:
-                for split, acc in linear_probe(encoder, data, m, device).items():
-                    probes[split][m] = acc
-    torch.use_deterministic_algorithms(False)  # leave the process as we found it
+    try:
+        result = fit(net, data, train, balancer=balancer, progress=progress, desc=tag)
+        probes = {"val": {}, "test": {}}
+        if probe:
+            device = pick_device(train.device)
+            for m in ("audio", "visual"):
+                encoder = getattr(net, f"{m}_encoder")
+                if encoder is not None:
+                    for split, acc in linear_probe(encoder, data, m, device).items():
+                        probes[split][m] = acc
+    finally:
+        torch.use_deterministic_algorithms(False)  # leave the process as we found it
     return RunResult(kind=kind, label=kind, ogm=ogm, seed=train.seed, fit=result, probe=probes)
 
 

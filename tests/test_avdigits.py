@@ -1,12 +1,13 @@
 import hashlib
 import json
 
+import numpy as np
 import pytest
 import torch
 from conftest import TINY
 
 from avlib.data import DatasetError, load_dataset, load_splits, make_loader
-from avlib.data.avdigits import AVDigitsConfig, generate
+from avlib.data.avdigits import VOICE_POOL, AVDigitsConfig, deal_voices, generate, voice_family
 
 
 def _digest(root):
@@ -26,12 +27,22 @@ def test_generation_is_deterministic(tiny_avdigits, tmp_path):
 def test_splits_share_no_image_and_no_speaker(tiny_avdigits):
     data = {s: torch.load(tiny_avdigits / f"{s}.pt", weights_only=True) for s in ("train", "val", "test")}
     images = {s: set(d["source_index"].tolist()) for s, d in data.items()}
-    voices = {s: set(d["voice"]) for s, d in data.items()}
+    voices = {s: {voice_family(v.removeprefix("en+")) for v in d["voice"]} for s, d in data.items()}
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         assert not images[a] & images[b]
         assert not voices[a] & voices[b]
     meta = json.loads((tiny_avdigits / "meta.json").read_text())
     assert meta["sizes"] == {"train": 60, "val": 30, "test": 30}
+
+
+def test_voice_families_are_dealt_whole():
+    dealt = deal_voices((0.6, 0.15, 0.25), np.random.default_rng(0))
+    assert sorted(sum(dealt.values(), [])) == sorted(VOICE_POOL)
+    families = {s: {voice_family(v) for v in vs} for s, vs in dealt.items()}
+    assert not families["train"] & families["test"] and not families["val"] & families["test"]
+    split_of = {v: s for s, vs in dealt.items() for v in vs}
+    assert split_of["iven"] == split_of["iven4"] and split_of["m1"] == split_of["m8"]
+    assert 0.45 < len(dealt["train"]) / len(VOICE_POOL) < 0.75
 
 
 def test_items_and_batches(tiny_avdigits):

@@ -1,6 +1,7 @@
 """dvc.yaml, params.yaml and the notebooks agree with each other."""
 
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -19,17 +20,29 @@ def _parameters_cell(stage: str) -> dict:
     return values
 
 
+def _resolve(path: str) -> str:
+    """DVC templating: ${section.key} -> the value in params.yaml."""
+    return re.sub(r"\$\{(\w+)\.(\w+)\}", lambda m: str(PARAMS[m[1]][m[2]]), path)
+
+
 def _declared(entries) -> list[str]:
-    return [next(iter(e)) if isinstance(e, dict) else e for e in entries or []]
+    return [_resolve(next(iter(e)) if isinstance(e, dict) else e) for e in entries or []]
 
 
 def test_every_dep_exists_and_every_output_is_under_reports_or_data():
     produced = {p for s in DVC["stages"].values() for p in _declared(s.get("outs")) + _declared(s.get("metrics"))}
     for name, stage in DVC["stages"].items():
-        for dep in stage.get("deps", []):
+        for dep in map(_resolve, stage.get("deps", [])):
             assert (ROOT / dep).exists() or dep in produced, f"stage {name}: dep {dep} does not exist"
         for out in _declared(stage.get("outs")) + _declared(stage.get("metrics")):
             assert out.startswith(("reports/", "data/")), f"stage {name}: output {out} outside reports/ or data/"
+
+
+def test_report_outputs_persist_so_a_failed_run_keeps_the_old_report():
+    # DVC deletes non-persistent outputs before running a stage; run_stage swaps new ones in atomically.
+    for stage in DVC["stages"].values():
+        for entry in (stage.get("outs") or []) + (stage.get("metrics") or []):
+            assert isinstance(entry, dict) and next(iter(entry.values())).get("persist") is True, entry
 
 
 def test_metrics_are_not_cached_so_git_can_diff_them():

@@ -72,6 +72,7 @@ def swap_in(tmp: Path, final: Path) -> None:
 
 
 def run(stage: str, overrides: list[str], reports: Path) -> Path:
+    reports = Path(reports).resolve()
     notebook = ROOT / "notebooks" / f"{stage}.ipynb"
     if not notebook.exists():
         raise SystemExit(f"no notebook {notebook.relative_to(ROOT)} for stage {stage!r}")
@@ -83,17 +84,27 @@ def run(stage: str, overrides: list[str], reports: Path) -> Path:
     executed = tmp / "notebook.ipynb"
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(notebook, executed, parameters={**params, "out_dir": str(tmp)},
-                                   kernel_name=kernel_for_this_python(), cwd=str(ROOT), progress_bar=False,
-                                   stdout_file=sys.stdout, stderr_file=sys.stderr)  # live progress bars
+        try:
+            papermill.execute_notebook(notebook, executed, parameters={**params, "out_dir": str(tmp)},
+                                       kernel_name=kernel_for_this_python(), cwd=str(ROOT), progress_bar=False,
+                                       stdout_file=sys.stdout, stderr_file=sys.stderr)  # live progress bars
+        except BaseException:
+            if executed.exists():  # keep the traceback where the user can read it
+                failed = reports / ".failed" / f"{stage}.ipynb"
+                failed.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(executed, failed)
+                print(f"stage {stage} failed; executed notebook kept at {failed}", file=sys.stderr)
+            raise
+        _finish(stage, params, tmp, executed, start)
     except BaseException:
-        failed = reports / ".failed" / f"{stage}.ipynb"
-        failed.parent.mkdir(parents=True, exist_ok=True)
-        if executed.exists():
-            shutil.copy(executed, failed)
-            print(f"stage {stage} failed; executed notebook kept at {failed}", file=sys.stderr)
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written survives
         raise
+    swap_in(tmp, final)
+    return final
+
+
+def _finish(stage: str, params: dict, tmp: Path, executed: Path, start: float) -> None:
+    """Render the executed notebook and write provenance.json into the temp folder."""
     render_html(executed, tmp / "notebook.html")
     executed.unlink()  # the HTML is the readable record; the .ipynb with outputs would only bloat git
     provenance = {
@@ -103,7 +114,7 @@ def run(stage: str, overrides: list[str], reports: Path) -> Path:
         "data_root": params.get("root", ""),
         "embedded_data": params.get("dataset", "avdigits") == "avdigits",
         "git_commit": git_commit(),
-        "seeds": params.get("seeds", params.get("seed", "")),
+        "seeds": params.get("seeds", params.get("seed", "")) if not params.get("smoke") else "smoke: first only",
         "smoke": bool(params.get("smoke", False)),
         "device": str(pick_device(params.get("device", "auto"))),
         "torch": torch.__version__,
@@ -113,8 +124,6 @@ def run(stage: str, overrides: list[str], reports: Path) -> Path:
         "params": params,
     }
     (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")
-    swap_in(tmp, final)
-    return final
 
 
 def main() -> None:
@@ -125,7 +134,7 @@ def main() -> None:
     parser.add_argument("--reports", default=str(ROOT / "reports"), help="reports folder (default: reports/)")
     parser.add_argument("--index", action="store_true", help="also rebuild reports/index.html")
     args = parser.parse_args()
-    out = run(args.stage, args.set, Path(args.reports))
+    out = run(args.stage, args.set, Path(args.reports).resolve())  # the notebook runs with cwd = repo root
     if args.index:
         build_index(args.reports)
     print(f"wrote {out}")

@@ -36,8 +36,8 @@ from avlib.data.speech import synthesize_many
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 # eSpeak NG voice variants (the `!v` folder of espeak-ng-data), spoken with English rules. The seed
-# deals them into disjoint train/val/test speaker sets, so val and test voices are unheard in training
-# and val is drawn from the same distribution as test.
+# deals them, family by family, into disjoint train/val/test speaker sets, so val and test voices are
+# unheard in training and val is drawn from the same distribution as test.
 VOICE_POOL = (
     "Alex", "Alicia", "Andrea", "Andy", "Annie", "AnxiousAndy", "Denis", "Diogo", "Gene", "Gene2", "Henrique",
     "Hugo", "Jacky", "Lee", "Marco", "Mario", "Michael", "Mike", "Nguyen", "Reed", "RicishayMax",
@@ -84,12 +84,24 @@ class AVDigitsConfig:
             raise DatasetError("avdigits: visual_noise_std and visual_blur_sigma must be >= 0")
 
 
+def voice_family(name: str) -> str:
+    """Variants that differ only by a number ('iven', 'iven2', ...; 'm1'...'m8') count as one speaker family."""
+    return name.lower().rstrip("0123456789")
+
+
 def deal_voices(fractions, rng: np.random.Generator) -> dict:
-    """Disjoint speaker sets {split: [voice, ...]} drawn from VOICE_POOL."""
-    shuffled = [VOICE_POOL[i] for i in rng.permutation(len(VOICE_POOL))]
-    n_train, n_val = (round(f * len(shuffled)) for f in fractions[:2])
-    return {"train": shuffled[:n_train], "val": shuffled[n_train : n_train + n_val],
-            "test": shuffled[n_train + n_val :]}
+    """Disjoint speaker sets {split: [voice, ...]} from VOICE_POOL, dealt by family so that no near-copy
+    of a test voice is heard in training; each split gets about its fraction of the voices."""
+    families = sorted({voice_family(v) for v in VOICE_POOL})
+    members = {f: [v for v in VOICE_POOL if voice_family(v) == f] for f in families}
+    dealt = {"train": [], "val": [], "test": []}
+    targets = np.cumsum(fractions) * len(VOICE_POOL)
+    count = 0
+    for i in rng.permutation(len(families)):
+        split = "train" if count < targets[0] else "val" if count < targets[1] else "test"
+        dealt[split] += members[families[i]]
+        count += len(members[families[i]])
+    return dealt
 
 
 def _corrupt_images(images: np.ndarray, cfg: AVDigitsConfig, rng: np.random.Generator) -> np.ndarray:

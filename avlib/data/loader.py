@@ -34,10 +34,10 @@ def make_loader(dataset, *, batch_size: int, shuffle: bool, seed: int = 0, num_w
     Each epoch draws a new permutation from that generator, so epoch e of a run is the same on every
     machine and independent of any other randomness (model init, GE noise, dropout). In-memory datasets
     (with a batched `__getitems__`) are batched by indexing; the rest (decoding from disk) by a
-    DataLoader with `num_workers` processes.
+    DataLoader with `num_workers` processes (in-memory datasets ignore `num_workers`).
     """
     generator = torch.Generator().manual_seed(seed)
-    if hasattr(dataset, "__getitems__") and num_workers == 0:
+    if hasattr(dataset, "__getitems__"):  # in memory: worker processes would only add copying
         return InMemoryLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
                               drop_last=drop_last)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
