@@ -61,9 +61,9 @@ class AVDigitsConfig:
     n_test: int = 1000
     visual_blur_sigma: float = 1.0  # Gaussian blur, pixels
     visual_occlusion: int = 10  # side of the occluding square, pixels (0 = none)
-    visual_noise_std: float = 0.5  # additive Gaussian noise on [0, 1] pixels
-    voice_split: tuple = (0.6, 0.15, 0.25)  # fractions of VOICE_POOL dealt to train/val/test
-    snr_db: float = -4.5  # speech-to-noise ratio of the mixed audio (chosen on val, see params.yaml)
+    visual_noise_std: float = 0.6  # additive Gaussian noise on [0, 1] pixels
+    voice_split: tuple = (0.6, 0.2, 0.2)  # fractions of the speaker families dealt to train/val/test
+    snr_db: float = -3.0  # speech-to-noise ratio of the mixed audio (chosen on val, see params.yaml)
     snr_jitter_db: float = 3.0  # per-sample SNR drawn uniformly in snr_db ± jitter
     rate_wpm: tuple = (130, 230)  # eSpeak NG speaking rate range, words per minute
     pitch: tuple = (20, 80)  # eSpeak NG base pitch range (0-100)
@@ -90,18 +90,22 @@ def voice_family(name: str) -> str:
 
 
 def deal_voices(fractions, rng: np.random.Generator) -> dict:
-    """Disjoint speaker sets {split: [voice, ...]} from VOICE_POOL, dealt by family so that no near-copy
-    of a test voice is heard in training; each split gets about its fraction of the voices."""
+    """Disjoint speaker sets {split: [voice, ...]} from VOICE_POOL, dealt by family (a family is one
+    speaker: no near-copy of a test voice is heard in training); each split gets its fraction of families."""
     families = sorted({voice_family(v) for v in VOICE_POOL})
-    members = {f: [v for v in VOICE_POOL if voice_family(v) == f] for f in families}
-    dealt = {"train": [], "val": [], "test": []}
-    targets = np.cumsum(fractions) * len(VOICE_POOL)
-    count = 0
-    for i in rng.permutation(len(families)):
-        split = "train" if count < targets[0] else "val" if count < targets[1] else "test"
-        dealt[split] += members[families[i]]
-        count += len(members[families[i]])
-    return dealt
+    order = [families[i] for i in rng.permutation(len(families))]
+    n_train, n_val = (round(f * len(families)) for f in fractions[:2])
+    dealt = {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
+    return {split: [v for v in VOICE_POOL if voice_family(v) in fams] for split, fams in dealt.items()}
+
+
+def draw_speakers(voices: list, n: int, rng: np.random.Generator) -> list:
+    """n speakers for a split: a family uniformly, then one of its variants, so every family weighs the
+    same (a family with four variants is not four times as frequent)."""
+    families = sorted({voice_family(v) for v in voices})
+    members = {f: [v for v in voices if voice_family(v) == f] for f in families}
+    picks = rng.integers(len(families), size=n)
+    return [members[families[i]][rng.integers(len(members[families[i]]))] for i in picks]
 
 
 def _corrupt_images(images: np.ndarray, cfg: AVDigitsConfig, rng: np.random.Generator) -> np.ndarray:
@@ -171,7 +175,7 @@ def _generate_into(root: Path, cfg: AVDigitsConfig, progress: bool) -> dict:
 
     requests, owners = [], []
     for split in SPLITS:
-        speakers = rng.choice(voices[split], size=sizes[split])
+        speakers = draw_speakers(voices[split], sizes[split], rng)
         rates = rng.integers(cfg.rate_wpm[0], cfg.rate_wpm[1] + 1, size=sizes[split])
         pitches = rng.integers(cfg.pitch[0], cfg.pitch[1] + 1, size=sizes[split])
         for i, src in enumerate(picks[split]):
