@@ -30,8 +30,8 @@ def t1_findings(runs: list, *, dataset: str) -> str:
     if "concat" in g:
         rho = [[h["rho_audio"] for h in r.fit.history] for r in g["concat"]]
         mean_rho = [sum(col) / len(col) for col in zip(*rho, strict=True)]
-        early = [e for e, r in enumerate(mean_rho) if r < 1]
-        lead = f"visual leads (ρ < 1) in epochs {early[0]}–{early[-1]}, then " if early else ""
+        early = [str(e) for e, r in enumerate(mean_rho) if r < 1]
+        lead = f"visual leads (ρ < 1) in epoch(s) {', '.join(early)}; otherwise " if early else ""
         lines.append(f"- In concat training, {lead}audio dominates: mean ρ_audio = {mean_rho[-1]:.2f} at the "
                      "last epoch (ρ > 1 means audio's score exceeds visual's).")
     if "visual_only" in g and "concat" in g:

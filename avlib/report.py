@@ -76,7 +76,7 @@ def format_ci(values, scale: float = 100.0, digits: int = 1) -> str:
 def write_table(df: pd.DataFrame, out_dir, name: str = "table", note: str = "") -> None:
     """`<name>.csv` and `<name>.md` (a pipe table, with `note` under it: which data, what the columns are)."""
     atomic_write_text(Path(out_dir) / f"{name}.csv", df.to_csv(index=False))
-    md = df.to_markdown(index=False, missingval="–")
+    md = df.astype(object).where(df.notna(), None).to_markdown(index=False, missingval="–")
     atomic_write_text(Path(out_dir) / f"{name}.md", md + (f"\n\n{note}\n" if note else "\n"))
 
 
@@ -124,10 +124,15 @@ def _stage_section(stage_dir: Path) -> str:
     parts.append(f"<details><summary>params</summary><pre>{html.escape(yaml.safe_dump(prov.get('params', {})))}"
                  "</pre></details>")
     for table in sorted(stage_dir.glob("*.csv")):
-        parts.append(f"<h3>{table.stem}</h3>" + pd.read_csv(table).to_html(index=False, na_rep=""))
         notes = stage_dir / f"{table.stem}.md"
-        if notes.exists() and "\n\n" in notes.read_text().strip():
+        if not notes.exists():  # raw data (e.g. per-epoch logs): linked, not inlined
+            parts.append(f"<p><a href='{stage_dir.name}/{table.name}'>{table.name}</a></p>")
+            continue
+        parts.append(f"<h3>{table.stem}</h3>" + pd.read_csv(table).to_html(index=False, na_rep=""))
+        if "\n\n" in notes.read_text().strip():
             parts.append(f"<p class='note'>{html.escape(notes.read_text().strip().split(chr(10) * 2, 1)[1])}</p>")
+    for text in sorted(stage_dir.glob("findings.md")):
+        parts.append(f"<pre class='findings'>{html.escape(text.read_text())}</pre>")
     for fig in sorted(stage_dir.glob("*.png")):
         parts.append(f"<figure><img src='{stage_dir.name}/{fig.name}' alt='{fig.stem}'>"
                      f"<figcaption>{fig.stem}</figcaption></figure>")
@@ -144,7 +149,8 @@ def build_index(reports_dir="reports") -> Path:
     body = "\n".join(_stage_section(d) for d in stages)
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}img{max-width:100%}"
-             ".prov th{text-align:left;background:#f4f4f4}.note{color:#444}")
+             ".prov th{text-align:left;background:#f4f4f4}.note{color:#444}"
+             ".findings{white-space:pre-wrap;background:#f8f8f0;padding:8px}")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>avlab reports</title>"
             f"<style>{style}</style></head><body><h1>avlab reports</h1>"
             "<p>Every number under <em>ours</em> was computed by the stage's notebook on the data its provenance "
