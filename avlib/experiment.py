@@ -30,8 +30,10 @@ class RunResult:
 
 
 def run_classifier(kind: str, data: dict, *, train: TrainConfig, ogm: OGMConfig | None = None,
-                   model: dict | None = None, probe: bool = True, progress: bool = True) -> RunResult:
-    """Train one AV classifier (`kind`: audio_only, visual_only, baseline, concat, sum, film, gated)."""
+                   model: dict | None = None, probe: bool = True, progress: bool = True,
+                   label: str | None = None) -> RunResult:
+    """Train one AV classifier (`kind`: audio_only, visual_only, baseline, concat, sum, film, gated);
+    `label` names its table row (default: the kind)."""
     if ogm is not None and kind.endswith("_only"):
         raise ValueError(f"OGM-GE needs two modalities; model kind {kind!r} has one")
     seed_everything(train.seed)
@@ -55,7 +57,7 @@ def run_classifier(kind: str, data: dict, *, train: TrainConfig, ogm: OGMConfig 
                         probes[split][m] = acc
     finally:
         torch.use_deterministic_algorithms(False)  # leave the process as we found it
-    return RunResult(kind=kind, label=kind, ogm=ogm, seed=train.seed, fit=result, probe=probes)
+    return RunResult(kind=kind, label=label or kind, ogm=ogm, seed=train.seed, fit=result, probe=probes)
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,8 @@ def run_specs(specs: list, seeds: list, data: dict, *, train: TrainConfig, model
     jobs = [(spec, seed) for spec in specs for seed in seeds]
     results = []
     for spec, seed in tqdm(jobs, desc="runs", disable=not progress):
-        result = run_classifier(spec.kind, data, train=replace(train, seed=seed), ogm=spec.ogm, model=model,
-                                probe=probe, progress=False)
-        result.label = spec.label
-        results.append(result)
+        results.append(run_classifier(spec.kind, data, train=replace(train, seed=seed), ogm=spec.ogm, model=model,
+                                      probe=probe, progress=False, label=spec.label))
     return results
 
 

@@ -16,8 +16,7 @@ from torch import nn
 
 
 class Fusion(nn.Module):
-    def forward(self, a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:  # (B, d_a), (B, d_v) -> (B, K)
-        raise NotImplementedError  # each head defines it
+    """A head maps features a (B, d_a) and v (B, d_v) to logits (B, K) in `forward`."""
 
     def unimodal(self, a: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Shapley split with zero reference: phi_a = [f(a,0) - f(0,0) + f(a,v) - f(0,v)] / 2 + f(0,0) / 2.
