@@ -2,6 +2,7 @@
 with the footer naming notebook and commit, is `report.save_figure`'s job."""
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 from pathlib import Path  # noqa: E402
@@ -45,6 +46,7 @@ def imbalance_figure(runs: list, history: pd.DataFrame, *, fused: str = "concat"
     axes[0].axhline(1.0, color="0.5", ls=":")
     axes[0].set(title="ρ audio = s_audio / s_visual (train batches)", yscale="log", ylabel="ρ audio (log scale)")
     axes[0].set_yticks([0.25, 0.5, 1, 2, 4, 8], labels=["¼", "½", "1", "2", "4", "8"])
+    axes[0].yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # only the labelled powers of 2
     ogm = history[history["label"] == ogm_label]
     if "k_audio" in ogm:
         k = ogm.melt(id_vars=["epoch", "seed"], value_vars=["k_audio", "k_visual"], var_name="coefficient")
