@@ -86,12 +86,14 @@ def write_metrics(metrics: dict, out_dir, name: str = "metrics.json") -> None:
 
 
 def git_commit() -> str:
-    """The commit the code came from, with '+dirty' when the working tree has changes."""
+    """The commit the code came from, with '+dirty' when source files have uncommitted changes
+    (the pipeline's own outputs, reports/, data/ and dvc.lock, do not count: a run rewrites them)."""
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":!reports", ":!data", ":!dvc.lock"],
+                               capture_output=True, text=True, check=True).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
