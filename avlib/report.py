@@ -5,6 +5,7 @@ place in avlib that knows the layout of `reports/`.
 """
 
 import html
+import io
 import json
 import os
 import subprocess
@@ -103,16 +104,10 @@ def save_figure(fig, out_dir, name: str, stage: str) -> Path:
     """PNG with a footer naming the notebook and commit that drew it."""
     fig.text(0.995, 0.005, f"notebooks/{stage}.ipynb @ {git_commit()}", ha="right", va="bottom",
              fontsize=6, color="0.5")
-    path = Path(out_dir) / f"{name}.png"
-    fd, tmp = tempfile.mkstemp(dir=Path(out_dir), prefix=f".{name}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=130, bbox_inches="tight", metadata={"Software": None})
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-        plt.close(fig)
-    return path
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=130, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return atomic_write_bytes(Path(out_dir) / f"{name}.png", buffer.getvalue())
 
 
 # --- index page ----------------------------------------------------------------------------------
