@@ -31,8 +31,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(RUN) ruff check .
 
+# JupyterLab at the project root; notebooks chdir there themselves (avlib.stages.common.setup), so they
+# run exactly as under DVC. Root (containers, CI boxes) needs --allow-root.
 lab: $(STAMP)
-	$(RUN) jupyter lab notebooks/
+	$(RUN) jupyter lab --no-browser $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 bench: $(STAMP)
 	$(RUN) python tools/bench.py

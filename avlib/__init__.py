@@ -1,13 +1,22 @@
-"""avlab's library: data, models, OGM-GE, training and reports for the paper notebooks.
+"""avlab's library: data, models, balancing methods, the run engine and reports for the paper notebooks.
 
-The public API is small; everything else is importable from its module (avlib.ogm, avlib.report, ...).
+The public API is small; everything else is importable from its module (avlib.balance, avlib.report, ...).
+The names below load on first use (PEP 562): importing one submodule, e.g. `avlib.data.avdigits`, does not
+import the rest of avlib, so a DVC stage depends only on the files its notebook really imports.
 """
 
-from avlib.data import load_dataset, load_splits
-from avlib.experiment import OGMConfig, RunSpec, run_classifier, run_specs
-from avlib.models import build_classifier
-from avlib.ogm import OGMGE, ogm_coefficients
-from avlib.train import TrainConfig, fit
+import importlib
 
-__all__ = ["OGMGE", "OGMConfig", "RunSpec", "TrainConfig", "build_classifier", "fit", "load_dataset",
-           "load_splits", "ogm_coefficients", "run_classifier", "run_specs"]
+_EXPORTS = {
+    "METHODS": "avlib.balance", "OGMConfig": "avlib.balance", "method_config": "avlib.balance",
+    "load_dataset": "avlib.data", "load_splits": "avlib.data", "run_specs": "avlib.engine",
+    "RunSpec": "avlib.experiment", "run_classifier": "avlib.experiment", "build_classifier": "avlib.models",
+    "TrainConfig": "avlib.train", "fit": "avlib.train",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'avlib' has no attribute {name!r}")

@@ -1,8 +1,9 @@
-"""`fit`: the one training loop every notebook uses.
+"""`fit`: the one training loop every notebook uses (through `run_specs`).
 
 SGD with momentum and StepLR (the OGM-GE paper's optimiser), model selection on val, test metrics of the
-selected epoch, and a per-epoch log of the fused and uni-modal val accuracies, rho and k.
-Balancing methods plug in as objects with `after_backward(out, targets, epoch) -> dict` (see ogm.py).
+selected epoch, and a per-epoch log of the loss, rho, the balancer's logs and the fused and uni-modal val
+accuracies. A balancing method plugs in through the hooks of `avlib.balance.Balancer`; `fit` calls them
+at fixed points and has no branch for any method.
 
 No global state: everything a run depends on comes in through arguments. Logging, progress bars and
 returned logs happen on rank 0 only, so the loop can run under torchrun/DDP unchanged.
@@ -13,16 +14,16 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from tqdm import tqdm
 
+from avlib.balance import Balancer, contribution_ratio
 from avlib.data.loader import make_loader
 from avlib.metrics import accuracy, mean_average_precision
-from avlib.ogm import contribution_ratio
 
 
 @dataclass(frozen=True)
@@ -32,19 +33,26 @@ class TrainConfig:
     lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 1e-4
-    lr_step: int = 70  # StepLR: multiply lr by lr_gamma every lr_step epochs
+    lr_decay_at: float = 0.7  # StepLR: lr *= lr_gamma every round(lr_decay_at * epochs) epochs (paper: 70 of 100)
     lr_gamma: float = 0.1
     seed: int = 0
     amp: bool = False  # mixed precision (bf16 on CPU, fp16 + grad scaling on CUDA)
     device: str = "auto"  # "auto" = CUDA when present, else CPU
-    num_workers: int = 0
+    num_workers: int = 0  # DataLoader processes for datasets decoded from disk
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "lr_step"):
+        for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train {name}={getattr(self, name)}; expected >= 1")
-        if self.lr <= 0:
+        if not self.lr > 0:  # also rejects nan
             raise ValueError(f"train lr={self.lr}; expected > 0")
+        if not 0 < self.lr_decay_at <= 1:
+            raise ValueError(f"train lr_decay_at={self.lr_decay_at}; expected a fraction of the epochs in (0, 1]")
+
+    @property
+    def lr_step(self) -> int:
+        """StepLR's step size in epochs."""
+        return max(1, round(self.lr_decay_at * self.epochs))
 
 
 @dataclass
@@ -80,9 +88,18 @@ def _to(batch: dict, device) -> dict:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
+def split_metrics(logits, labels, audio_logits=None, visual_logits=None) -> dict:
+    """Fused accuracy and mAP, and each present modality's accuracy, over a whole split."""
+    metrics = {"acc": accuracy(logits, labels), "map": mean_average_precision(logits, labels)}
+    for m, lg in (("audio", audio_logits), ("visual", visual_logits)):
+        if lg is not None:
+            metrics[f"{m}_acc"] = accuracy(lg, labels)
+    return metrics
+
+
 @torch.no_grad()
-def evaluate(model, loader, device, amp: bool = False) -> dict:
-    """Fused and uni-modal accuracy (+ fused mAP) over a whole split."""
+def predict(model, loader, device, amp: bool = False) -> dict:
+    """{"logits", "audio_logits", "visual_logits", "labels"} over a whole split (absent modality: None)."""
     model.eval()
     outs = {"logits": [], "audio_logits": [], "visual_logits": []}
     labels = []
@@ -94,42 +111,44 @@ def evaluate(model, loader, device, amp: bool = False) -> dict:
             if getattr(out, name) is not None:
                 outs[name].append(getattr(out, name).float().cpu())
         labels.append(batch["label"].cpu())
-    labels = torch.cat(labels)
-    logits = torch.cat(outs["logits"])
-    metrics = {"acc": accuracy(logits, labels), "map": mean_average_precision(logits, labels)}
-    for m in ("audio", "visual"):
-        if outs[f"{m}_logits"]:
-            metrics[f"{m}_acc"] = accuracy(torch.cat(outs[f"{m}_logits"]), labels)
-    return metrics
+    return {"labels": torch.cat(labels), **{k: torch.cat(v, dim=-2) if v else None for k, v in outs.items()}}
 
 
-def train_step(model, batch: dict, optimizer, scaler, *, balancer=None, epoch: int = 0, amp: bool = False) -> dict:
-    """One SGD step on a batch already on the device; returns detached 0-dim tensors for the logs."""
+def evaluate(model, loader, device, amp: bool = False) -> dict:
+    """Fused and uni-modal accuracy (+ fused mAP) over a whole split."""
+    p = predict(model, loader, device, amp)
+    return split_metrics(p["logits"], p["labels"], p["audio_logits"], p["visual_logits"])
+
+
+def train_step(model, batch: dict, optimizer, scaler, *, balancer: Balancer | None = None, epoch: int = 0,
+               amp: bool = False) -> dict:
+    """One SGD step on a batch already on the device; returns detached tensors for the logs (one value per
+    run: 0-dim for one model, (N,) for stacked runs)."""
+    balancer = balancer or Balancer()
     device_type = batch["label"].device.type
     with torch.autocast(device_type, enabled=amp):
-        out = model(batch["audio"], batch["visual"])
-        loss = F.cross_entropy(out.logits.float(), batch["label"])
+        out = model(batch["audio"], batch["visual"], features=partial(balancer.features, epoch=epoch))
+        loss = balancer.loss(out, batch["label"], epoch)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.unscale_(optimizer)  # balancers must see the true gradients
-    logs = {"loss": loss.detach()}
+    logs = {}
     if out.audio_logits is not None and out.visual_logits is not None:
         logs["rho_audio"] = contribution_ratio(out.audio_logits, out.visual_logits, batch["label"])[0]
-    if balancer is not None:
-        logs |= balancer.after_backward(out, batch["label"], epoch)
+    logs |= balancer.after_backward(out, batch["label"], epoch)
     scaler.step(optimizer)
     scaler.update()
     return logs
 
 
-def make_optimizer(model, config: TrainConfig):
+def make_optimizer(model, config: TrainConfig, params=None):
     """SGD + StepLR, the paper's optimiser (OGM-GE Sec. 4.1)."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)
+    optimizer = torch.optim.SGD(params if params is not None else model.parameters(), lr=config.lr,
+                                momentum=config.momentum, weight_decay=config.weight_decay)
     return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
 
 
-def fit(model, data: dict, config: TrainConfig, *, balancer=None, progress: bool = True,
+def fit(model, data: dict, config: TrainConfig, *, balancer: Balancer | None = None, progress: bool = True,
         desc: str = "fit") -> FitResult:
     """Train `model` on data["train"], select the epoch with the best val accuracy, report it on test.
 
@@ -145,6 +164,7 @@ def fit(model, data: dict, config: TrainConfig, *, balancer=None, progress: bool
                  for s in ("val", "test"))
     optimizer, scheduler = make_optimizer(model, config)
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp and device.type == "cuda")
+    balancer = balancer or Balancer()
     show = progress and is_main_process()
 
     history, best, best_state = [], None, None
@@ -160,6 +180,7 @@ def fit(model, data: dict, config: TrainConfig, *, balancer=None, progress: bool
         scheduler.step()
         record = {"epoch": epoch, **{k: (v / n_batches).item() for k, v in sums.items()}}
         record |= {f"val_{k}": v for k, v in evaluate(model, val, device, config.amp).items()}
+        balancer.epoch_end(epoch, record)
         history.append(record)
         if best is None or record["val_acc"] > best["val_acc"]:
             best = record

@@ -1,13 +1,12 @@
 import hashlib
 import json
 
-import numpy as np
 import pytest
 import torch
 from conftest import TINY
 
 from avlib.data import DatasetError, load_dataset, load_splits, make_loader
-from avlib.data.avdigits import VOICE_POOL, AVDigitsConfig, deal_voices, generate, voice_family
+from avlib.data.avdigits import AVDigitsConfig, generate, voice_family
 
 
 def _digest(root):
@@ -24,25 +23,19 @@ def test_generation_is_deterministic(tiny_avdigits, tmp_path):
     assert _digest(again) == _digest(tiny_avdigits)  # every tensor, wav and meta byte
 
 
-def test_splits_share_no_image_and_no_speaker(tiny_avdigits):
+def test_splits_share_no_image_and_val_test_share_the_held_out_speakers(tiny_avdigits):
     data = {s: torch.load(tiny_avdigits / f"{s}.pt", weights_only=True) for s in ("train", "val", "test")}
     images = {s: set(d["source_index"].tolist()) for s, d in data.items()}
-    voices = {s: {voice_family(v.removeprefix("en+")) for v in d["voice"]} for s, d in data.items()}
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         assert not images[a] & images[b]
-        assert not voices[a] & voices[b]
     meta = json.loads((tiny_avdigits / "meta.json").read_text())
     assert meta["sizes"] == {"train": 60, "val": 30, "test": 30}
-
-
-def test_voice_families_are_dealt_whole():
-    dealt = deal_voices((0.6, 0.15, 0.25), np.random.default_rng(0))
-    assert sorted(sum(dealt.values(), [])) == sorted(VOICE_POOL)
-    families = {s: {voice_family(v) for v in vs} for s, vs in dealt.items()}
-    assert not families["train"] & families["test"] and not families["val"] & families["test"]
-    split_of = {v: s for s, vs in dealt.items() for v in vs}
-    assert split_of["iven"] == split_of["iven4"] and split_of["m1"] == split_of["m8"]
-    assert 0.45 < len(dealt["train"]) / len(VOICE_POOL) < 0.75
+    voices = {s: {v.removeprefix("en+") for v in d["voice"]} for s, d in data.items()}
+    assert voices["train"] <= set(meta["voices"]["train"])
+    assert voices["val"] | voices["test"] <= set(meta["voices"]["held_out"])  # one distribution
+    assert voices["val"] & voices["test"]  # 30 draws each from the same speakers: some shared
+    families = {s: {voice_family(v) for v in vs} for s, vs in voices.items()}
+    assert not families["train"] & (families["val"] | families["test"])  # unseen speakers
 
 
 def test_items_and_batches(tiny_avdigits):
@@ -67,6 +60,45 @@ def test_missing_split_names_the_file(tmp_path):
         load_dataset("avdigits", tmp_path, "test")
 
 
+def _write_copy(src, dst, data: bytes):
+    dst.mkdir()
+    for path in src.glob("*.pt"):
+        (dst / path.name).write_bytes(path.read_bytes())
+    (dst / "val.pt").write_bytes(data)
+
+
+def test_truncated_split_names_the_file_and_the_fix(tiny_avdigits, tmp_path):
+    whole = (tiny_avdigits / "val.pt").read_bytes()
+    _write_copy(tiny_avdigits, tmp_path / "cut", whole[: len(whole) // 2])
+    with pytest.raises(DatasetError, match=r"cut/val\.pt .*dvc repro -f data_avdigits"):
+        load_dataset("avdigits", tmp_path / "cut", "val")
+    assert len(load_dataset("avdigits", tmp_path / "cut", "test")) == 30  # the other splits still load
+
+
+@pytest.mark.parametrize("content, problem", [
+    ([1, 2, 3], "holds a list"),
+    ({"audio": torch.zeros(3, 1, 32, 51)}, "lacks"),
+    ({"audio": torch.zeros(3, 1, 32, 51), "visual": torch.zeros(3, 1, 28, 28), "label": torch.zeros(2).long(),
+      "voice": ["en+m1"] * 3}, "lengths"),
+    ({"audio": torch.zeros(3, 32, 51), "visual": torch.zeros(3, 1, 28, 28), "label": torch.zeros(3).long(),
+      "voice": ["en+m1"] * 3}, "audio has shape"),
+    ({"audio": torch.zeros(3, 1, 32, 51), "visual": torch.zeros(3, 1, 28, 28), "label": torch.full((3,), 10),
+      "voice": ["en+m1"] * 3}, "labels span"),
+])
+def test_malformed_split_names_the_file_and_the_problem(tmp_path, content, problem):
+    torch.save(content, tmp_path / "val.pt")
+    with pytest.raises(DatasetError, match=rf"val\.pt {problem}.*dvc repro -f data_avdigits"):
+        load_dataset("avdigits", tmp_path, "val")
+
+
+def test_foreign_pickle_names_the_file(tmp_path):
+    import pickle
+
+    (tmp_path / "val.pt").write_bytes(pickle.dumps(object(), protocol=2))
+    with pytest.raises(DatasetError, match=r"cannot load split file .*val\.pt"):
+        load_dataset("avdigits", tmp_path, "val")
+
+
 def test_unknown_dataset_and_split_are_named(tmp_path):
     with pytest.raises(DatasetError, match="'audioset'"):
         load_dataset("audioset", tmp_path, "train")
@@ -75,7 +107,8 @@ def test_unknown_dataset_and_split_are_named(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [dict(n_train=0), dict(n_train=4000, n_test=2000), dict(visual_occlusion=40),
-                                 dict(visual_noise_std=-1.0)])
+                                 dict(visual_noise_std=-1.0), dict(voice_split=(1.0, 0.0)),
+                                 dict(voice_split=(0.6, 0.6)), dict(voice_split=(0.6,))])
 def test_bad_generator_config_is_named(bad):
     with pytest.raises(DatasetError, match=next(iter(bad)).split("_")[0]):
         AVDigitsConfig(**bad)

@@ -7,9 +7,19 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from fixtures_cremad import clip_id, make_cremad_fixture
+from fixtures_cremad import clip_id, make_cremad_fixture, ramp_image
 
-from avlib.data.cremad import EMOTIONS, CremaD, carve_val, frame_indices, load_audio, load_frame
+from avlib.data import cremad, load_splits, make_loader
+from avlib.data.cremad import (
+    CROP_RATIO,
+    EMOTIONS,
+    CremaD,
+    carve_val,
+    frame_indices,
+    load_audio,
+    load_frame,
+    random_resized_crop_box,
+)
 from avlib.data.errors import DatasetError
 
 SMALL = {"image_size": 32}  # tests not about the 224 default keep images small
@@ -90,6 +100,125 @@ def test_frames_are_chosen_evenly_and_deterministically(root):
     torch.testing.assert_close(ds[0]["visual"], ds[0]["visual"])
 
 
+def test_csv_with_byte_order_mark(root):
+    text = (root / "test.csv").read_text()
+    (root / "test.csv").write_text(text, encoding="utf-8-sig")  # writes a BOM before the first clip
+    assert (root / "test.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    ds = CremaD(root, "test", **SMALL)  # a BOM kept in the name would fail: no such .wav
+    assert ds.clips == [clip_id(i) for i in range(8, 12)]
+    assert ds.labels == [EMOTIONS.index(clip_id(i).split("_")[2]) for i in range(8, 12)]
+
+
+# ---- training augmentation: RandomResizedCrop + horizontal flip, train split only ----
+
+
+def test_crop_box_follows_torchvision_bounds():
+    torch.manual_seed(0)
+    sizes = set()
+    for _ in range(500):
+        left, top, right, bottom = random_resized_crop_box(64, 48)
+        w, h = right - left, bottom - top
+        assert 0 <= left < right <= 64 and 0 <= top < bottom <= 48
+        assert 0.08 * 64 * 48 * 0.8 <= w * h <= 64 * 48  # 0.8: w and h are rounded to integers
+        assert CROP_RATIO[0] * 0.8 <= w / h <= CROP_RATIO[1] * 1.25
+        sizes.add((w, h))
+    assert len(sizes) > 100  # really random, not one fixed crop
+
+
+def test_crop_box_fallback_is_a_center_crop():
+    # No crop of twice the image's area fits, so all 10 tries fail and the center crop is returned:
+    # the whole image, narrowed to the nearest ratio bound when its own ratio is outside (3/4, 4/3).
+    never_fits = (2.0, 2.0)
+    assert random_resized_crop_box(64, 48, scale=never_fits) == (0, 0, 64, 48)  # 4:3 is within bounds
+    assert random_resized_crop_box(200, 20, scale=never_fits) == (86, 0, 113, 20)  # w = round(20 * 4/3)
+    assert random_resized_crop_box(20, 200, scale=never_fits) == (0, 86, 20, 113)  # h = round(20 / (3/4))
+
+
+@pytest.mark.parametrize("box", [(0, 0, 64, 48), (8, 4, 40, 28)], ids=["whole", "top-left-ish"])
+def test_augment_crops_the_box_then_mirrors(tmp_path, monkeypatch, box):
+    image = ramp_image(64, 48, (250, 120, 30))
+    image.save(tmp_path / "ramp.png")  # lossless, so pixels compare exactly
+    image.crop(box).save(tmp_path / "crop.png")
+    plain = load_frame(tmp_path / "crop.png", 32)  # what the crop must give, before any flip
+    mirrored = plain.flip(-1)
+    assert not torch.allclose(plain, mirrored)  # asymmetric, so the check below means something
+    monkeypatch.setattr(cremad, "random_resized_crop_box", lambda width, height: box)
+    torch.manual_seed(0)
+    outcomes = []
+    for _ in range(20):
+        frame = load_frame(tmp_path / "ramp.png", 32, augment=True)
+        if torch.equal(frame, plain):
+            outcomes.append("plain")
+        else:
+            torch.testing.assert_close(frame, mirrored, rtol=0, atol=0)
+            outcomes.append("mirrored")
+    assert set(outcomes) == {"plain", "mirrored"}
+
+
+def test_augmented_train_items_change_between_draws_but_val_and_test_do_not(root):
+    train = CremaD(root, "train", val_fraction=0.5, n_frames=2, **SMALL)
+    assert train.augment
+    torch.manual_seed(0)
+    first, second = train[0], train[0]
+    assert first["visual"].shape == (2, 3, 32, 32)
+    assert not torch.equal(first["visual"], second["visual"])
+    torch.testing.assert_close(first["audio"], second["audio"])  # only frames are augmented
+    torch.manual_seed(0)
+    torch.testing.assert_close(train[0]["visual"], first["visual"], rtol=0, atol=0)  # same RNG state
+
+    for split in ("val", "test"):
+        ds = CremaD(root, split, val_fraction=0.5, n_frames=2, augment=True, **SMALL)
+        assert not ds.augment
+        torch.manual_seed(0)
+        a = ds[0]["visual"]
+        torch.manual_seed(1)
+        torch.testing.assert_close(ds[0]["visual"], a, rtol=0, atol=0)
+        plain = CremaD(root, split, val_fraction=0.5, n_frames=2, augment=False, **SMALL)
+        torch.testing.assert_close(plain[0]["visual"], a, rtol=0, atol=0)
+
+
+def test_augment_false_keeps_train_items_fixed(root):
+    train = CremaD(root, "train", val_fraction=0.5, augment=False, **SMALL)
+    torch.manual_seed(0)
+    a = train[0]["visual"]
+    torch.manual_seed(1)
+    torch.testing.assert_close(train[0]["visual"], a, rtol=0, atol=0)
+    jpgs = sorted((root / "Image-01-FPS" / train.clips[0]).glob("*.jpg"))
+    torch.testing.assert_close(a[0], load_frame(jpgs[len(jpgs) // 2], 32))
+
+
+def test_augmented_shape_at_default_size(root):
+    item = CremaD(root, "train", n_frames=2)[0]
+    assert item["visual"].shape == (2, 3, 224, 224) and item["visual"].dtype == torch.float32
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_loader_same_seed_same_crops(root, num_workers):
+    train = CremaD(root, "train", val_fraction=0.5, **SMALL)
+
+    def run(seed):  # -> [epoch 0, epoch 1], each the frames of all items in dataset order
+        torch.manual_seed(seed)  # as seed_everything; workers are seeded from the loader's generator
+        # no shuffling, so that epochs can differ only by their crops
+        loader = make_loader(train, batch_size=2, shuffle=False, seed=seed, num_workers=num_workers)
+        return [torch.cat([batch["visual"] for batch in loader]) for _ in range(2)]
+
+    first = run(0)
+    for a, b in zip(first, run(0), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.equal(first[0], first[1])  # new crops every epoch
+    assert not torch.equal(first[0], run(1)[0])  # and other crops for another seed
+
+
+def test_load_splits_passes_options_through(root):
+    splits = load_splits("cremad", root, val_fraction=0.25, val_seed=3, n_frames=2, image_size=32,
+                         augment=True)
+    assert [splits[s].augment for s in ("train", "val", "test")] == [True, False, False]
+    assert all(ds.n_frames == 2 and ds.image_size == 32 for ds in splits.values())
+    assert splits["val"].clips == CremaD(root, "val", val_fraction=0.25, val_seed=3).clips
+    assert len(splits["val"]) == 2 and splits["train"][0]["visual"].shape == (2, 3, 32, 32)
+    assert not load_splits("cremad", root, augment=False, **SMALL)["train"].augment
+
+
 # ---- bad inputs: each raises DatasetError naming the offending path or value ----
 
 
@@ -167,11 +296,20 @@ def test_undecodable_jpg(root):
         ({"val_fraction": "0.1"}, "'0.1'"),
         ({"n_frames": 0}, "n_frames.*0"),
         ({"n_frames": 1.5}, "n_frames.*1.5"),
+        ({"n_frames": True}, "n_frames.*True"),
+        ({"val_seed": -1}, "val_seed.*-1"),
+        ({"val_seed": "0"}, "val_seed.*'0'"),
+        ({"image_size": 0}, "image_size.*0"),
+        ({"image_size": 224.0}, "image_size.*224.0"),
+        ({"augment": "yes"}, "augment.*'yes'"),
+        ({"augment": 1}, "augment.*1"),
     ],
 )
 def test_bad_params(root, params, value):
     with pytest.raises(DatasetError, match=value):
         CremaD(root, "train", **params)
+    with pytest.raises(DatasetError, match=value):  # the same through the entry point
+        load_splits("cremad", root, **params)
 
 
 def test_unknown_split(root):

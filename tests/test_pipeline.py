@@ -2,11 +2,16 @@
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import stage_deps  # noqa: E402
+
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 NOTEBOOK_STAGES = [name for name, stage in DVC["stages"].items() if "run_stage.py" in stage["cmd"]]
@@ -82,3 +87,47 @@ def test_dvc_accepts_the_pipeline():
     assert result.returncode == 0, result.stderr
     for name in DVC["stages"]:
         assert name in result.stdout
+
+
+def test_every_file_a_stage_imports_is_among_its_deps():
+    # Follows each notebook's (and the runner's) avlib imports through avlib: a file a stage uses but
+    # does not list would let DVC skip the stage after that file changed.
+    for stage in NOTEBOOK_STAGES:
+        deps = set(map(_resolve, DVC["stages"][stage]["deps"]))
+        for needed in stage_deps.stage_files(stage):
+            covered = needed in deps or any(needed.startswith(d.rstrip("/") + "/") for d in deps)
+            assert covered, f"stage {stage}: uses {needed} but dvc.yaml does not list it in deps"
+
+
+def test_no_stage_lists_a_dep_it_does_not_use():
+    # The reverse: an extra avlib file in deps re-runs a stage for nothing (e.g. every stage re-running
+    # when one stage's figure changes).
+    for stage in NOTEBOOK_STAGES:
+        used = set(stage_deps.stage_files(stage))
+        for dep in map(_resolve, DVC["stages"][stage]["deps"]):
+            if dep.startswith(("avlib/", "notebooks/", "tools/")) and not dep.startswith("avlib/reference/"):
+                assert dep in used, f"stage {stage}: lists {dep} in deps but never imports it"
+
+
+def test_the_dependency_follower_sees_a_new_import(tmp_path):
+    # The follower itself must be able to fail: a source importing avlib.plots pulls in plots and metrics.
+    found = stage_deps.avlib_files(["from avlib.plots import line_with_band"])
+    assert {"avlib/plots.py", "avlib/metrics.py", "avlib/__init__.py"} <= found
+    assert "avlib/engine.py" not in found
+
+
+def test_index_depends_on_every_notebook_stage():
+    deps = set(DVC["stages"]["index"]["deps"])
+    for stage in NOTEBOOK_STAGES:
+        assert f"reports/{stage}/provenance.json" in deps, f"index stage does not depend on stage {stage}"
+    for needed in stage_deps.avlib_files([(ROOT / "tools" / "build_index.py").read_text()]):
+        assert needed in deps, f"index stage: build_index uses {needed} but does not list it"
+
+
+def test_every_notebook_stage_has_a_schema_matching_params_yaml():
+    import importlib
+
+    for stage in NOTEBOOK_STAGES:
+        schema = importlib.import_module(f"avlib.stages.{stage}").PARAMS
+        assert set(schema.fields) == set(PARAMS[stage]), f"{stage}: schema keys and params.yaml keys differ"
+        schema.check(PARAMS[stage])  # the committed defaults pass their own check

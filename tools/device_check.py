@@ -15,8 +15,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from avlib.balance import OGMConfig  # noqa: E402
 from avlib.data import load_splits  # noqa: E402
-from avlib.experiment import OGMConfig, run_classifier  # noqa: E402
+from avlib.experiment import run_classifier  # noqa: E402
 from avlib.train import TrainConfig, pick_device  # noqa: E402
 
 
@@ -33,14 +34,13 @@ def main():
     results = {}
     for amp in (False, True):
         for ogm in (None, OGMConfig(alpha=0.8)):
-            train = TrainConfig(epochs=args.epochs, lr=0.1, lr_step=max(1, int(0.7 * args.epochs)), amp=amp)
-            run = run_classifier("concat", data, train=train, ogm=ogm, progress=False)
+            train = TrainConfig(epochs=args.epochs, lr=0.1, amp=amp)
+            run = run_classifier("concat", data, train=train, method=ogm, progress=False)
             label = f"concat{'+ogm_ge' if ogm else ''} amp={amp}"
             results[label] = run.fit.test
             print(f"{label:28s} test acc {100 * run.fit.test['acc']:.1f}  mAP {100 * run.fit.test['map']:.1f}  "
                   f"wall {run.fit.wall_s:.1f}s  {args.epochs * n_train / run.fit.wall_s:.0f} samples/s")
-    again = run_classifier("concat", data, train=TrainConfig(epochs=args.epochs, lr=0.1,
-                                                             lr_step=max(1, int(0.7 * args.epochs))), progress=False)
+    again = run_classifier("concat", data, train=TrainConfig(epochs=args.epochs, lr=0.1), progress=False)
     print("same seed, same metrics on this device:", again.fit.test == results["concat amp=False"])
 
 

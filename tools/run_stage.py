@@ -2,33 +2,43 @@
 
     python tools/run_stage.py t1_fusion [--set epochs=2 --set smoke=true]
 
-The notebook runs through papermill in this interpreter's own kernel (the venv's), writes into a temp
-folder, gets rendered to HTML (code hidden) and stamped with provenance; only then does the temp folder
-replace reports/<stage>/. A failing notebook leaves reports/<stage>/ as it was, and its executed copy
-(with the traceback) is kept at reports/.failed/<stage>.ipynb for you to read.
+1. The stage's params section is checked against its schema (`avlib/stages/<stage>.py: PARAMS`) before
+   anything runs: a wrong type, a value out of range, an unknown name or key stops here, with one line
+   naming `<stage>.<key>` and what was expected (exit 2).
+2. papermill runs the notebook in this interpreter's own kernel (the venv's), writing into a temp folder;
+   the notebook is rendered to HTML (code hidden) and stamped with provenance.json (commit, versions,
+   what actually ran); only then does the temp folder replace reports/<stage>/.
+3. A failing notebook leaves reports/<stage>/ as it was; its executed copy (with the full traceback) is
+   kept at reports/.failed/<stage>.ipynb and the error itself is the last thing printed (exit 1).
+   SIGTERM (a scheduler, a timeout) cleans up the same way.
 """
 
 import argparse
+import importlib
 import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
 
-import nbformat
-import papermill
-import torch
-import yaml
-from jupyter_client.kernelspec import KernelSpecManager
-from nbconvert import HTMLExporter
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing: avlib is importable
 
-from avlib.report import build_index, git_commit  # noqa: E402
-from avlib.train import pick_device  # noqa: E402
+import nbformat  # noqa: E402
+import papermill  # noqa: E402
+import yaml  # noqa: E402
+from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
+from nbconvert import HTMLExporter  # noqa: E402
+
+from avlib.params import ParamError  # noqa: E402
+from avlib.report import EMBEDDED_DATASETS, build_index, git_commit, versions  # noqa: E402
+
+
+class StageError(RuntimeError):
+    """The notebook failed; the message is the error it raised (the full trace is in reports/.failed/)."""
 
 
 def kernel_for_this_python() -> str:
@@ -43,15 +53,20 @@ def kernel_for_this_python() -> str:
 
 
 def stage_params(stage: str, overrides: list[str]) -> dict:
+    """params.yaml[stage] with `--set key=value` overrides, checked against the stage's schema."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     if stage not in params:
-        raise SystemExit(f"params.yaml has no section {stage!r}; sections: {sorted(params)}")
+        raise ParamError(f"params.yaml has no section {stage!r}; sections: {sorted(params)}")
     section = dict(params[stage])
     for item in overrides:
-        key, _, value = item.partition("=")
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ParamError(f"--set {item!r}: expected KEY=VALUE")
         if key not in section:
-            raise SystemExit(f"--set {key}: not a param of stage {stage!r}; expected one of {sorted(section)}")
+            raise ParamError(f"{stage}.{key}: not a param of stage {stage!r}; expected one of {sorted(section)}")
         section[key] = yaml.safe_load(value)
+    schema = importlib.import_module(f"avlib.stages.{stage}").PARAMS
+    schema.check(section)
     return section
 
 
@@ -71,57 +86,76 @@ def swap_in(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds through the cleanup below, like Ctrl-C does
+
+
 def run(stage: str, overrides: list[str], reports: Path) -> Path:
     reports = Path(reports).resolve()
     notebook = ROOT / "notebooks" / f"{stage}.ipynb"
     if not notebook.exists():
-        raise SystemExit(f"no notebook {notebook.relative_to(ROOT)} for stage {stage!r}")
+        raise ParamError(f"no notebook {notebook.relative_to(ROOT)} for stage {stage!r}")
     params = stage_params(stage, overrides)
-    final = reports / stage
-    tmp = reports / f".{stage}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
+    final, tmp = reports / stage, reports / f".{stage}.tmp"
+    failed = reports / ".failed" / f"{stage}.ipynb"
+    shutil.rmtree(tmp, ignore_errors=True)  # left by a run killed with SIGKILL
     tmp.mkdir(parents=True)
     executed = tmp / "notebook.ipynb"
     start = time.perf_counter()
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         try:
             papermill.execute_notebook(notebook, executed, parameters={**params, "out_dir": str(tmp)},
                                        kernel_name=kernel_for_this_python(), cwd=str(ROOT), progress_bar=False,
                                        stdout_file=sys.stdout, stderr_file=sys.stderr)  # live progress bars
+        except papermill.PapermillExecutionError as err:
+            _keep_failed(executed, failed)
+            raise StageError(f"stage {stage} failed: {err.ename}: {err.evalue}\n"
+                             f"(full trace: {failed.relative_to(reports.parent)})") from None
         except BaseException:
-            if executed.exists():  # keep the traceback where the user can read it
-                failed = reports / ".failed" / f"{stage}.ipynb"
-                failed.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(executed, failed)
-                print(f"stage {stage} failed; executed notebook kept at {failed}", file=sys.stderr)
+            _keep_failed(executed, failed)
             raise
         _finish(stage, params, tmp, executed, start)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written survives
         raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     swap_in(tmp, final)
+    failed.unlink(missing_ok=True)  # a stale failure must not outlive a successful run
     return final
+
+
+def _keep_failed(executed: Path, failed: Path) -> None:
+    if executed.exists():  # keep the traceback where the user can read it
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(executed, failed)
 
 
 def _finish(stage: str, params: dict, tmp: Path, executed: Path, start: float) -> None:
     """Render the executed notebook and write provenance.json into the temp folder."""
     render_html(executed, tmp / "notebook.html")
     executed.unlink()  # the HTML is the readable record; the .ipynb with outputs would only bloat git
+    ran_file = tmp / "run_params.json"
+    ran = json.loads(ran_file.read_text()) if ran_file.exists() else params
+    ran_file.unlink(missing_ok=True)
+    ran.pop("out_dir", None)
+    # a training stage names its dataset; a data stage is its generator (data_<name>); others read none
+    dataset = params.get("dataset") or (stage.removeprefix("data_") if stage.startswith("data_") else None)
     provenance = {
         "stage": stage,
         "notebook": f"notebooks/{stage}.ipynb",
-        "dataset": params.get("dataset", "avdigits (embedded, generated)"),
+        "dataset": dataset,
         "data_root": params.get("root", ""),
-        "embedded_data": params.get("dataset", "avdigits") == "avdigits",
-        "git_commit": git_commit(),
-        "seeds": params.get("seeds", params.get("seed", "")) if not params.get("smoke") else "smoke: first only",
+        "embedded_data": (dataset in EMBEDDED_DATASETS) if dataset else None,  # None: the stage reads no dataset
+        "git_commit": git_commit(ROOT),
         "smoke": bool(params.get("smoke", False)),
-        "device": str(pick_device(params.get("device", "auto"))),
-        "torch": torch.__version__,
+        "device": ran.get("device", "cpu"),
         "python": platform.python_version(),
-        "executable": sys.executable,
+        "versions": versions(),
         "wall_time_s": round(time.perf_counter() - start, 1),
-        "params": params,
+        "params": params,  # as params.yaml (and --set) gave them
+        "ran_with": ran,  # what the notebook actually used (smoke shrinks some)
     }
     (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")
 
@@ -134,7 +168,14 @@ def main() -> None:
     parser.add_argument("--reports", default=str(ROOT / "reports"), help="reports folder (default: reports/)")
     parser.add_argument("--index", action="store_true", help="also rebuild reports/index.html")
     args = parser.parse_args()
-    out = run(args.stage, args.set, Path(args.reports).resolve())  # the notebook runs with cwd = repo root
+    try:
+        out = run(args.stage, args.set, Path(args.reports).resolve())  # the notebook runs with cwd = repo root
+    except ParamError as err:
+        print(f"\nbad parameter: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except StageError as err:
+        print(f"\n{err}", file=sys.stderr)
+        raise SystemExit(1) from None
     if args.index:
         build_index(args.reports)
     print(f"wrote {out}")

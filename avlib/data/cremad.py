@@ -8,9 +8,21 @@ Audio follows OGM-GE: 3 s at 22,050 Hz (tiled or truncated), log-magnitude STFT 
 Unlike OGM-GE, which picks its best epoch on test.csv, we carve a validation split out of train.csv
 (fixed seed) so that model selection never sees the test set. Frames are chosen evenly, not at random,
 so that val and test items are the same on every pass.
+
+Frames are resized to image_size² (val, test). For split "train" with `augment=True` (the default) each
+frame instead gets its own RandomResizedCrop(image_size) + RandomHorizontalFlip(), as OGM-GE's
+dataset/CramedDataset.py does with torchvision (re-implemented here with PIL: see random_resized_crop_box).
+
+Reproducibility: the augmentation draws from torch's global RNG, as torchvision's transforms do. In
+DataLoader workers torch seeds that RNG from the loader's generator (make_loader's `seed`) and the
+worker id, so the same seed and the same num_workers give the same crops, epoch by epoch; another
+num_workers gives other (equally random) crops. With num_workers=0 the draws come from the main
+process's RNG: the same after `seed_everything(seed)` on the same code path, but they also depend on
+what else the run draws from it (model init, dropout). Val and test draw nothing.
 """
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +39,7 @@ SAMPLE_RATE, CLIP_SECONDS = 22_050, 3
 N_FFT, HOP = 512, 353  # 1 + 66150 // 353 = 188 frames with center=True
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+CROP_SCALE, CROP_RATIO = (0.08, 1.0), (3 / 4, 4 / 3)  # torchvision's RandomResizedCrop defaults
 
 
 def load_audio(path: Path) -> torch.Tensor:
@@ -57,7 +70,9 @@ def read_split_csv(path: Path) -> list[tuple[str, int]]:
     if not path.is_file():
         raise DatasetError(f"split file {path} not found; expected rows '<clip>,<EMO>'")
     rows, seen = [], set()
-    with open(path, newline="") as f:
+    # utf-8-sig drops a leading byte-order mark, which would otherwise become part of the first clip
+    # name (OGM-GE opens its csv files as UTF-8-sig too; Excel and some of its files write one).
+    with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         for row in reader:
             where = f"{path} line {reader.line_num}"
@@ -88,23 +103,70 @@ def frame_indices(n_available: int, n_frames: int) -> list[int]:
     return [(2 * i + 1) * n_available // (2 * n_frames) for i in range(n_frames)]
 
 
-def load_frame(path: Path, image_size: int) -> torch.Tensor:
-    """RGB image resized to image_size², scaled to [0, 1], ImageNet-normalized: float32 (3, H, W)."""
+def random_resized_crop_box(width: int, height: int, scale=CROP_SCALE, ratio=CROP_RATIO) -> tuple:
+    """PIL box (left, top, right, bottom) of a random crop of a width x height image.
+
+    torchvision.transforms.RandomResizedCrop (docs: "the crop has a random area (H * W) and a random
+    aspect ratio"; defaults scale=(0.08, 1.0), ratio=(3/4, 4/3)), as its get_params does it: up to 10
+    tries of an area fraction uniform in `scale` and an aspect ratio log-uniform in `ratio`; the first
+    crop that fits is placed uniformly at random. If none fits, a center crop: the whole image,
+    narrowed to the nearest ratio bound if its own aspect ratio lies outside `ratio`.
+    """
+    area = width * height
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target_area = area * torch.empty(1).uniform_(*scale).item()
+        aspect = math.exp(torch.empty(1).uniform_(*log_ratio).item())
+        w, h = round(math.sqrt(target_area * aspect)), round(math.sqrt(target_area / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            top = int(torch.randint(0, height - h + 1, (1,)))
+            left = int(torch.randint(0, width - w + 1, (1,)))
+            return left, top, left + w, top + h
+    w, h = width, height
+    if width / height < min(ratio):
+        h = round(width / min(ratio))
+    elif width / height > max(ratio):
+        w = round(height * max(ratio))
+    left, top = (width - w) // 2, (height - h) // 2
+    return left, top, left + w, top + h
+
+
+def load_frame(path: Path, image_size: int, *, augment: bool = False) -> torch.Tensor:
+    """RGB image resized to image_size², scaled to [0, 1], ImageNet-normalized: float32 (3, H, W).
+
+    With `augment`, a random crop (random_resized_crop_box) is resized instead of the whole image, then
+    mirrored left-right with probability 1/2: torchvision's RandomResizedCrop + RandomHorizontalFlip.
+    """
     try:
         with Image.open(path) as img:
-            img = img.convert("RGB").resize((image_size, image_size), Image.Resampling.BILINEAR)
+            img = img.convert("RGB")
     except (OSError, SyntaxError) as err:  # PIL raises these for unreadable or truncated files
         raise DatasetError(f"cannot decode image {path}: {err}; expected a JPEG file") from err
+    if augment:
+        img = img.crop(random_resized_crop_box(*img.size))
+    img = img.resize((image_size, image_size), Image.Resampling.BILINEAR)
+    if augment and torch.rand(1).item() < 0.5:
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     pixels = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
     return (pixels - IMAGENET_MEAN) / IMAGENET_STD
 
 
+def is_int(value) -> bool:
+    """Whether `value` is an integer option value (bools are not, though Python counts them as ints)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 class CremaD(Dataset):
-    """Split "train", "val" (carved from train.csv) or "test" of CREMA-D under `root`."""
+    """Split "train", "val" (carved from train.csv) or "test" of CREMA-D under `root`.
+
+    `augment` applies to split "train" only; val and test ignore it, so one set of options serves all
+    three splits (load_splits).
+    """
 
     n_classes = len(EMOTIONS)
 
-    def __init__(self, root, split, *, val_fraction=0.1, val_seed=0, n_frames=1, image_size=224):
+    def __init__(self, root, split, *, val_fraction=0.1, val_seed=0, n_frames=1, image_size=224,
+                 augment=True):
         self.root = Path(root)
         if not self.root.is_dir():
             raise DatasetError(f"CREMA-D root {self.root} is not a directory; expected AudioWAV/ etc.")
@@ -112,11 +174,16 @@ class CremaD(Dataset):
             raise DatasetError(f"unknown split {split!r}; expected 'train', 'val' or 'test'")
         if not (isinstance(val_fraction, int | float) and 0 < val_fraction < 1):
             raise DatasetError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
-        if not (isinstance(n_frames, int) and n_frames >= 1):
+        if not (is_int(val_seed) and val_seed >= 0):
+            raise DatasetError(f"val_seed must be an integer >= 0, got {val_seed!r}")
+        if not (is_int(n_frames) and n_frames >= 1):
             raise DatasetError(f"n_frames must be an integer >= 1, got {n_frames!r}")
-        if not (isinstance(image_size, int) and image_size >= 1):
+        if not (is_int(image_size) and image_size >= 1):
             raise DatasetError(f"image_size must be an integer >= 1, got {image_size!r}")
+        if not isinstance(augment, bool):
+            raise DatasetError(f"augment must be true or false, got {augment!r}")
         self.n_frames, self.image_size = n_frames, image_size
+        self.augment = augment and split == "train"
 
         rows = read_split_csv(self.root / ("test.csv" if split == "test" else "train.csv"))
         if split != "test":
@@ -146,6 +213,8 @@ class CremaD(Dataset):
     def __getitem__(self, idx):
         return {
             "audio": log_spectrogram(load_audio(self._wavs[idx])),
-            "visual": torch.stack([load_frame(p, self.image_size) for p in self._frames[idx]]),
+            # one crop and flip per frame, as OGM-GE (which calls its transform on each frame)
+            "visual": torch.stack([load_frame(p, self.image_size, augment=self.augment)
+                                   for p in self._frames[idx]]),
             "label": torch.tensor(self.labels[idx], dtype=torch.long),
         }

@@ -42,3 +42,14 @@ def make_loader(dataset, *, batch_size: int, shuffle: bool, seed: int = 0, num_w
                               drop_last=drop_last)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
                       num_workers=num_workers, drop_last=drop_last, persistent_workers=num_workers > 0)
+
+
+def head(dataset, n: int):
+    """The first `n` items of `dataset` (smoke runs), keeping `n_classes` and in-memory batching."""
+    if n >= len(dataset):
+        return dataset
+    if hasattr(dataset, "from_tensors"):  # in memory: slice the tensors
+        return type(dataset).from_tensors(dataset.audio[:n], dataset.visual[:n], dataset.label[:n])
+    subset = torch.utils.data.Subset(dataset, range(n))
+    subset.n_classes = dataset.n_classes
+    return subset

@@ -1,7 +1,9 @@
 """Classifiers for AV classification: two encoders and a fusion head, or one encoder alone.
 
 Both return `AVOutput`; `audio_logits` / `visual_logits` are each modality's share of the logits,
-detached (they feed OGM's scores and the logs, never the loss).
+detached (they feed OGM's scores and the logs, never the loss). `forward(audio, visual, features=None)`
+takes an optional hook `(a, v) -> (a, v)` applied to the encoder features before fusion: where a
+balancing method acts on features (modality dropout, OPM), training passes its `features` hook here.
 """
 
 from dataclasses import dataclass
@@ -30,8 +32,12 @@ class AVClassifier(nn.Module):
         super().__init__()
         self.audio_encoder, self.visual_encoder, self.fusion = audio_encoder, visual_encoder, fusion
 
-    def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> AVOutput:
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor, features=None) -> AVOutput:
         a, v = self.audio_encoder(audio), self.visual_encoder(visual)
+        if self.training:
+            self.fusion.observe(a.detach(), v.detach())  # the reference features of the uni-modal split
+        if features is not None:
+            a, v = features(a, v)
         logits = self.fusion(a, v)
         with torch.no_grad():
             audio_logits, visual_logits = self.fusion.unimodal(a.detach(), v.detach())
@@ -48,7 +54,7 @@ class UnimodalClassifier(nn.Module):
         self.modality, self.encoder = modality, encoder
         self.fc = nn.Linear(encoder.dim, n_classes)
 
-    def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> AVOutput:
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor, features=None) -> AVOutput:
         logits = self.fc(self.encoder(audio if self.modality == "audio" else visual))
         return AVOutput(logits, **{f"{self.modality}_logits": logits.detach()})
 

@@ -1,0 +1,302 @@
+"""The run engine: every (spec, seed) run of a table, as fast as the device allows, same bits every time.
+
+`run_specs(specs, seeds, data, ...)` is what notebooks call. It returns one `RunResult` per (spec, seed),
+spec-major, whatever path ran them:
+
+  workers  (CPU default) independent runs in worker processes, one single-threaded worker per core
+           (`workers=0`: as many as this process may use). Every run is single-threaded and seeds
+           itself, so results are bit-identical whatever the number of workers; `workers=1` runs them
+           here, one after another.
+  batched  (CUDA default) the seeds of one spec train together: their parameters stacked, one forward
+           under `torch.func.vmap` (so one kernel launch serves every run), each run with its own init,
+           data order, balancer coefficients and GE noise. It cuts launch overhead on a GPU; on the CPU it
+           runs too (tests), but is no faster than workers there.
+
+Why these two: on 2 CPU cores the step is compute-bound and one thread per run is the most efficient
+use of the cores (2 one-thread workers ~1.9x one two-thread process, `make bench`); on a GPU the
+AV-Digits step is launch-bound (the model is tiny), so stacking runs raises the work per launch.
+"""
+
+import copy
+import os
+import time
+from contextlib import contextmanager
+
+import torch
+from torch.func import functional_call, stack_module_state, vmap
+from tqdm import tqdm
+
+from avlib.balance import Balancer
+from avlib.experiment import RunResult, RunSpec, build_run, probe_encoders, run_one
+from avlib.models.classifier import AVOutput
+from avlib.train import FitResult, TrainConfig, make_optimizer, pick_device, predict, split_metrics, train_step
+
+ENGINES = ("auto", "workers", "batched")
+
+
+class EngineError(ValueError):
+    """Runs that cannot go through the engine together (mixed devices, mismatched architectures)."""
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@contextmanager
+def single_threaded():
+    """One intra-op thread for torch and for BLAS (scikit-learn's probe): the numerics of a run then do
+    not depend on how many cores the machine has or how many runs share them."""
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def run_specs(specs: list, seeds: list, data: dict, *, train: TrainConfig, model: dict | None = None,
+              probe: bool = True, progress: bool = True, workers: int = 0, engine: str = "auto") -> list[RunResult]:
+    """Every spec at every seed; results in spec-major order (spec 0 at each seed, then spec 1, ...)."""
+    if engine not in ENGINES:
+        raise EngineError(f"engine={engine!r}; expected one of {ENGINES}")
+    if not specs or not seeds:
+        raise EngineError(f"run_specs needs at least one spec and one seed (got {len(specs)} and {len(seeds)})")
+    for spec in specs:
+        if not isinstance(spec, RunSpec):
+            raise EngineError(f"run_specs takes RunSpec items, got {spec!r}")
+    device = pick_device(train.device)
+    if engine == "auto":
+        engine = "batched" if device.type == "cuda" else "workers"
+    jobs = [(spec, seed) for spec in specs for seed in seeds]
+    if engine == "batched":
+        return _run_batched(specs, seeds, data, train, model, probe, progress)
+    if device.type != "cpu":
+        raise EngineError(f"engine='workers' runs on the CPU; device={train.device!r} asks for {device}. "
+                          "Use engine='batched' (the default on CUDA)")
+    n = min(workers or available_cores(), len(jobs))
+    bar = tqdm(total=len(jobs), desc="runs", disable=not progress)
+    if n == 1:
+        results = []
+        with single_threaded():
+            for spec, seed in jobs:
+                results.append(run_one(spec, seed, data, train=train, model=model, probe=probe))
+                bar.update()
+    else:
+        results = _run_in_workers(jobs, n, data, train, model, probe, bar)
+    bar.close()
+    return results
+
+
+def choose_on_val(specs: list, seed: int, data: dict, *, train: TrainConfig, model: dict | None = None,
+                  workers: int = 0, progress: bool = True):
+    """Train each spec once at `seed` (a selection seed, outside the reported ones) and pick the best val
+    accuracy (ties: the first). Returns (DataFrame of the grid, the chosen spec). Test is never looked at."""
+    import pandas as pd
+
+    runs = run_specs(specs, [seed], data, train=train, model=model, probe=False, progress=progress,
+                     workers=workers)
+    grid = pd.DataFrame([{"setting": r.label, "val_acc": r.fit.val["acc"], "val_audio_acc": r.fit.val.get("audio_acc"),
+                          "val_visual_acc": r.fit.val.get("visual_acc")} for r in runs])
+    best = int(grid["val_acc"].to_numpy().argmax())
+    grid["chosen"] = [i == best for i in range(len(runs))]
+    return grid, specs[best]
+
+
+# --- worker processes (CPU) ------------------------------------------------------------------------
+
+_worker_data = None
+
+
+def _init_worker(data):
+    global _worker_data
+    _worker_data = data
+    torch.set_num_threads(1)
+
+
+def _work(job):
+    index, spec, seed, train, model, probe = job
+    with single_threaded():
+        return index, run_one(spec, seed, _worker_data, train=train, model=model, probe=probe)
+
+
+def _run_in_workers(jobs, n, data, train, model, probe, bar) -> list[RunResult]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    import torch.multiprocessing  # noqa: F401 - registers the pickler that moves tensors through shared memory
+
+    # spawn, not fork: a forked child of a process with live OpenMP threads can deadlock. The data reach
+    # each worker once (initializer). An executor, not a Pool: a worker that dies raises here, not hangs.
+    results = [None] * len(jobs)
+    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                             initargs=(data,)) as pool:
+        futures = [pool.submit(_work, (i, spec, seed, train, model, probe)) for i, (spec, seed) in enumerate(jobs)]
+        for future in as_completed(futures):
+            index, result = future.result()
+            results[index] = result
+            bar.update()
+    return results
+
+
+# --- batched runs (stacked parameters under vmap) --------------------------------------------------
+
+class StackedRuns:
+    """N models of one architecture as stacked tensors (leading run dimension); calling it runs the
+    template module on every run's parameters and inputs at once under `vmap`.
+
+    Exposes what `train_step` and `predict` use: `parameters()`, `train()`/`eval()`, and a call that
+    returns an `AVOutput` of (N, B, K) logits.
+    """
+
+    def __init__(self, models: list):
+        first = models[0]
+        for m in models[1:]:
+            shapes = ({n: p.shape for n, p in m.state_dict().items()},
+                      {n: p.shape for n, p in first.state_dict().items()})
+            if type(m) is not type(first) or shapes[0] != shapes[1]:
+                raise EngineError("batched runs need one architecture; got "
+                                  f"{type(first).__name__} and {type(m).__name__} with different parameters")
+        devices = {p.device for m in models for p in m.state_dict().values()}
+        if len(devices) != 1:
+            raise EngineError(f"batched runs must live on one device; got {sorted(map(str, devices))}")
+        self.template = copy.deepcopy(first).to("meta")
+        self.params, self.buffers = stack_module_state(models)
+        self.n = len(models)
+
+    def parameters(self):
+        return list(self.params.values())
+
+    def train(self, mode: bool = True):
+        self.template.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def __call__(self, audio, visual, features=None) -> AVOutput:
+        shared = audio.dim() == 0 or audio.shape[0] != self.n or not self.template.training
+        names = ("logits", "audio_logits", "visual_logits")
+
+        def one_run(params, buffers, a, v):
+            out = functional_call(self.template, (params, buffers), (a, v), {"features": features})
+            return {k: getattr(out, k) for k in names if getattr(out, k) is not None}  # vmap returns no None
+
+        in_dims = (0, 0, None, None) if shared else (0, 0, 0, 0)
+        out = vmap(one_run, in_dims=in_dims, randomness="different")(self.params, self.buffers, audio, visual)
+        return AVOutput(**out)
+
+    def state_dict(self, run: int) -> dict:
+        return {k: v[run].detach().clone() for k, v in {**self.params, **self.buffers}.items()}
+
+
+class StackedLoader:
+    """Each run's own shuffled batches, gathered in one indexing op per tensor: (N, B, ...).
+
+    Run r's order is exactly that of `make_loader(..., seed=seeds[r])` (one randperm per epoch from a
+    generator seeded by the run's seed), so a run sees the same batches batched or alone.
+    """
+
+    def __init__(self, dataset, *, batch_size: int, seeds: list, device):
+        if not hasattr(dataset, "__getitems__"):
+            raise EngineError("batched runs need an in-memory dataset (with __getitems__); "
+                              f"{type(dataset).__name__} decodes from disk: use engine='workers'")
+        self.dataset, self.batch_size, self.device = dataset, batch_size, device
+        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
+
+    def __iter__(self):
+        n = len(self.dataset)
+        orders = torch.stack([torch.randperm(n, generator=g) for g in self.generators])  # (N, n)
+        for start in range(0, n, self.batch_size):
+            idx = orders[:, start : start + self.batch_size]
+            batch = self.dataset.__getitems__(idx.reshape(-1))
+            yield {k: v.view(*idx.shape, *v.shape[1:]).to(self.device, non_blocking=True) for k, v in batch.items()}
+
+
+def _per_run(values: torch.Tensor) -> list[float]:
+    return values.float().cpu().tolist()
+
+
+def fit_stacked(models: list, method, data: dict, seeds: list, config: TrainConfig,
+                progress: bool = False) -> list[FitResult]:
+    """`fit` for N runs of one architecture trained together; the same optimiser, schedule and per-run
+    model selection on val. `method` is a balancing-method config (or None), built once on the stacked
+    parameters; its noise generator is seeded by the first seed (each run still draws its own noise).
+    Returns one FitResult per run; `models` end in their selected states."""
+    start = time.perf_counter()
+    device = pick_device(config.device)
+    if config.amp and device.type == "cuda":
+        # fp16 needs a GradScaler, and one scaler for the stack would skip every run's step when any one
+        # run overflows: the runs would no longer be independent.
+        raise EngineError("batched runs do not support amp=True on CUDA (one GradScaler would couple the "
+                          "runs); set amp: false")
+    stack = StackedRuns([m.to(device) for m in models])
+    balancer = method.build(models[0], seed=seeds[0], params=stack.params) if method is not None else None
+    train = StackedLoader(data["train"], batch_size=config.batch_size, seeds=seeds, device=device)
+    evals = {s: _eval_loader(data[s]) for s in ("val", "test")}
+    optimizer, scheduler = make_optimizer(None, config, params=stack.parameters())
+    scaler = torch.amp.GradScaler(device.type, enabled=config.amp and device.type == "cuda")
+    balancer = balancer or Balancer()
+    histories = [[] for _ in models]
+    best = [None] * len(models)
+    best_states = [None] * len(models)
+    for epoch in tqdm(range(config.epochs), desc="batched", disable=not progress, leave=False):
+        stack.train()
+        sums, n_batches = {}, 0
+        for batch in train:
+            logs = train_step(stack, batch, optimizer, scaler, balancer=balancer, epoch=epoch, amp=config.amp)
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0) + v.float()
+            n_batches += 1
+        scheduler.step()
+        val = _stacked_metrics(stack, evals["val"], device, config.amp)
+        logged = {k: _per_run(v / n_batches) for k, v in sums.items()}
+        records = [{"epoch": epoch, **{k: v[r] for k, v in logged.items()},
+                    **{f"val_{k}": v for k, v in val[r].items()}} for r in range(stack.n)]
+        balancer.epoch_end(epoch, {k: [rec[k] for rec in records] for k in records[0]})  # values: one per run
+        for r, record in enumerate(records):
+            histories[r].append(record)
+            if best[r] is None or record["val_acc"] > best[r]["val_acc"]:
+                best[r], best_states[r] = record, stack.state_dict(r)
+    results = []
+    for r, model in enumerate(models):
+        model.load_state_dict(best_states[r])
+        model.to(device)
+        p = predict(model, evals["test"], device, config.amp)
+        results.append(FitResult(
+            test=split_metrics(p["logits"], p["labels"], p["audio_logits"], p["visual_logits"]),
+            val={k.removeprefix("val_"): v for k, v in best[r].items() if k.startswith("val_")},
+            best_epoch=best[r]["epoch"], history=histories[r], wall_s=time.perf_counter() - start))
+    return results
+
+
+def _eval_loader(dataset):
+    from avlib.data.loader import make_loader
+
+    return make_loader(dataset, batch_size=256, shuffle=False)
+
+
+def _stacked_metrics(stack: StackedRuns, loader, device, amp) -> list[dict]:
+    p = predict(stack, loader, device, amp)  # logits (N, n, K); labels (n,)
+    return [split_metrics(p["logits"][r], p["labels"],
+                          None if p["audio_logits"] is None else p["audio_logits"][r],
+                          None if p["visual_logits"] is None else p["visual_logits"][r]) for r in range(stack.n)]
+
+
+def _run_batched(specs, seeds, data, train, model, probe, progress) -> list[RunResult]:
+    """Each spec's seeds as one stack; specs one after another."""
+    device = pick_device(train.device)
+    results = []
+    for spec in tqdm(specs, desc="specs (batched)", disable=not progress):
+        try:
+            nets = [build_run(spec, data["train"].n_classes, seed, model)[0] for seed in seeds]
+            fits = fit_stacked(nets, spec.method, data, seeds, train)
+            for net, seed, fit in zip(nets, seeds, fits, strict=True):
+                probes = probe_encoders(net, data, device) if probe else {"val": {}, "test": {}}
+                results.append(RunResult(kind=spec.kind, label=spec.label, method=spec.method, seed=seed,
+                                         fit=fit, probe=probes))
+        finally:
+            torch.use_deterministic_algorithms(False)
+    return results

@@ -1,0 +1,279 @@
+"""Stage `t1_fusion`: OGM-GE Table 1 (fusion methods with and without OGM-GE), the α/window choice on
+val, the imbalance figure and the findings."""
+
+from dataclasses import replace
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from avlib.balance import OGMConfig  # noqa: E402
+from avlib.data import LOADERS, load_splits  # noqa: E402
+from avlib.data.loader import head  # noqa: E402
+from avlib.engine import choose_on_val  # noqa: E402
+from avlib.experiment import RunSpec  # noqa: E402
+from avlib.metrics import mean_ci, paired_difference  # noqa: E402
+from avlib.models import KINDS  # noqa: E402
+from avlib.params import Bool, Choice, Dict, Float, Int, ListOf, ParamError, Schema, Str, device  # noqa: E402
+from avlib.plots import bars_with_ci, line_with_band  # noqa: E402
+from avlib.report import DATASET_NAMES, format_ci, ours_column, paper_column  # noqa: E402
+from avlib.train import TrainConfig  # noqa: E402
+
+PARAMS = Schema(
+    "t1_fusion",
+    dataset=Choice(*LOADERS), root=Str(), seeds=ListOf(Int(min=0)), rows=ListOf(Choice(*KINDS)),
+    encoder=Choice("small_cnn", "resnet18"), width=Int(min=1), epochs=Int(min=1), batch_size=Int(min=1),
+    lr=Float(positive=True), momentum=Float(min=0, max=1), weight_decay=Float(min=0),
+    lr_decay_at=Float(positive=True, max=1), lr_gamma=Float(positive=True, max=1),
+    alpha_grid=ListOf(Float(positive=True)), window_grid=ListOf(Float(positive=True, max=1)),
+    selection_seed=Int(min=0), paper_alpha=Float(positive=True), ogm_params=Choice("conv", "all"),
+    device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0),
+    loader=Dict(val_fraction=Float(positive=True, max=0.99), val_seed=Int(min=0), n_frames=Int(min=1),
+                image_size=Int(min=8), augment=Bool()),
+)
+
+
+def check(p):
+    if p.selection_seed in p.seeds:
+        raise ParamError(f"t1_fusion.selection_seed={p.selection_seed}: expected a seed outside seeds "
+                         f"{p.seeds} (the tuned run must not be a reported one)")
+    if not any(not r.endswith("_only") for r in p.rows):
+        raise ParamError(f"t1_fusion.rows={p.rows}: expected at least one fusion (OGM-GE needs two modalities)")
+
+
+PARAMS.rules.append(check)
+
+METHOD_NAMES = {"audio_only": "Audio-only", "visual_only": "Visual-only", "baseline": "Baseline",
+                "concat": "Concatenation", "sum": "Summation", "film": "FiLM", "gated": "Gated"}
+SMOKE_SIZES = {"train": 256, "val": 128, "test": 128}
+
+
+def smoke(p):
+    """Seconds, not minutes: one seed, one epoch, the first grid point, a few hundred samples."""
+    return replace_ns(p, seeds=p.seeds[:1], epochs=1, alpha_grid=p.alpha_grid[:1], window_grid=p.window_grid[:1])
+
+
+def replace_ns(p, **changes):
+    for k, v in changes.items():
+        setattr(p, k, v)
+    return p
+
+
+def load_data(p) -> dict:
+    data = load_splits(p.dataset, p.root, **(p.loader if p.dataset != "avdigits" else {}))
+    if p.smoke:
+        data = {s: head(d, SMOKE_SIZES[s]) for s, d in data.items()}
+    return data
+
+
+def train_config(p) -> TrainConfig:
+    return TrainConfig(epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, momentum=p.momentum,
+                       weight_decay=p.weight_decay, lr_decay_at=p.lr_decay_at, lr_gamma=p.lr_gamma,
+                       seed=p.selection_seed, amp=p.amp, device=p.device, num_workers=p.num_workers)
+
+
+def model_kwargs(p) -> dict:
+    return {"encoder": p.encoder, "width": p.width, **({"visual_channels": 3} if p.dataset != "avdigits" else {})}
+
+
+def ogm_grid_specs(p) -> list:
+    """concat + OGM-GE at each (α, window end as a fraction of the epochs); the window starts at 0."""
+    return [RunSpec(f"α={a:g}, window={w:g}", "concat",
+                    OGMConfig(alpha=a, start_epoch=0, end_epoch=max(1, round(w * p.epochs)), params=p.ogm_params))
+            for a in p.alpha_grid for w in p.window_grid]
+
+
+def choose_ogm(p, data, train, model):
+    """(grid table, chosen OGMConfig): val accuracy of each grid point at the selection seed."""
+    grid, best = choose_on_val(ogm_grid_specs(p), p.selection_seed, data, train=train, model=model,
+                               workers=p.workers)
+    grid.insert(1, "window_end_epoch", [s.method.end_epoch for s in ogm_grid_specs(p)])
+    return grid, best.method
+
+
+def table_specs(p, chosen: OGMConfig) -> list:
+    specs = [RunSpec(kind, kind) for kind in p.rows]
+    specs += [RunSpec(f"{kind}+ogm_ge", kind, chosen) for kind in p.rows if not kind.endswith("_only")]
+    paper_ogm = replace(chosen, alpha=p.paper_alpha)
+    if "concat" in p.rows and paper_ogm != chosen:
+        specs.append(RunSpec(f"concat+ogm_ge_alpha{p.paper_alpha:g}", "concat", paper_ogm))
+    return specs
+
+
+# --- table, metrics, history -----------------------------------------------------------------------
+
+def group_runs(runs: list) -> dict:
+    """{label: [RunResult, ...]} in first-seen order, each list in seed order."""
+    groups = {}
+    for run in runs:
+        groups.setdefault(run.label, []).append(run)
+    return groups
+
+
+def _plain_label(group) -> str:
+    return group[0].kind  # the row without OGM-GE that an OGM-GE row is compared with
+
+
+def last_rho(group) -> str:
+    values = [r.fit.history[-1]["rho_audio"] for r in group if "rho_audio" in r.fit.history[-1]]
+    return format_ci(values, scale=1.0, digits=2) if values else ""
+
+
+def fusion_table(runs: list, *, dataset: str, reference: pd.DataFrame) -> pd.DataFrame:
+    """Method, OGM-GE setting, ours acc/mAP, paired Δ acc vs the same fusion without OGM-GE, paper acc/mAP
+    (CREMA-D), each encoder's linear probe, and the last-epoch ρ_audio."""
+    groups, rows = group_runs(runs), []
+    for group in groups.values():
+        first = group[0]
+        paper = reference[(reference["method"] == first.kind) & (reference["ogm_ge"] == (first.method is not None))]
+        probe = {m: [r.probe["test"][m] for r in group if m in r.probe["test"]] for m in ("audio", "visual")}
+        delta = ""
+        if first.method is not None and first.kind in groups:
+            delta = str(paired_difference([r.fit.test["acc"] for r in group],
+                                          [r.fit.test["acc"] for r in groups[first.kind]]))
+        rows.append({
+            "method": METHOD_NAMES[first.kind] + ("†" if first.method else ""),
+            "OGM-GE": first.method.describe() if first.method else "",
+            ours_column(dataset, "acc"): format_ci([r.fit.test["acc"] for r in group]),
+            ours_column(dataset, "mAP"): format_ci([r.fit.test["map"] for r in group]),
+            "Δ acc vs w/o OGM-GE (paired)": delta,
+            paper_column("cremad", "acc"): paper["cremad_acc"].iloc[0] if len(paper) else None,
+            paper_column("cremad", "mAP"): paper["cremad_map"].iloc[0] if len(paper) else None,
+            "audio encoder probe": format_ci(probe["audio"]) if probe["audio"] else "",
+            "visual encoder probe": format_ci(probe["visual"]) if probe["visual"] else "",
+            "ρ_audio, last epoch": last_rho(group),
+        })
+    return pd.DataFrame(rows)
+
+
+def table_note(dataset: str, seeds: list) -> str:
+    return (f"Ours: {DATASET_NAMES.get(dataset, dataset)} test split, mean ± 95% t-interval over seeds {seeds} "
+            "(no interval with one seed), model selected on val. Δ = per-seed paired difference with the same "
+            "fusion without OGM-GE (same init and data order): mean ± 95% t-interval (wins/seeds). Paper: "
+            "CREMA-D, Peng et al. CVPR 2022 Table 1 (the talk's table has no Gated rows). † = with OGM-GE. "
+            "Encoder probe = test accuracy of a logistic regression on the frozen encoder's features. "
+            "ρ_audio = s_audio / s_visual averaged over the last epoch's training batches (> 1: audio dominates).")
+
+
+def run_metrics(runs: list) -> dict:
+    """DVC metrics: {label: {acc, acc_ci95, map, map_ci95, <m>_probe, delta_acc...}} in percent, from test."""
+    out, groups = {}, group_runs(runs)
+    for label, group in groups.items():
+        entry = {}
+        for key in ("acc", "map"):
+            mean, half = mean_ci([100 * r.fit.test[key] for r in group])
+            entry[key] = round(mean, 4)
+            if half is not None:
+                entry[f"{key}_ci95"] = round(half, 4)
+        for m in ("audio", "visual"):
+            values = [100 * r.probe["test"][m] for r in group if m in r.probe["test"]]
+            if values:
+                entry[f"{m}_probe"] = round(mean_ci(values)[0], 4)
+        if group[0].method is not None and group[0].kind in groups:
+            d = paired_difference([r.fit.test["acc"] for r in group],
+                                  [r.fit.test["acc"] for r in groups[group[0].kind]])
+            entry["delta_acc"] = round(d.mean, 4)
+            if d.half is not None:
+                entry["delta_acc_ci95"] = round(d.half, 4)
+            entry["delta_acc_wins"] = d.wins
+        out[label] = entry
+    return out
+
+
+def history_frame(runs: list) -> pd.DataFrame:
+    """Per-epoch logs of every run, long format (label, seed, epoch, loss, rho_audio, k_*, val_*)."""
+    return pd.DataFrame([{"label": r.label, "seed": r.seed, **h} for r in runs for h in r.fit.history])
+
+
+# --- findings --------------------------------------------------------------------------------------
+
+def _mean(values) -> float:
+    return mean_ci([100 * v for v in values])[0]
+
+
+def _interval(d) -> str:
+    if d.half is None:
+        return "one seed: no interval"
+    return "the 95% interval excludes 0" if d.excludes_zero else "the 95% interval includes 0"
+
+
+def findings(runs: list, *, dataset: str, reference: pd.DataFrame) -> str:
+    """What Table 1 shows on our data, next to what the paper reports on CREMA-D (read from reference)."""
+    g = group_runs(runs)
+    ref = reference.set_index(["method", "ogm_ge"])["cremad_acc"]
+    name = DATASET_NAMES.get(dataset, dataset)
+    lines = [f"# Findings on {name} (not the paper's data)", ""]
+    if "audio_only" in g and "visual_only" in g:
+        a, v = _mean([r.fit.test["acc"] for r in g["audio_only"]]), _mean([r.fit.test["acc"] for r in g["visual_only"]])
+        lines.append(f"- Uni-modal models: audio-only {a:.1f}%, visual-only {v:.1f}% "
+                     f"({'audio' if a > v else 'visual'} dominant by {abs(a - v):.1f} points; paper, CREMA-D: "
+                     f"audio {ref['audio_only', False]:.1f}% vs visual {ref['visual_only', False]:.1f}%).")
+    rhos = {k: _mean([r.fit.history[-1]["rho_audio"] for r in g[k]]) / 100 for k in g
+            if k in METHOD_NAMES and not k.endswith("_only")}
+    if rhos:
+        listed = ", ".join(f"{k} {v:.2f}" for k, v in rhos.items())
+        dominant = [k for k, v in rhos.items() if v > 1]
+        lines.append(f"- Last-epoch ρ_audio in plain training (> 1: audio dominates): {listed}. Audio dominates in "
+                     f"{len(dominant)} of {len(rhos)} fusions.")
+    if "visual_only" in g and "concat" in g:
+        alone = _mean([r.probe["test"]["visual"] for r in g["visual_only"]])
+        joint = _mean([r.probe["test"]["visual"] for r in g["concat"]])
+        verdict = "under-optimized" if joint < alone else "not under-optimized"
+        lines.append(f"- Joint training (concat) leaves the visual encoder {verdict}: its linear probe reaches "
+                     f"{joint:.1f}% vs {alone:.1f}% when trained alone (the paper's Fig. 1 claim).")
+    deltas = []
+    for kind in METHOD_NAMES:
+        if kind in g and f"{kind}+ogm_ge" in g:
+            d = paired_difference([r.fit.test["acc"] for r in g[f"{kind}+ogm_ge"]],
+                                  [r.fit.test["acc"] for r in g[kind]])
+            paper_gain = (ref[kind, True] - ref[kind, False]) if (kind, True) in ref.index else None
+            deltas.append((kind, d, paper_gain))
+    if deltas:
+        lines.append("- OGM-GE vs the same fusion without it (paired over seeds, test accuracy, points):")
+        for kind, d, paper_gain in deltas:
+            paper = f"; paper, CREMA-D: {paper_gain:+.1f}" if paper_gain is not None else ""
+            lines.append(f"  - {kind}: Δ {d} — {_interval(d)}{paper}.")
+        resolved = [k for k, d, _ in deltas if d.excludes_zero and d.mean > 0]
+        hurt = [k for k, d, _ in deltas if d.excludes_zero and d.mean < 0]
+        lines.append(f"  OGM-GE helps resolvably in {len(resolved)} of {len(deltas)} fusions"
+                     f"{' (' + ', '.join(resolved) + ')' if resolved else ''} and hurts resolvably in {len(hurt)}"
+                     f"{' (' + ', '.join(hurt) + ')' if hurt else ''}; the paper reports a gain for every fusion "
+                     "on CREMA-D.")
+    if "concat+ogm_ge" in g and "concat" in g:
+        d = paired_difference([r.probe["test"]["visual"] for r in g["concat+ogm_ge"]],
+                              [r.probe["test"]["visual"] for r in g["concat"]])
+        lines.append(f"- OGM-GE moves the visual encoder's probe inside concat by {d} points ({_interval(d)}).")
+    lines += ["", "Δ: per-seed paired differences (mean ± 95% t-interval, wins/seeds). A difference whose interval "
+              "includes 0 is not a finding."]
+    return "\n".join(lines) + "\n"
+
+
+# --- figure ----------------------------------------------------------------------------------------
+
+def imbalance_figure(runs: list, history: pd.DataFrame, *, fused: str = "concat", ogm_label: str):
+    """(a) ρ per epoch and (b) k per epoch for `fused` with and without OGM-GE; (c) linear-probe test
+    accuracy of each encoder, trained alone vs inside `fused` (± OGM-GE). Bands: 95% t-intervals over seeds."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    line_with_band(axes[0], history[history["label"].isin([fused, ogm_label])], x="epoch", y="rho_audio", hue="label")
+    axes[0].axhline(1.0, color="0.5", ls=":")
+    axes[0].set(title="ρ audio = s_audio / s_visual (train batches)", yscale="log", ylabel="ρ audio (log scale)")
+    axes[0].set_yticks([0.25, 0.5, 1, 2, 4, 8], labels=["¼", "½", "1", "2", "4", "8"])
+    axes[0].yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # only the labelled powers of 2
+    ogm = history[history["label"] == ogm_label]
+    if "k_audio" in ogm:
+        k = ogm.melt(id_vars=["epoch", "seed"], value_vars=["k_audio", "k_visual"], var_name="coefficient")
+        line_with_band(axes[1], k.dropna(), x="epoch", y="value", hue="coefficient")
+    axes[1].set(title=f"OGM-GE coefficients k ({ogm_label})", ylim=(0, 1.05), ylabel="mean k per epoch")
+
+    groups, bars = group_runs(runs), []
+    for setting, label in (("trained alone", None), (fused, fused), (fused + " + OGM-GE", ogm_label)):
+        for m in ("audio", "visual"):
+            for r in (groups.get(f"{m}_only") if label is None else groups.get(label)) or []:
+                bars.append({"encoder": m, "training": setting, "probe test acc (%)": 100 * r.probe["test"][m]})
+    bars_with_ci(axes[2], pd.DataFrame(bars), x="encoder", y="probe test acc (%)", hue="training")
+    axes[2].set(title="what each encoder learned (linear probe)", ylim=(0, 100))
+    fig.tight_layout()
+    return fig
