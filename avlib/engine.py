@@ -27,9 +27,18 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm import tqdm
 
 from avlib.balance import Balancer
-from avlib.experiment import RunResult, RunSpec, build_run, probe_encoders, run_one
+from avlib.experiment import RunResult, RunSpec, build_run, epoch_probes, probe_encoders, run_one
 from avlib.models.classifier import AVOutput
-from avlib.train import FitResult, TrainConfig, make_optimizer, pick_device, predict, split_metrics, train_step
+from avlib.train import (
+    FitResult,
+    TrainConfig,
+    make_optimizer,
+    merge_epoch_logs,
+    pick_device,
+    predict,
+    split_metrics,
+    train_step,
+)
 
 ENGINES = ("auto", "workers", "batched")
 
@@ -220,10 +229,12 @@ def _per_run(values: torch.Tensor) -> list[float]:
 
 
 def fit_stacked(models: list, method, data: dict, seeds: list, config: TrainConfig,
-                progress: bool = False) -> list[FitResult]:
+                progress: bool = False, epoch_callback=None) -> list[FitResult]:
     """`fit` for N runs of one architecture trained together; the same optimiser, schedule and per-run
     model selection on val. `method` is a balancing-method config (or None), built once on the stacked
     parameters; its noise generator is seeded by the first seed (each run still draws its own noise).
+    `epoch_callback(model, epoch) -> dict` as in `fit`: called on each run's own model, loaded with that
+    run's state of the epoch (the stack trains on its own copies, so the callback cannot touch training).
     Returns one FitResult per run; `models` end in their selected states."""
     start = time.perf_counter()
     device = pick_device(config.device)
@@ -255,6 +266,10 @@ def fit_stacked(models: list, method, data: dict, seeds: list, config: TrainConf
         logged = {k: _per_run(v / n_batches) for k, v in sums.items()}
         records = [{"epoch": epoch, **{k: v[r] for k, v in logged.items()},
                     **{f"val_{k}": v for k, v in val[r].items()}} for r in range(stack.n)]
+        if epoch_callback is not None:
+            for r, model in enumerate(models):
+                model.load_state_dict(stack.state_dict(r))
+                records[r] = merge_epoch_logs(records[r], epoch_callback(model, epoch))
         balancer.epoch_end(epoch, {k: [rec[k] for rec in records] for k in records[0]})  # values: one per run
         for r, record in enumerate(records):
             histories[r].append(record)
@@ -292,7 +307,8 @@ def _run_batched(specs, seeds, data, train, model, probe, progress) -> list[RunR
     for spec in tqdm(specs, desc="specs (batched)", disable=not progress):
         try:
             nets = [build_run(spec, data["train"].n_classes, seed, model)[0] for seed in seeds]
-            fits = fit_stacked(nets, spec.method, data, seeds, train)
+            callback = epoch_probes(data, device) if spec.probe_every_epoch else None
+            fits = fit_stacked(nets, spec.method, data, seeds, train, epoch_callback=callback)
             for net, seed, fit in zip(nets, seeds, fits, strict=True):
                 probes = probe_encoders(net, data, device) if probe else {"val": {}, "test": {}}
                 results.append(RunResult(kind=spec.kind, label=spec.label, method=spec.method, seed=seed,

@@ -12,11 +12,14 @@ from avlib.train import FitResult, TrainConfig, fit, pick_device, seed_everythin
 @dataclass(frozen=True)
 class RunSpec:
     """One row of a results table: a label, a model kind and (optionally) a balancing method's config
-    (`avlib.balance`, e.g. `OGMConfig(alpha=0.3)`); every seed of the row trains the same spec."""
+    (`avlib.balance`, e.g. `OGMConfig(alpha=0.3)`); every seed of the row trains the same spec.
+    `probe_every_epoch`: also probe each encoder on val after every epoch (`epoch_probes`), logged in the
+    history as probe_<modality>_val; training itself is unchanged."""
 
     label: str
     kind: str
     method: object | None = None
+    probe_every_epoch: bool = False
 
 
 @dataclass
@@ -50,13 +53,31 @@ def probe_encoders(net, data: dict, device) -> dict:
     return probes
 
 
+def epoch_probes(data: dict, device):
+    """`fit`'s epoch callback for `RunSpec.probe_every_epoch`: (model, epoch) -> {"probe_<m>_val": acc}, the
+    val accuracy of the same linear probe as `probe_encoders` (fit on train) on each encoder present, at
+    that epoch. Reads the encoders in eval mode without gradients: the run trains exactly as without it."""
+    def callback(net, epoch: int) -> dict:
+        logs = {}
+        for m in ("audio", "visual"):
+            encoder = getattr(net, f"{m}_encoder")
+            if encoder is not None:
+                logs[f"probe_{m}_val"] = linear_probe(encoder, data, m, device, splits=("val",))["val"]
+        return logs
+
+    return callback
+
+
 def run_one(spec: RunSpec, seed: int, data: dict, *, train: TrainConfig, model: dict | None = None,
             probe: bool = True, progress: bool = False) -> RunResult:
-    """Train `spec` at `seed` with `fit`, then probe its encoders."""
+    """Train `spec` at `seed` with `fit` (probing its encoders every epoch if the spec asks), then probe
+    its encoders in the selected epoch's state."""
     train = replace(train, seed=seed)
     try:
         net, balancer = build_run(spec, data["train"].n_classes, seed, model)
-        result = fit(net, data, train, balancer=balancer, progress=progress, desc=f"{spec.label} s{seed}")
+        callback = epoch_probes(data, pick_device(train.device)) if spec.probe_every_epoch else None
+        result = fit(net, data, train, balancer=balancer, progress=progress, desc=f"{spec.label} s{seed}",
+                     epoch_callback=callback)
         probes = probe_encoders(net, data, pick_device(train.device)) if probe else {"val": {}, "test": {}}
     finally:
         torch.use_deterministic_algorithms(False)  # leave the process as we found it

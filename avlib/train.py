@@ -3,7 +3,9 @@
 SGD with momentum and StepLR (the OGM-GE paper's optimiser), model selection on val, test metrics of the
 selected epoch, and a per-epoch log of the loss, rho, the balancer's logs and the fused and uni-modal val
 accuracies. A balancing method plugs in through the hooks of `avlib.balance.Balancer`; `fit` calls them
-at fixed points and has no branch for any method.
+at fixed points and has no branch for any method. Anything else to log per epoch (e.g. a linear probe of
+each encoder at that epoch) comes in as `epoch_callback(model, epoch) -> dict`, merged into the epoch's
+record; it must leave the model as it found it (eval-mode, no-grad reads), so training is unchanged.
 
 No global state: everything a run depends on comes in through arguments. Logging, progress bars and
 returned logs happen on rank 0 only, so the loop can run under torchrun/DDP unchanged.
@@ -148,12 +150,23 @@ def make_optimizer(model, config: TrainConfig, params=None):
     return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
 
 
+def merge_epoch_logs(record: dict, extra: dict) -> dict:
+    """`record` with an epoch callback's values added; a key the record already has is an error, not an
+    overwrite (a callback must never replace what training logged, e.g. val_acc that selects the epoch)."""
+    clash = sorted(set(extra) & set(record))
+    if clash:
+        raise ValueError(f"epoch callback returned {clash}, already in the epoch's record; use new names")
+    return record | extra
+
+
 def fit(model, data: dict, config: TrainConfig, *, balancer: Balancer | None = None, progress: bool = True,
-        desc: str = "fit") -> FitResult:
+        desc: str = "fit", epoch_callback=None) -> FitResult:
     """Train `model` on data["train"], select the epoch with the best val accuracy, report it on test.
 
     data: {"train": Dataset, "val": Dataset, "test": Dataset}. The model must already be built (seed
     first: `seed_everything`); `fit` reseeds nothing but the shuffle order (from config.seed).
+    epoch_callback: optional `(model, epoch) -> dict`, called after each epoch's validation; its values
+    join that epoch's history record (never the selection, which reads val_acc only).
     """
     start = time.perf_counter()
     device = pick_device(config.device)
@@ -180,6 +193,8 @@ def fit(model, data: dict, config: TrainConfig, *, balancer: Balancer | None = N
         scheduler.step()
         record = {"epoch": epoch, **{k: (v / n_batches).item() for k, v in sums.items()}}
         record |= {f"val_{k}": v for k, v in evaluate(model, val, device, config.amp).items()}
+        if epoch_callback is not None:
+            record = merge_epoch_logs(record, epoch_callback(model, epoch))
         balancer.epoch_end(epoch, record)
         history.append(record)
         if best is None or record["val_acc"] > best["val_acc"]:
