@@ -1,0 +1,317 @@
+"""Stage `fig_underopt`: the under-optimized uni-modal encoders of a jointly trained model, over training
+(OGM-GE Fig. 1, VGGSound in the paper; the talk's motivating figure).
+
+Against the epoch: the val accuracy of the audio-only and visual-only models, and the val accuracy of a
+linear probe on each frozen encoder of the fused model (and of the fused model with OGM-GE) at that
+epoch. Every encoder, the uni-modal models' included, gets the same probe (`avlib.probe.linear_probe`:
+one logistic regression fit on train features), so the probes compare like with like. The claim tested:
+the weaker encoder inside the joint model ends clearly below its uni-modal counterpart, and OGM-GE
+narrows that gap. OGM-GE's α and window are not knobs here: they are stage t1_fusion's choice on val,
+read from its `ogm_grid.csv`.
+"""
+
+import re
+from pathlib import Path
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from avlib.balance import OGMConfig  # noqa: E402
+from avlib.data import LOADERS, load_splits  # noqa: E402
+from avlib.data.loader import head  # noqa: E402
+from avlib.experiment import RunSpec  # noqa: E402
+from avlib.metrics import Paired, mean_ci, paired_difference  # noqa: E402
+from avlib.models.fusion import FUSIONS  # noqa: E402
+from avlib.params import Bool, Choice, Dict, Float, Int, ListOf, Schema, Str, device  # noqa: E402
+from avlib.plots import line_with_band  # noqa: E402
+from avlib.report import DATASET_NAMES, format_ci  # noqa: E402
+from avlib.train import TrainConfig  # noqa: E402
+
+PARAMS = Schema(
+    "fig_underopt",
+    dataset=Choice(*LOADERS), root=Str(), seeds=ListOf(Int(min=0)), fusion=Choice(*FUSIONS),
+    encoder=Choice("small_cnn", "resnet18"), width=Int(min=1), epochs=Int(min=1), batch_size=Int(min=1),
+    lr=Float(positive=True), momentum=Float(min=0, max=1), weight_decay=Float(min=0),
+    lr_decay_at=Float(positive=True, max=1), lr_gamma=Float(positive=True, max=1),
+    ogm_grid=Str(), ogm_params=Choice("conv", "all"),
+    device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0),
+    loader=Dict(val_fraction=Float(positive=True, max=0.99), val_seed=Int(min=0), n_frames=Int(min=1),
+                image_size=Int(min=8), augment=Bool()),
+)
+
+MODALITIES = ("audio", "visual")
+SMOKE_SIZES = {"train": 256, "val": 128, "test": 128}
+
+
+def smoke(p):
+    """Seconds, not minutes: one seed, two epochs (a curve needs two points), a few hundred samples."""
+    p.seeds, p.epochs = p.seeds[:1], min(p.epochs, 2)
+    return p
+
+
+def load_data(p) -> dict:
+    data = load_splits(p.dataset, p.root, **(p.loader if p.dataset != "avdigits" else {}))
+    if p.smoke:
+        data = {s: head(d, SMOKE_SIZES[s]) for s, d in data.items()}
+    return data
+
+
+def train_config(p) -> TrainConfig:
+    return TrainConfig(epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, momentum=p.momentum,
+                       weight_decay=p.weight_decay, lr_decay_at=p.lr_decay_at, lr_gamma=p.lr_gamma,
+                       amp=p.amp, device=p.device, num_workers=p.num_workers)
+
+
+def model_kwargs(p) -> dict:
+    return {"encoder": p.encoder, "width": p.width, **({"visual_channels": 3} if p.dataset != "avdigits" else {})}
+
+
+# --- OGM-GE as stage t1_fusion chose it ------------------------------------------------------------
+
+# t1_fusion labels its grid points "α=<alpha>, window=<fraction of the epochs>" (ogm_grid_specs);
+# tests/test_fig_underopt.py parses t1_fusion's own labels, so a change there fails a test, not this stage.
+_SETTING = re.compile(r"α=(?P<alpha>[0-9.eE+-]+), window=(?P<window>[0-9.eE+-]+)")
+
+
+def chosen_ogm(path, *, epochs: int, params: str = "conv") -> OGMConfig:
+    """The OGM-GE setting stage t1_fusion chose on val (the `chosen` row of its ogm_grid.csv), with the
+    window, a fraction of the epochs, mapped onto `epochs` as t1_fusion does (ends at round(w * epochs))."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing. fig_underopt uses the OGM-GE α and window that stage t1_fusion "
+                                "chose on val, read from this file; run `dvc repro t1_fusion` first")
+    grid = pd.read_csv(path)
+    if not {"setting", "chosen"} <= set(grid.columns):
+        raise ValueError(f"{path}: expected columns 'setting' and 'chosen' (t1_fusion's ogm_grid); got "
+                         f"{list(grid.columns)}. Re-run `dvc repro t1_fusion`")
+    rows = grid[grid["chosen"].astype(str) == "True"]
+    if len(rows) != 1:
+        raise ValueError(f"{path}: expected exactly one row with chosen=True, found {len(rows)}")
+    setting = rows["setting"].iloc[0]
+    match = _SETTING.fullmatch(str(setting))
+    if match is None:
+        raise ValueError(f"{path}: chosen setting {setting!r} is not of the form 'α=<alpha>, window=<fraction>'")
+    alpha, window = float(match["alpha"]), float(match["window"])
+    return OGMConfig(alpha=alpha, start_epoch=0, end_epoch=max(1, round(window * epochs)), params=params)
+
+
+def specs(fusion: str, ogm: OGMConfig) -> list:
+    """The four curves' models, every one probed after each epoch."""
+    return [RunSpec("audio_only", "audio_only", probe_every_epoch=True),
+            RunSpec("visual_only", "visual_only", probe_every_epoch=True),
+            RunSpec(fusion, fusion, probe_every_epoch=True),
+            RunSpec(f"{fusion}+ogm_ge", fusion, ogm, probe_every_epoch=True)]
+
+
+# --- curves ----------------------------------------------------------------------------------------
+
+def history_frame(runs: list) -> pd.DataFrame:
+    """Per-epoch logs of every run, long format (label, seed, epoch, val_*, probe_<m>_val, rho, k)."""
+    return pd.DataFrame([{"label": r.label, "seed": r.seed, **h} for r in runs for h in r.fit.history])
+
+
+def curves(history: pd.DataFrame, fusion: str) -> pd.DataFrame:
+    """What the figure draws, long format (modality, curve, seed, epoch, acc): for each modality the
+    uni-modal model's val accuracy, and the val accuracy of the probe on that modality's encoder trained
+    alone, inside `fusion` and inside `fusion` + OGM-GE."""
+    sources = {"{m}-only model": ("{m}_only", "val_acc"), "probe: {m}-only encoder": ("{m}_only", "probe_{m}_val"),
+               "probe: {m} encoder in " + fusion: (fusion, "probe_{m}_val"),
+               "probe: {m} encoder in " + fusion + " + OGM-GE": (fusion + "+ogm_ge", "probe_{m}_val")}
+    parts = []
+    for m in MODALITIES:
+        for curve, (label, column) in sources.items():
+            rows = history[history["label"] == label.format(m=m)]
+            parts.append(pd.DataFrame({"modality": m, "curve": curve.format(m=m), "seed": rows["seed"],
+                                       "epoch": rows["epoch"], "acc": rows[column.format(m=m)]}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _last(history: pd.DataFrame, label: str, column: str) -> list:
+    """`column` at the last epoch of each seed of `label`, in seed order."""
+    runs = history[history["label"] == label].sort_values(["seed", "epoch"])
+    return runs.groupby("seed", sort=True)[column].last().tolist()
+
+
+def gaps(runs: list, history: pd.DataFrame, fusion: str) -> dict:
+    """{(modality, training): {"probe", "model", "gap", "gap_probe", "probe_test", "gap_test"}}, lists per seed
+    in seed order and their paired differences.
+
+    gap: last-epoch val accuracy of the probe minus the uni-modal model's last-epoch val accuracy (paired
+    by seed). gap_probe: the same against the probe of the uni-modal model's encoder (probe vs probe: the
+    classifier on top is the same). gap_test: probe minus uni-modal model at the epoch each run selected on
+    val, on test (the probes of the selected states, as Table 1 reports them)."""
+    by_label = {}
+    for r in sorted(runs, key=lambda r: r.seed):
+        by_label.setdefault(r.label, []).append(r)
+    out = {}
+    for m in MODALITIES:
+        alone = f"{m}_only"
+        model_val = _last(history, alone, "val_acc")
+        model_test = [r.fit.test["acc"] for r in by_label[alone]]
+        alone_probe = _last(history, alone, f"probe_{m}_val")
+        for training, label in (("alone", alone), (fusion, fusion), (f"{fusion} + OGM-GE", f"{fusion}+ogm_ge")):
+            probe = _last(history, label, f"probe_{m}_val")
+            probe_test = [r.probe["test"][m] for r in by_label[label]]
+            out[m, training] = {"probe": probe, "model": model_val, "gap": paired_difference(probe, model_val),
+                                "gap_probe": paired_difference(probe, alone_probe), "probe_test": probe_test,
+                                "gap_test": paired_difference(probe_test, model_test)}
+    return out
+
+
+def gap_table(g: dict, *, dataset: str) -> pd.DataFrame:
+    name = DATASET_NAMES.get(dataset, dataset)
+    rows = []
+    for (m, training), v in g.items():
+        rows.append({
+            "encoder": m, "trained": training,
+            f"ours ({name}) probe, last epoch (val)": format_ci(v["probe"]),
+            f"ours ({name}) {m}-only model, last epoch (val)": format_ci(v["model"]),
+            "gap, last epoch (val, paired)": str(v["gap"]),
+            f"vs the {m}-only encoder's probe, last epoch (val, paired)": str(v["gap_probe"]),
+            f"ours ({name}) probe, selected epoch (test)": format_ci(v["probe_test"]),
+            "gap, selected epoch (test, paired)": str(v["gap_test"]),
+        })
+    return pd.DataFrame(rows)
+
+
+def table_note(dataset: str, seeds: list, ogm: OGMConfig) -> str:
+    return (f"Ours: {DATASET_NAMES.get(dataset, dataset)}, mean ± 95% t-interval over seeds {seeds}. Probe = "
+            "accuracy of one logistic regression fit on the frozen encoder's train features (the same probe for "
+            "every encoder). Gap = probe minus the uni-modal model's own accuracy, per seed (same seed: same "
+            "data order), mean ± 95% t-interval (seeds where the probe is higher / seeds); 'vs the encoder's "
+            "probe' subtracts the probe of the uni-modal model's encoder instead. Last epoch: val split, "
+            "the split the curves show. Selected epoch: each run in the state it selected on val, on test. "
+            f"OGM-GE: {ogm.describe()}, as stage t1_fusion chose it on val. The paper's figure has no numbers "
+            "to put beside these (VGGSound, read off a plot).")
+
+
+def run_metrics(g: dict, fusion: str) -> dict:
+    """DVC metrics, in percent: per modality and training, the last-epoch val probe and the paired gaps."""
+    out = {}
+    for (m, training), v in g.items():
+        key = f"{m}/{training.replace(' + OGM-GE', '+ogm_ge')}"
+        entry = {"probe_val_last": round(mean_ci([100 * x for x in v["probe"]])[0], 4)}
+        for name in ("gap", "gap_probe", "gap_test"):
+            d = v[name]
+            entry[name] = round(d.mean, 4)
+            if d.half is not None:
+                entry[f"{name}_ci95"] = round(d.half, 4)
+        out[key] = entry
+    for m in MODALITIES:
+        d = ogm_effect(g, m, fusion)
+        out[f"{m}/ogm_ge_minus_{fusion}"] = {"gap_change": round(d.mean, 4),
+                                              **({"gap_change_ci95": round(d.half, 4)} if d.half is not None else {})}
+    return out
+
+
+def ogm_effect(g: dict, m: str, fusion: str) -> Paired:
+    """Gap with OGM-GE minus gap without, per seed. Both gaps subtract the same seed's uni-modal model, so
+    this is the paired difference of the two probes: > 0 moves the encoder toward its uni-modal model."""
+    return paired_difference(g[m, f"{fusion} + OGM-GE"]["probe"], g[m, fusion]["probe"])
+
+
+# --- figure ----------------------------------------------------------------------------------------
+
+def figure(curve_df: pd.DataFrame, history: pd.DataFrame, fusion: str):
+    """(a) audio and (b) visual: the uni-modal model's val accuracy and the probes' over the epochs;
+    (c) each joint encoder's probe minus the probe of its uni-modal model's encoder, per epoch and seed (the
+    same classifier on both, so the curve is the encoders' difference, not the heads'). Bands: 95%
+    t-intervals over seeds."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, m in zip(axes[:2], MODALITIES, strict=True):
+        sub = curve_df[curve_df["modality"] == m].assign(acc=lambda d: 100 * d["acc"])
+        line_with_band(ax, sub, x="epoch", y="acc", hue="curve")
+        for line in ax.get_lines():
+            if "-only encoder" in line.get_label():
+                line.set_linestyle(":")  # the uni-modal model's own encoder, probed: the reference for (c)
+        ax.legend(fontsize=7)
+        ax.set(title=f"{m}: uni-modal model vs encoders (val)", ylabel="val accuracy (%)", ylim=(0, 100))
+    rows = []
+    for m in MODALITIES:
+        alone = history[history["label"] == f"{m}_only"].set_index(["seed", "epoch"])[f"probe_{m}_val"]
+        for training, label in ((fusion, fusion), (f"{fusion} + OGM-GE", f"{fusion}+ogm_ge")):
+            probe = history[history["label"] == label].set_index(["seed", "epoch"])[f"probe_{m}_val"]
+            gap = (100 * (probe - alone)).rename("gap").reset_index()
+            rows.append(gap.assign(encoder=f"{m} in {training}"))
+    line_with_band(axes[2], pd.concat(rows, ignore_index=True), x="epoch", y="gap", hue="encoder")
+    axes[2].axhline(0, color="0.5", ls=":")
+    axes[2].set(title="joint encoder's probe − uni-modal encoder's probe (val)", ylabel="points")
+    for ax in axes:
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    fig.tight_layout()
+    return fig
+
+
+def head_lag(history: pd.DataFrame, lr_step: int) -> dict:
+    """{modality: (mean before the LR decay, mean at the last epoch)} of the uni-modal model's val accuracy
+    minus the probe of its own encoder, in points, over seeds: how far the model's own classifier trails
+    what its features hold (before the decay at `lr_step`, at the high learning rate)."""
+    out = {}
+    for m in MODALITIES:
+        rows = history[history["label"] == f"{m}_only"]
+        lag = 100 * (rows["val_acc"] - rows[f"probe_{m}_val"])
+        last = rows["epoch"] == rows["epoch"].max()
+        out[m] = (float(lag[rows["epoch"] < lr_step].mean()), float(lag[last].mean()))
+    return out
+
+
+# --- findings --------------------------------------------------------------------------------------
+
+def _pct(values) -> float:
+    return mean_ci([100 * v for v in values])[0]
+
+
+def _interval(d: Paired) -> str:
+    if d.half is None:
+        return "one seed: no interval"
+    return "the 95% interval excludes 0" if d.excludes_zero else "the 95% interval includes 0"
+
+
+def findings(g: dict, lag: dict, *, dataset: str, fusion: str, ogm: OGMConfig, seeds: list, lr_step: int) -> str:
+    """Is the weaker encoder inside the joint model below its uni-modal model, and does OGM-GE narrow it?
+    `lag`: `head_lag(history, lr_step)`."""
+    name = DATASET_NAMES.get(dataset, dataset)
+    final = {m: _pct(g[m, "alone"]["model"]) for m in MODALITIES}
+    weak, strong = sorted(MODALITIES, key=final.get)
+    lines = [f"# Findings on {name} (not the paper's data: the paper's figure is on VGGSound)", "",
+             f"- Uni-modal models at the last epoch (val): audio-only {final['audio']:.1f}%, visual-only "
+             f"{final['visual']:.1f}%: {weak} is the weaker modality."]
+    for m in (weak, strong):
+        plain, ogm_row = g[m, fusion], g[m, f"{fusion} + OGM-GE"]
+        d = plain["gap"]
+        below = d.excludes_zero and d.mean < 0
+        verdict = "ends clearly below" if below else "ends above" if d.excludes_zero else "is not resolvably apart from"
+        lines.append(f"- The {m} encoder inside {fusion} {verdict} the {m}-only model: last-epoch val probe "
+                     f"{_pct(plain['probe']):.1f}% vs {_pct(plain['model']):.1f}%, gap {d} points ({_interval(d)}). "
+                     f"On test at the selected epoch: gap {plain['gap_test']} ({_interval(plain['gap_test'])}).")
+        e = ogm_effect(g, m, fusion)
+        lines.append(f"  - With OGM-GE ({ogm.describe()}): probe {_pct(ogm_row['probe']):.1f}%, gap {ogm_row['gap']}. "
+                     f"Gap with OGM-GE minus gap without: {e} points (> 0: the probe is higher with OGM-GE; "
+                     f"{_interval(e)}).")
+    e = ogm_effect(g, weak, fusion)
+    below = g[weak, fusion]["gap"].mean < 0
+    if e.excludes_zero:
+        verdict = ("narrows" if e.mean > 0 else "widens") if below else ("raises" if e.mean > 0 else "lowers")
+        lines.append(f"- OGM-GE resolvably {verdict} the weaker ({weak}) encoder's gap on {name}.")
+    else:
+        lines.append(f"- OGM-GE does not resolvably change the weaker ({weak}) encoder's gap on {name} "
+                     f"({e} points; the claim tested: it narrows it).")
+    alone, same = g[weak, "alone"]["gap"], g[weak, fusion]["gap_probe"]
+    lines.append(f"- Check of the probe: on the {weak}-only encoder it differs from the {weak}-only model's own "
+                 f"classifier by {alone} points ({_interval(alone)}). Probe against probe (the same classifier on "
+                 f"both encoders), the {weak} encoder inside {fusion} differs from the {weak}-only encoder by {same} "
+                 f"points ({_interval(same)}).")
+    lines.append("- Why the gap is read at the last epoch: before the learning-rate decay (epoch "
+                 f"{lr_step}), a uni-modal model's own val accuracy minus the probe of its own encoder averages "
+                 f"{lag['audio'][0]:+.1f} (audio) and {lag['visual'][0]:+.1f} (visual) points; at the last epoch "
+                 f"{lag['audio'][1]:+.1f} and {lag['visual'][1]:+.1f}. Mid-training a probe-vs-model gap also "
+                 "measures the model's own classifier, so the figure's right panel compares probe with probe.")
+    lines += ["", f"Seeds {seeds}. Gaps are per-seed paired differences (mean ± 95% t-interval, seeds where the "
+              "first is higher / seeds); the OGM-GE change of a gap is the paired difference of the two probes "
+              "(the same uni-modal model is subtracted from both). A difference whose interval includes 0 is not "
+              "a finding."]
+    return "\n".join(lines) + "\n"
