@@ -163,17 +163,17 @@ def gaps(runs: list, history: pd.DataFrame, fusion: str) -> dict:
 
 
 def gap_table(g: dict, *, dataset: str) -> pd.DataFrame:
-    name = DATASET_NAMES.get(dataset, dataset)
+    ours = f"ours ({DATASET_NAMES.get(dataset, dataset)})"
     rows = []
     for (m, training), v in g.items():
         rows.append({
             "encoder": m, "trained": training,
-            f"ours ({name}) probe, last epoch (val)": format_ci(v["probe"]),
-            f"ours ({name}) {m}-only model, last epoch (val)": format_ci(v["model"]),
-            "gap, last epoch (val, paired)": str(v["gap"]),
-            f"vs the {m}-only encoder's probe, last epoch (val, paired)": str(v["gap_probe"]),
-            f"ours ({name}) probe, selected epoch (test)": format_ci(v["probe_test"]),
-            "gap, selected epoch (test, paired)": str(v["gap_test"]),
+            f"{ours} probe, last epoch (val)": format_ci(v["probe"]),
+            f"{ours} uni-modal model, last epoch (val)": format_ci(v["model"]),
+            "probe − uni-modal model (val, paired)": str(v["gap"]),
+            "probe − uni-modal encoder's probe (val, paired)": "" if training == "alone" else str(v["gap_probe"]),
+            f"{ours} probe, selected epoch (test)": format_ci(v["probe_test"]),
+            "probe − uni-modal model (test, paired)": str(v["gap_test"]),
         })
     return pd.DataFrame(rows)
 
@@ -182,30 +182,29 @@ def table_note(dataset: str, seeds: list, ogm: OGMConfig) -> str:
     return (f"Ours: {DATASET_NAMES.get(dataset, dataset)}, mean ± 95% t-interval over seeds {seeds}. Probe = "
             "accuracy of one logistic regression fit on the frozen encoder's train features (the same probe for "
             "every encoder). Gap = probe minus the uni-modal model's own accuracy, per seed (same seed: same "
-            "data order), mean ± 95% t-interval (seeds where the probe is higher / seeds); 'vs the encoder's "
-            "probe' subtracts the probe of the uni-modal model's encoder instead. Last epoch: val split, "
+            "data order), mean ± 95% t-interval (seeds where the probe is higher / seeds); 'probe − uni-modal "
+            "encoder's probe' subtracts the same probe on the uni-modal model's encoder instead (the same "
+            "classifier on both). Last epoch: val split, "
             "the split the curves show. Selected epoch: each run in the state it selected on val, on test. "
             f"OGM-GE: {ogm.describe()}, as stage t1_fusion chose it on val. The paper's figure has no numbers "
             "to put beside these (VGGSound, read off a plot).")
 
 
 def run_metrics(g: dict, fusion: str) -> dict:
-    """DVC metrics, in percent: per modality and training, the last-epoch val probe and the paired gaps."""
-    out = {}
+    """DVC metrics, in percent: {modality: {training: last-epoch val probe and the paired gaps}}."""
+    out = {m: {} for m in MODALITIES}
     for (m, training), v in g.items():
-        key = f"{m}/{training.replace(' + OGM-GE', '+ogm_ge')}"
         entry = {"probe_val_last": round(mean_ci([100 * x for x in v["probe"]])[0], 4)}
-        for name in ("gap", "gap_probe", "gap_test"):
-            d = v[name]
-            entry[name] = round(d.mean, 4)
-            if d.half is not None:
-                entry[f"{name}_ci95"] = round(d.half, 4)
-        out[key] = entry
+        for name in ("gap", "gap_test") + (() if training == "alone" else ("gap_probe",)):
+            entry |= _paired_entry(name, v[name])
+        out[m][training.replace(" + OGM-GE", "+ogm_ge")] = entry
     for m in MODALITIES:
-        d = ogm_effect(g, m, fusion)
-        out[f"{m}/ogm_ge_minus_{fusion}"] = {"gap_change": round(d.mean, 4),
-                                              **({"gap_change_ci95": round(d.half, 4)} if d.half is not None else {})}
+        out[m][f"ogm_ge_minus_{fusion}"] = _paired_entry("gap_change", ogm_effect(g, m, fusion))
     return out
+
+
+def _paired_entry(name: str, d: Paired) -> dict:
+    return {name: round(d.mean, 4), **({f"{name}_ci95": round(d.half, 4)} if d.half is not None else {})}
 
 
 def ogm_effect(g: dict, m: str, fusion: str) -> Paired:
@@ -238,6 +237,10 @@ def figure(curve_df: pd.DataFrame, history: pd.DataFrame, fusion: str):
             gap = (100 * (probe - alone)).rename("gap").reset_index()
             rows.append(gap.assign(encoder=f"{m} in {training}"))
     line_with_band(axes[2], pd.concat(rows, ignore_index=True), x="epoch", y="gap", hue="encoder")
+    for line in axes[2].get_lines():
+        if "OGM-GE" in line.get_label():
+            line.set_linestyle("--")
+    axes[2].legend(fontsize=7)
     axes[2].axhline(0, color="0.5", ls=":")
     axes[2].set(title="joint encoder's probe − uni-modal encoder's probe (val)", ylabel="points")
     for ax in axes:
