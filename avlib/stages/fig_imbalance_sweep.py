@@ -1,0 +1,304 @@
+"""Stage `fig_imbalance_sweep`: when does OGM-GE help? AV-Digits regenerated at several audio SNRs, from
+visual-dominant (audio drowned in noise) through balanced to strongly audio-dominant (clean audio); at each
+level concat and concat + OGM-GE trained on the same seeds, plotted against the measured uni-modal gap
+(audio-only minus visual-only test accuracy), with the paired Δ and the weak encoder's linear probe.
+
+Every level is the data stage's generator (`avlib.data.avdigits`) with the data stage's knobs (read from the
+dataset's meta.json) except `snr_db` and the split sizes; the speech is synthesized once and mixed at each
+SNR (`generate_snr_levels`, byte-identical to `generate` per level). Only the audio changes with the SNR, so
+the visual tensors are the same at every level: checked in code, and then visual-only is trained once.
+"""
+
+import json
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from avlib.balance import OGMConfig  # noqa: E402
+from avlib.data import DatasetError, load_splits  # noqa: E402
+from avlib.data.avdigits import AVDigitsConfig, generate_snr_levels  # noqa: E402
+from avlib.engine import run_specs  # noqa: E402
+from avlib.experiment import RunSpec  # noqa: E402
+from avlib.metrics import mean_ci, paired_difference  # noqa: E402
+from avlib.params import Choice, Float, Int, ListOf, ParamError, Schema, Str, device  # noqa: E402
+from avlib.plots import line_with_band  # noqa: E402
+from avlib.report import format_ci  # noqa: E402
+from avlib.train import TrainConfig  # noqa: E402
+
+PARAMS = Schema(
+    "fig_imbalance_sweep",
+    dataset=Choice("avdigits"), root=Str(), snr_levels=ListOf(Float(), min_len=2),
+    n_train=Int(min=1), n_val=Int(min=1), n_test=Int(min=1),
+    seeds=ListOf(Int(min=0)), ogm_grid=Str(), ogm_params=Choice("conv", "all"), width=Int(min=1),
+    epochs=Int(min=1), batch_size=Int(min=1), lr=Float(positive=True), momentum=Float(min=0, max=1),
+    weight_decay=Float(min=0), lr_decay_at=Float(positive=True, max=1), lr_gamma=Float(positive=True, max=1),
+    device=device(), workers=Int(min=0),
+)
+
+
+def check(p):
+    if p.n_train + p.n_val + p.n_test > 5000:
+        raise ParamError(f"fig_imbalance_sweep.n_train + n_val + n_test = {p.n_train + p.n_val + p.n_test}: "
+                         "expected at most the 5,000 MNIST digits AV-Digits draws from")
+
+
+PARAMS.rules.append(check)
+
+SMOKE_SIZES = {"n_train": 40, "n_val": 20, "n_test": 20}
+
+
+def smoke(p):
+    """Seconds: two levels, one seed, one epoch, a few dozen samples, runs in the notebook's process."""
+    for key, value in SMOKE_SIZES.items():
+        setattr(p, key, value)
+    p.snr_levels, p.seeds, p.epochs, p.workers = p.snr_levels[:2], p.seeds[:1], 1, 1
+    return p
+
+
+# --- inputs ----------------------------------------------------------------------------------------
+
+def base_config(p) -> AVDigitsConfig:
+    """The data stage's generator config (root/meta.json) with this stage's split sizes."""
+    path = Path(p.root) / "meta.json"
+    if not path.is_file():
+        raise DatasetError(f"fig_imbalance_sweep: {path} not found; expected the data stage's AV-Digits "
+                           "(`dvc repro data_avdigits`), whose generator knobs every sweep level reuses")
+    config = json.loads(path.read_text())["config"]
+    config = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+    return replace(AVDigitsConfig(**config), n_train=p.n_train, n_val=p.n_val, n_test=p.n_test)
+
+
+def chosen_ogm(p) -> OGMConfig:
+    """The OGM-GE setting t1_fusion chose on val (the `chosen` row of its ogm_grid.csv): α and the window
+    end, an epoch count of t1_fusion's schedule (this stage keeps the same `epochs`, so it transfers)."""
+    path = Path(p.ogm_grid)
+    if not path.is_file():
+        raise FileNotFoundError(f"fig_imbalance_sweep.ogm_grid: {path} not found; expected stage t1_fusion's "
+                                "grid with its `chosen` row (run `dvc repro t1_fusion` first)")
+    grid = pd.read_csv(path)
+    chosen = grid[grid["chosen"].astype(bool)] if {"chosen", "window_end_epoch"} <= set(grid.columns) else grid[:0]
+    # α: an `alpha` column, or the grid's row label "α=<alpha>, window=<fraction>" (t1_fusion.ogm_grid_specs)
+    alpha = None
+    if "alpha" in chosen:
+        alpha = chosen["alpha"]
+    elif "setting" in chosen:
+        alpha = chosen["setting"].astype(str).str.extract(r"α=([0-9.e+-]+)")[0].astype(float)
+    if len(chosen) != 1 or alpha is None or alpha.isna().any():
+        raise ValueError(f"fig_imbalance_sweep.ogm_grid: {path} must have one `chosen` row with window_end_epoch "
+                         f"and α (column alpha, or setting 'α=..., window=...'); got columns {list(grid.columns)} "
+                         f"and {len(chosen)} chosen rows")
+    end = int(chosen["window_end_epoch"].iloc[0])
+    if end > p.epochs and not p.smoke:
+        raise ParamError(f"fig_imbalance_sweep.epochs={p.epochs}: t1_fusion's window ends at epoch {end}; "
+                         "expected t1_fusion's epochs so that its window means the same")
+    return OGMConfig(alpha=float(alpha.iloc[0]), start_epoch=0, end_epoch=min(end, p.epochs),
+                     params=p.ogm_params)
+
+
+def train_config(p) -> TrainConfig:
+    return TrainConfig(epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, momentum=p.momentum,
+                       weight_decay=p.weight_decay, lr_decay_at=p.lr_decay_at, lr_gamma=p.lr_gamma,
+                       seed=p.seeds[0], device=p.device)
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+def generate_levels(p, base: AVDigitsConfig) -> dict:
+    """{snr_db: {"train", "val", "test"} datasets}: each level generated into a temporary folder (speech
+    synthesized once), loaded into memory, and the folder removed, also on failure."""
+    cfgs = [replace(base, snr_db=float(snr)) for snr in p.snr_levels]
+    with tempfile.TemporaryDirectory(prefix="avlab-sweep-") as tmp:
+        roots = [Path(tmp) / f"snr{i}" for i in range(len(cfgs))]
+        generate_snr_levels(roots, cfgs, progress=False)
+        return {snr: load_splits("avdigits", root) for snr, root in zip(p.snr_levels, roots, strict=True)}
+
+
+def visual_shared(levels: dict) -> bool:
+    """Whether every level holds the very same visual tensors (so one visual-only model serves them all)."""
+    first, *rest = levels.values()
+    return all(torch.equal(d[s].visual, first[s].visual) and torch.equal(d[s].label, first[s].label)
+               for d in rest for s in first)
+
+
+def run_levels(p, levels: dict, ogm: OGMConfig, train: TrainConfig) -> dict:
+    """{snr_db: [RunResult, ...]}: audio-only, concat, concat + OGM-GE per level, and visual-only (trained once
+    on the first level when the visual data are shared, else per level), every spec at every seed."""
+    model, shared = {"encoder": "small_cnn", "width": p.width}, visual_shared(levels)
+    out, visual = {}, None
+    for snr, data in levels.items():
+        specs = [RunSpec("audio_only", "audio_only"), RunSpec("concat", "concat"),
+                 RunSpec("concat+ogm_ge", "concat", ogm)]
+        if visual is None or not shared:
+            specs.insert(1, RunSpec("visual_only", "visual_only"))
+        runs = run_specs(specs, p.seeds, data, train=train, model=model, workers=p.workers, progress=False)
+        if visual is None or not shared:
+            visual = [r for r in runs if r.kind == "visual_only"]
+        out[snr] = [r for r in runs if r.kind != "visual_only"] + visual
+    return out
+
+
+# --- table, metrics --------------------------------------------------------------------------------
+
+def _by_label(runs: list) -> dict:
+    groups = {}
+    for r in runs:
+        groups.setdefault(r.label, []).append(r)
+    return groups
+
+
+def _acc(group) -> list:
+    return [r.fit.test["acc"] for r in group]
+
+
+def _probe(group, m: str) -> list:
+    return [r.probe["test"][m] for r in group]
+
+
+def level_summary(results: dict) -> list[dict]:
+    """Per level, plain numbers (percent): uni-modal accuracies and gap, each fusion's accuracy, the paired
+    Δ of OGM-GE, the weak encoder (lower uni-modal accuracy) and its probe alone / in concat / with OGM-GE."""
+    rows = []
+    for snr, runs in results.items():
+        g = _by_label(runs)
+        audio, visual = (mean_ci([100 * a for a in _acc(g[f"{m}_only"])])[0] for m in ("audio", "visual"))
+        weak = "visual" if audio >= visual else "audio"
+        rows.append({
+            "snr_db": snr, "audio_only": audio, "visual_only": visual, "gap": audio - visual, "weak": weak,
+            "concat": _acc(g["concat"]), "ogm": _acc(g["concat+ogm_ge"]),
+            "delta": paired_difference(_acc(g["concat+ogm_ge"]), _acc(g["concat"])),
+            "probe_alone": _probe(g[f"{weak}_only"], weak), "probe_concat": _probe(g["concat"], weak),
+            "probe_ogm": _probe(g["concat+ogm_ge"], weak),
+            "probe_delta": paired_difference(_probe(g["concat+ogm_ge"], weak), _probe(g["concat"], weak)),
+        })
+    return rows
+
+
+def _verdict(d) -> str:
+    if d.half is None:
+        return "one seed"
+    return ("yes, OGM-GE better" if d.mean > 0 else "yes, OGM-GE worse") if d.excludes_zero else "no"
+
+
+def sweep_table(rows: list) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "audio SNR (dB)": f"{r['snr_db']:g}", "audio-only acc": f"{r['audio_only']:.1f}",
+        "visual-only acc": f"{r['visual_only']:.1f}", "gap (audio − visual)": f"{r['gap']:+.1f}",
+        "concat acc": format_ci(r["concat"]), "concat + OGM-GE acc": format_ci(r["ogm"]),
+        "Δ acc (paired)": str(r["delta"]), "Δ excludes 0": _verdict(r["delta"]), "weak encoder": r["weak"],
+        "weak probe: alone": format_ci(r["probe_alone"]), "weak probe: concat": format_ci(r["probe_concat"]),
+        "weak probe: concat + OGM-GE": format_ci(r["probe_ogm"]), "Δ weak probe (paired)": str(r["probe_delta"]),
+    } for r in rows])
+
+
+def table_note(p, ogm: OGMConfig) -> str:
+    return (f"AV-Digits regenerated per audio SNR (the data stage's knobs, {p.n_train}/{p.n_val}/{p.n_test} "
+            f"train/val/test samples; per-sample SNR jitter as the data stage), test split, seeds {p.seeds}. "
+            "Uni-modal accuracies are means over seeds; gap = audio-only − visual-only (points). concat and "
+            "concat + OGM-GE: mean ± 95% t-interval. Δ = per-seed paired difference (same init and data order): "
+            f"mean ± 95% t-interval (wins/seeds). OGM-GE: {ogm.describe()}, as stage t1_fusion chose on val. "
+            "Weak encoder = the modality with the lower uni-modal accuracy at that level; its probe = test "
+            "accuracy of a logistic regression on the frozen encoder, trained alone / inside concat ± OGM-GE.")
+
+
+def sweep_metrics(rows: list) -> dict:
+    """DVC metrics per level ("snr_<dB>"), percent."""
+    out = {}
+    for r in rows:
+        entry = {"audio_only": round(r["audio_only"], 4), "visual_only": round(r["visual_only"], 4),
+                 "gap": round(r["gap"], 4), "concat": round(mean_ci([100 * a for a in r["concat"]])[0], 4),
+                 "concat_ogm_ge": round(mean_ci([100 * a for a in r["ogm"]])[0], 4),
+                 "delta_acc": round(r["delta"].mean, 4), "delta_acc_wins": r["delta"].wins,
+                 "weak_probe_delta": round(r["probe_delta"].mean, 4)}
+        if r["delta"].half is not None:
+            entry["delta_acc_ci95"] = round(r["delta"].half, 4)
+            entry["weak_probe_delta_ci95"] = round(r["probe_delta"].half, 4)
+        out[f"snr_{r['snr_db']:g}"] = entry
+    return out
+
+
+def runs_frame(results: dict) -> pd.DataFrame:
+    """Every run's numbers, long format (snr_db, label, seed, test acc, val acc, best epoch, probes)."""
+    return pd.DataFrame([{"snr_db": snr, "label": r.label, "seed": r.seed, "test_acc": r.fit.test["acc"],
+                          "val_acc": r.fit.val["acc"], "best_epoch": r.fit.best_epoch,
+                          **{f"{m}_probe": r.probe["test"].get(m) for m in ("audio", "visual")}}
+                         for snr, runs in results.items() for r in runs])
+
+
+# --- figure ----------------------------------------------------------------------------------------
+
+def sweep_figure(rows: list):
+    """Against the measured uni-modal gap: (a) concat and concat + OGM-GE test accuracy, (b) the paired Δ with
+    its 95% interval, (c) the weak encoder's probe alone / in concat / with OGM-GE. Bands: 95% t-intervals."""
+    rows = sorted(rows, key=lambda r: r["gap"])  # lines run left to right even if the gap is not monotone in SNR
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    long = lambda key, name: [{"gap": r["gap"], "setting": name, "value": 100 * v}  # noqa: E731
+                              for r in rows for v in r[key]]
+    acc = pd.DataFrame(long("concat", "concat") + long("ogm", "concat + OGM-GE"))
+    line_with_band(axes[0], acc, x="gap", y="value", hue="setting")
+    axes[0].set(title="test accuracy", ylabel="test accuracy (%)")
+
+    gaps = np.array([r["gap"] for r in rows])
+    means = np.array([r["delta"].mean for r in rows])
+    halves = np.array([np.nan if r["delta"].half is None else r["delta"].half for r in rows])
+    axes[1].axhline(0, color="0.5", ls=":")
+    axes[1].errorbar(gaps, means, yerr=np.nan_to_num(halves), marker="o", capsize=3)
+    for r in rows:
+        axes[1].annotate(f"{r['snr_db']:g} dB", (r["gap"], r["delta"].mean), fontsize=7,
+                         textcoords="offset points", xytext=(4, 4))
+    axes[1].set(title="Δ = concat + OGM-GE − concat (paired, 95% CI)", ylabel="Δ test accuracy (points)")
+
+    probe = pd.DataFrame(long("probe_alone", "trained alone") + long("probe_concat", "in concat")
+                         + long("probe_ogm", "in concat + OGM-GE"))
+    line_with_band(axes[2], probe, x="gap", y="value", hue="setting")
+    axes[2].set(title="weak encoder's linear probe (weak = lower uni-modal acc)", ylabel="probe test accuracy (%)")
+    for ax in axes:
+        ax.axvline(0, color="0.7", lw=0.8)
+        ax.set_xlabel("uni-modal gap: audio-only − visual-only test acc (points)\n← visual dominant | audio "
+                      "dominant →")
+    fig.tight_layout()
+    return fig
+
+
+# --- findings --------------------------------------------------------------------------------------
+
+def _interval(d) -> str:
+    if d.half is None:
+        return "one seed: no interval"
+    return "the 95% interval excludes 0" if d.excludes_zero else "the 95% interval includes 0"
+
+
+def findings(rows: list, ogm: OGMConfig, seeds: list) -> str:
+    """Per level the paired Δ and whether its interval excludes 0; where OGM-GE helps; the weak probe."""
+    lines = ["# Findings on AV-Digits regenerated per audio SNR (not the paper's data)", "",
+             f"OGM-GE as t1_fusion chose on val ({ogm.describe()}); seeds {seeds}; gap = audio-only − visual-only "
+             "test accuracy (points): < 0 visual dominant, > 0 audio dominant.", "",
+             "- Paired Δ (concat + OGM-GE − concat, test accuracy, points) per level:"]
+    for r in rows:
+        lines.append(f"  - SNR {r['snr_db']:g} dB, gap {r['gap']:+.1f} (audio {r['audio_only']:.1f}%, visual "
+                     f"{r['visual_only']:.1f}%): Δ {r['delta']} — {_interval(r['delta'])}.")
+    helps = [r for r in rows if r["delta"].excludes_zero and r["delta"].mean > 0]
+    hurts = [r for r in rows if r["delta"].excludes_zero and r["delta"].mean < 0]
+    where = lambda rs: ", ".join(f"{r['snr_db']:g} dB (gap {r['gap']:+.1f})" for r in rs)  # noqa: E731
+    lines.append(f"- OGM-GE helps resolvably at {len(helps)} of {len(rows)} levels"
+                 f"{': ' + where(helps) if helps else ''}; it hurts resolvably at {len(hurts)}"
+                 f"{': ' + where(hurts) if hurts else ''}. "
+                 + ("At no level does the interval exclude 0 in OGM-GE's favour: on this data, with these seeds, "
+                    "OGM-GE's gain is not resolved anywhere along the imbalance axis." if not helps else ""))
+    lines.append("- The weak encoder's linear probe (paired Δ, OGM-GE − concat, points; alone → in concat → "
+                 "with OGM-GE, means):")
+    for r in rows:
+        m = [mean_ci([100 * v for v in r[k]])[0] for k in ("probe_alone", "probe_concat", "probe_ogm")]
+        lines.append(f"  - SNR {r['snr_db']:g} dB, weak = {r['weak']}: {m[0]:.1f} → {m[1]:.1f} → {m[2]:.1f}; "
+                     f"Δ {r['probe_delta']} — {_interval(r['probe_delta'])}.")
+    lines += ["", "Δ: per-seed paired differences (mean ± 95% t-interval, wins/seeds). A difference whose interval "
+              "includes 0 is not a finding. The x axis is measured on test (it describes each level; nothing is "
+              "chosen on it)."]
+    return "\n".join(lines) + "\n"
