@@ -13,7 +13,7 @@ import copy
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 
 import numpy as np
@@ -24,6 +24,9 @@ from tqdm import tqdm
 from avlib.balance import Balancer, contribution_ratio
 from avlib.data.loader import make_loader
 from avlib.metrics import accuracy, mean_average_precision
+from avlib.models.classifier import AVOutput
+
+OUTPUTS = [f.name for f in fields(AVOutput)]  # logits, audio_logits, visual_logits, audio_head, visual_head
 
 
 @dataclass(frozen=True)
@@ -99,9 +102,10 @@ def split_metrics(logits, labels, audio_logits=None, visual_logits=None) -> dict
 
 @torch.no_grad()
 def predict(model, loader, device, amp: bool = False) -> dict:
-    """{"logits", "audio_logits", "visual_logits", "labels"} over a whole split (absent modality: None)."""
+    """{"labels", and each `AVOutput` field: "logits", "audio_logits", ...} over a whole split (a field the
+    model does not output: None). Leaves the model in eval mode."""
     model.eval()
-    outs = {"logits": [], "audio_logits": [], "visual_logits": []}
+    outs = {name: [] for name in OUTPUTS}
     labels = []
     for batch in loader:
         batch = _to(batch, device)
@@ -112,6 +116,13 @@ def predict(model, loader, device, amp: bool = False) -> dict:
                 outs[name].append(getattr(out, name).float().cpu())
         labels.append(batch["label"].cpu())
     return {"labels": torch.cat(labels), **{k: torch.cat(v, dim=-2) if v else None for k, v in outs.items()}}
+
+
+def predict_split(model, loaders: dict, device, amp: bool, split: str) -> dict:
+    """What a balancer's `epoch_end` may look at: any split of the run's data but test."""
+    if split == "test" or split not in loaders:
+        raise ValueError(f"a balancer may predict {sorted(set(loaders) - {'test'})}, not {split!r}")
+    return predict(model, loaders[split], device, amp)
 
 
 def evaluate(model, loader, device, amp: bool = False) -> dict:
@@ -127,7 +138,8 @@ def train_step(model, batch: dict, optimizer, scaler, *, balancer: Balancer | No
     balancer = balancer or Balancer()
     device_type = batch["label"].device.type
     with torch.autocast(device_type, enabled=amp):
-        out = model(batch["audio"], batch["visual"], features=partial(balancer.features, epoch=epoch))
+        out = model(batch["audio"], batch["visual"],
+                    features=partial(balancer.features, epoch=epoch, targets=batch["label"]))
         loss = balancer.loss(out, batch["label"], epoch)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
@@ -152,16 +164,19 @@ def fit(model, data: dict, config: TrainConfig, *, balancer: Balancer | None = N
         desc: str = "fit") -> FitResult:
     """Train `model` on data["train"], select the epoch with the best val accuracy, report it on test.
 
-    data: {"train": Dataset, "val": Dataset, "test": Dataset}. The model must already be built (seed
-    first: `seed_everything`); `fit` reseeds nothing but the shuffle order (from config.seed).
+    data: {"train": Dataset, "val": Dataset, "test": Dataset, and any other split a method asked for,
+    e.g. "holdout"}. The model must already be built (seed first: `seed_everything`); `fit` reseeds
+    nothing but the shuffle order (from config.seed). The balancer's `epoch_end` can predict any split
+    but test.
     """
     start = time.perf_counter()
     device = pick_device(config.device)
     model.to(device)
     train = make_loader(data["train"], batch_size=config.batch_size, shuffle=True, seed=config.seed,
                         num_workers=config.num_workers)
-    val, test = (make_loader(data[s], batch_size=256, shuffle=False, num_workers=config.num_workers)
-                 for s in ("val", "test"))
+    evals = {s: make_loader(d, batch_size=256, shuffle=False, num_workers=config.num_workers)
+             for s, d in data.items()}
+    val, test = evals["val"], evals["test"]
     optimizer, scheduler = make_optimizer(model, config)
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp and device.type == "cuda")
     balancer = balancer or Balancer()
@@ -180,7 +195,7 @@ def fit(model, data: dict, config: TrainConfig, *, balancer: Balancer | None = N
         scheduler.step()
         record = {"epoch": epoch, **{k: (v / n_batches).item() for k, v in sums.items()}}
         record |= {f"val_{k}": v for k, v in evaluate(model, val, device, config.amp).items()}
-        balancer.epoch_end(epoch, record)
+        balancer.epoch_end(epoch, record, predict=partial(predict_split, model, evals, device, config.amp))
         history.append(record)
         if best is None or record["val_acc"] > best["val_acc"]:
             best = record
