@@ -236,7 +236,7 @@ def fit_stacked(models: list, method, data: dict, seeds: list, config: TrainConf
     parameters; its noise generator is seeded by the first seed (each run still draws its own noise).
     A method whose hooks do not broadcast over runs (`batched = False`) is refused.
     Returns one FitResult per run; `models` end in their selected states."""
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     device = pick_device(config.device)
     if method is not None and not method.batched:
         raise EngineError(f"balancing method {method.name!r} cannot run batched: its hooks do not broadcast "
@@ -283,7 +283,8 @@ def fit_stacked(models: list, method, data: dict, seeds: list, config: TrainConf
         results.append(FitResult(
             test=split_metrics(p["logits"], p["labels"], p["audio_logits"], p["visual_logits"]),
             val={k.removeprefix("val_"): v for k, v in best[r].items() if k.startswith("val_")},
-            best_epoch=best[r]["epoch"], history=histories[r], wall_s=time.perf_counter() - start))
+            best_epoch=best[r]["epoch"], history=histories[r], wall_s=time.perf_counter() - start,
+            cpu_s=(time.process_time() - start_cpu) / len(models)))
     return results
 
 

@@ -65,6 +65,7 @@ class FitResult:
     best_epoch: int
     history: list = field(default_factory=list)  # one dict per epoch
     wall_s: float = 0.0
+    cpu_s: float = 0.0  # CPU time of this process while training (batched runs: the stack's, shared out)
 
 
 def is_main_process() -> bool:
@@ -169,7 +170,7 @@ def fit(model, data: dict, config: TrainConfig, *, balancer: Balancer | None = N
     nothing but the shuffle order (from config.seed). The balancer's `epoch_end` can predict any split
     but test.
     """
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     device = pick_device(config.device)
     model.to(device)
     train = make_loader(data["train"], batch_size=config.batch_size, shuffle=True, seed=config.seed,
@@ -208,4 +209,5 @@ def fit(model, data: dict, config: TrainConfig, *, balancer: Balancer | None = N
         best_epoch=best["epoch"],
         history=history,
         wall_s=time.perf_counter() - start,
+        cpu_s=time.process_time() - start_cpu,
     )
