@@ -21,21 +21,24 @@ import copy
 import os
 import time
 from contextlib import contextmanager
+from functools import partial
 
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm import tqdm
 
 from avlib.balance import Balancer
-from avlib.experiment import RunResult, RunSpec, build_run, epoch_probes, probe_encoders, run_one
+from avlib.experiment import RunResult, RunSpec, build_run, epoch_probes, probe_encoders, run_data, run_one
 from avlib.models.classifier import AVOutput
 from avlib.train import (
+    OUTPUTS,
     FitResult,
     TrainConfig,
     make_optimizer,
     merge_epoch_logs,
     pick_device,
     predict,
+    predict_split,
     split_metrics,
     train_step,
 )
@@ -187,11 +190,10 @@ class StackedRuns:
 
     def __call__(self, audio, visual, features=None) -> AVOutput:
         shared = audio.dim() == 0 or audio.shape[0] != self.n or not self.template.training
-        names = ("logits", "audio_logits", "visual_logits")
 
         def one_run(params, buffers, a, v):
             out = functional_call(self.template, (params, buffers), (a, v), {"features": features})
-            return {k: getattr(out, k) for k in names if getattr(out, k) is not None}  # vmap returns no None
+            return {k: getattr(out, k) for k in OUTPUTS if getattr(out, k) is not None}  # vmap returns no None
 
         in_dims = (0, 0, None, None) if shared else (0, 0, 0, 0)
         out = vmap(one_run, in_dims=in_dims, randomness="different")(self.params, self.buffers, audio, visual)
@@ -235,9 +237,13 @@ def fit_stacked(models: list, method, data: dict, seeds: list, config: TrainConf
     parameters; its noise generator is seeded by the first seed (each run still draws its own noise).
     `epoch_callback(model, epoch) -> dict` as in `fit`: called on each run's own model, loaded with that
     run's state of the epoch (the stack trains on its own copies, so the callback cannot touch training).
+    A method whose hooks do not broadcast over runs (`batched = False`) is refused.
     Returns one FitResult per run; `models` end in their selected states."""
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     device = pick_device(config.device)
+    if method is not None and not method.batched:
+        raise EngineError(f"balancing method {method.name!r} cannot run batched: its hooks do not broadcast "
+                          "over a leading run dimension; use engine='workers'")
     if config.amp and device.type == "cuda":
         # fp16 needs a GradScaler, and one scaler for the stack would skip every run's step when any one
         # run overflows: the runs would no longer be independent.
@@ -246,7 +252,7 @@ def fit_stacked(models: list, method, data: dict, seeds: list, config: TrainConf
     stack = StackedRuns([m.to(device) for m in models])
     balancer = method.build(models[0], seed=seeds[0], params=stack.params) if method is not None else None
     train = StackedLoader(data["train"], batch_size=config.batch_size, seeds=seeds, device=device)
-    evals = {s: _eval_loader(data[s]) for s in ("val", "test")}
+    evals = {s: _eval_loader(d) for s, d in data.items()}
     optimizer, scheduler = make_optimizer(None, config, params=stack.parameters())
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp and device.type == "cuda")
     balancer = balancer or Balancer()
@@ -270,7 +276,8 @@ def fit_stacked(models: list, method, data: dict, seeds: list, config: TrainConf
             for r, model in enumerate(models):
                 model.load_state_dict(stack.state_dict(r))
                 records[r] = merge_epoch_logs(records[r], epoch_callback(model, epoch))
-        balancer.epoch_end(epoch, {k: [rec[k] for rec in records] for k in records[0]})  # values: one per run
+        balancer.epoch_end(epoch, {k: [rec[k] for rec in records] for k in records[0]},  # values: one per run
+                           predict=partial(predict_split, stack, evals, device, config.amp))
         for r, record in enumerate(records):
             histories[r].append(record)
             if best[r] is None or record["val_acc"] > best[r]["val_acc"]:
@@ -283,7 +290,8 @@ def fit_stacked(models: list, method, data: dict, seeds: list, config: TrainConf
         results.append(FitResult(
             test=split_metrics(p["logits"], p["labels"], p["audio_logits"], p["visual_logits"]),
             val={k.removeprefix("val_"): v for k, v in best[r].items() if k.startswith("val_")},
-            best_epoch=best[r]["epoch"], history=histories[r], wall_s=time.perf_counter() - start))
+            best_epoch=best[r]["epoch"], history=histories[r], wall_s=time.perf_counter() - start,
+            cpu_s=(time.process_time() - start_cpu) / len(models)))
     return results
 
 
@@ -308,7 +316,7 @@ def _run_batched(specs, seeds, data, train, model, probe, progress) -> list[RunR
         try:
             nets = [build_run(spec, data["train"].n_classes, seed, model)[0] for seed in seeds]
             callback = epoch_probes(data, device) if spec.probe_every_epoch else None
-            fits = fit_stacked(nets, spec.method, data, seeds, train, epoch_callback=callback)
+            fits = fit_stacked(nets, spec.method, run_data(data, spec.method), seeds, train, epoch_callback=callback)
             for net, seed, fit in zip(nets, seeds, fits, strict=True):
                 probes = probe_encoders(net, data, device) if probe else {"val": {}, "test": {}}
                 results.append(RunResult(kind=spec.kind, label=spec.label, method=spec.method, seed=seed,

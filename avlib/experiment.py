@@ -38,8 +38,39 @@ def build_run(spec: RunSpec, n_classes: int, seed: int, model: dict | None = Non
         raise ValueError(f"run {spec.label!r}: a balancing method needs two modalities; model kind "
                          f"{spec.kind!r} has one")
     seed_everything(seed)
-    net = build_classifier(spec.kind, n_classes=n_classes, **(model or {}))
+    options = spec.method.model_options() if spec.method is not None else {}
+    net = build_classifier(spec.kind, n_classes=n_classes, **(model or {}), **options)
     return net, (spec.method.build(net, seed=seed) if spec.method is not None else None)
+
+
+def run_data(data: dict, method) -> dict:
+    """The splits a run of `method` trains on: `data`, or, when the method asks for held-out data
+    (`method.holdout` > 0), train split into train and "holdout" by `method.holdout_seed` (the same split
+    for every seed of a row). Val and test are never touched."""
+    fraction = getattr(method, "holdout", 0.0)
+    if not fraction:
+        return data
+    held, train = split_off(data["train"], fraction, seed=method.holdout_seed)
+    return {**data, "train": train, "holdout": held}
+
+
+def split_off(dataset, fraction: float, *, seed: int) -> tuple:
+    """(part, rest): a random `fraction` of `dataset` (at least one item, fixed by `seed`) and the rest,
+    each keeping `n_classes` and in-memory batching. E.g. held-out data carved from train."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"split_off fraction={fraction}; expected in (0, 1)")
+    n = len(dataset)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    k = min(max(1, round(fraction * n)), n - 1)
+    return _subset(dataset, order[:k].sort().values), _subset(dataset, order[k:].sort().values)
+
+
+def _subset(dataset, index: torch.Tensor):
+    if hasattr(dataset, "from_tensors"):  # in memory: index the tensors
+        return type(dataset).from_tensors(dataset.audio[index], dataset.visual[index], dataset.label[index])
+    subset = torch.utils.data.Subset(dataset, index.tolist())
+    subset.n_classes = dataset.n_classes
+    return subset
 
 
 def probe_encoders(net, data: dict, device) -> dict:
@@ -76,8 +107,9 @@ def run_one(spec: RunSpec, seed: int, data: dict, *, train: TrainConfig, model: 
     try:
         net, balancer = build_run(spec, data["train"].n_classes, seed, model)
         callback = epoch_probes(data, pick_device(train.device)) if spec.probe_every_epoch else None
-        result = fit(net, data, train, balancer=balancer, progress=progress, desc=f"{spec.label} s{seed}",
-                     epoch_callback=callback)
+        result = fit(net, run_data(data, spec.method), train, balancer=balancer, progress=progress,
+                     desc=f"{spec.label} s{seed}", epoch_callback=callback)
+        # the probe reads the whole train split, whatever the method held out
         probes = probe_encoders(net, data, pick_device(train.device)) if probe else {"val": {}, "test": {}}
     finally:
         torch.use_deterministic_algorithms(False)  # leave the process as we found it

@@ -15,7 +15,7 @@ import copy
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 
 import numpy as np
@@ -26,6 +26,9 @@ from tqdm import tqdm
 from avlib.balance import Balancer, contribution_ratio
 from avlib.data.loader import make_loader
 from avlib.metrics import accuracy, mean_average_precision
+from avlib.models.classifier import AVOutput
+
+OUTPUTS = [f.name for f in fields(AVOutput)]  # logits, audio_logits, visual_logits, audio_head, visual_head
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class FitResult:
     best_epoch: int
     history: list = field(default_factory=list)  # one dict per epoch
     wall_s: float = 0.0
+    cpu_s: float = 0.0  # CPU time of this process while training (batched runs: the stack's, shared out)
 
 
 def is_main_process() -> bool:
@@ -101,9 +105,10 @@ def split_metrics(logits, labels, audio_logits=None, visual_logits=None) -> dict
 
 @torch.no_grad()
 def predict(model, loader, device, amp: bool = False) -> dict:
-    """{"logits", "audio_logits", "visual_logits", "labels"} over a whole split (absent modality: None)."""
+    """{"labels", and each `AVOutput` field: "logits", "audio_logits", ...} over a whole split (a field the
+    model does not output: None). Leaves the model in eval mode."""
     model.eval()
-    outs = {"logits": [], "audio_logits": [], "visual_logits": []}
+    outs = {name: [] for name in OUTPUTS}
     labels = []
     for batch in loader:
         batch = _to(batch, device)
@@ -114,6 +119,13 @@ def predict(model, loader, device, amp: bool = False) -> dict:
                 outs[name].append(getattr(out, name).float().cpu())
         labels.append(batch["label"].cpu())
     return {"labels": torch.cat(labels), **{k: torch.cat(v, dim=-2) if v else None for k, v in outs.items()}}
+
+
+def predict_split(model, loaders: dict, device, amp: bool, split: str) -> dict:
+    """What a balancer's `epoch_end` may look at: any split of the run's data but test."""
+    if split == "test" or split not in loaders:
+        raise ValueError(f"a balancer may predict {sorted(set(loaders) - {'test'})}, not {split!r}")
+    return predict(model, loaders[split], device, amp)
 
 
 def evaluate(model, loader, device, amp: bool = False) -> dict:
@@ -129,7 +141,8 @@ def train_step(model, batch: dict, optimizer, scaler, *, balancer: Balancer | No
     balancer = balancer or Balancer()
     device_type = batch["label"].device.type
     with torch.autocast(device_type, enabled=amp):
-        out = model(batch["audio"], batch["visual"], features=partial(balancer.features, epoch=epoch))
+        out = model(batch["audio"], batch["visual"],
+                    features=partial(balancer.features, epoch=epoch, targets=batch["label"]))
         loss = balancer.loss(out, batch["label"], epoch)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
@@ -163,18 +176,21 @@ def fit(model, data: dict, config: TrainConfig, *, balancer: Balancer | None = N
         desc: str = "fit", epoch_callback=None) -> FitResult:
     """Train `model` on data["train"], select the epoch with the best val accuracy, report it on test.
 
-    data: {"train": Dataset, "val": Dataset, "test": Dataset}. The model must already be built (seed
-    first: `seed_everything`); `fit` reseeds nothing but the shuffle order (from config.seed).
+    data: {"train": Dataset, "val": Dataset, "test": Dataset, and any other split a method asked for,
+    e.g. "holdout"}. The model must already be built (seed first: `seed_everything`); `fit` reseeds
+    nothing but the shuffle order (from config.seed). The balancer's `epoch_end` can predict any split
+    but test.
     epoch_callback: optional `(model, epoch) -> dict`, called after each epoch's validation; its values
     join that epoch's history record (never the selection, which reads val_acc only).
     """
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     device = pick_device(config.device)
     model.to(device)
     train = make_loader(data["train"], batch_size=config.batch_size, shuffle=True, seed=config.seed,
                         num_workers=config.num_workers)
-    val, test = (make_loader(data[s], batch_size=256, shuffle=False, num_workers=config.num_workers)
-                 for s in ("val", "test"))
+    evals = {s: make_loader(d, batch_size=256, shuffle=False, num_workers=config.num_workers)
+             for s, d in data.items()}
+    val, test = evals["val"], evals["test"]
     optimizer, scheduler = make_optimizer(model, config)
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp and device.type == "cuda")
     balancer = balancer or Balancer()
@@ -195,7 +211,7 @@ def fit(model, data: dict, config: TrainConfig, *, balancer: Balancer | None = N
         record |= {f"val_{k}": v for k, v in evaluate(model, val, device, config.amp).items()}
         if epoch_callback is not None:
             record = merge_epoch_logs(record, epoch_callback(model, epoch))
-        balancer.epoch_end(epoch, record)
+        balancer.epoch_end(epoch, record, predict=partial(predict_split, model, evals, device, config.amp))
         history.append(record)
         if best is None or record["val_acc"] > best["val_acc"]:
             best = record
@@ -208,4 +224,5 @@ def fit(model, data: dict, config: TrainConfig, *, balancer: Balancer | None = N
         best_epoch=best["epoch"],
         history=history,
         wall_s=time.perf_counter() - start,
+        cpu_s=time.process_time() - start_cpu,
     )

@@ -31,17 +31,18 @@ def test_plain_balancer_hooks_are_no_ops():
     b = Balancer()
     a, v = torch.randn(2, 3), torch.randn(2, 4)
     assert b.features(a, v, epoch=0) == (a, v)
+    assert b.features(a, v, epoch=0, targets=torch.tensor([0, 1]), unimodal=None) == (a, v)
     out = AVOutput(torch.randn(2, 3))
     targets = torch.tensor([0, 2])
     assert b.loss(out, targets, 0).item() == pytest.approx(F.cross_entropy(out.logits, targets).item())
     assert b.after_backward(out, targets, 0) == {}
-    assert b.epoch_end(0, {}) is None
+    assert b.epoch_end(0, {}) is None and b.epoch_end(0, {}, predict=None) is None
 
 
 def test_method_config_by_name():
-    assert METHODS == {"ogm_ge": OGMConfig}
+    assert METHODS["ogm_ge"] is OGMConfig and "ogm" in METHODS  # the full table: tests/test_methods.py
     assert method_config("ogm_ge", alpha=0.3) == OGMConfig(alpha=0.3)
-    with pytest.raises(ValueError, match="unknown balancing method 'ogm'"):
-        method_config("ogm")
+    with pytest.raises(ValueError, match="unknown balancing method 'ogm_g'"):
+        method_config("ogm_g")
     with pytest.raises(ValueError, match="'ogm_ge'.*beta"):
         method_config("ogm_ge", beta=1)

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from avlib.params import Bool, Choice, Dict, Float, Int, ListOf, ParamError, Schema, Str, device
-from avlib.stages import t1_fusion
+from avlib.stages import t1_fusion, t3_imbalance
 
 PARAMS_YAML = Path(__file__).resolve().parents[1] / "params.yaml"
 
@@ -134,3 +134,39 @@ def test_t1_fusion_unknown_and_missing_keys(t1):
     del t1["lr_decay_at"]
     with pytest.raises(ParamError, match=r"t1_fusion\.lr_decay_at: missing"):
         t1_fusion.PARAMS.check(t1)
+
+
+@pytest.fixture
+def t3() -> dict:
+    return yaml.safe_load(PARAMS_YAML.read_text())["t3_imbalance"]
+
+
+def test_the_t3_imbalance_section_passes_and_has_a_grid_per_method_row(t3):
+    p = t3_imbalance.PARAMS.check(t3)
+    assert p.selection_seed not in p.seeds and "concat" in p.rows
+    assert set(p.rows) - {"concat"} <= set(p.grids)
+    assert len(t3_imbalance.grid_points({"a": [1, 2], "b": [3, 4, 5]})) == 6
+    assert t3_imbalance.grid_points({}) == [{}]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"grids": {"ogm": {"beta": [1]}}}, r"t3_imbalance\.grids=.*ogm: a valid grid"),
+    ({"grids": {"ogm": {"alpha": [0]}}}, r"t3_imbalance\.grids=.*alpha"),
+    ({"grids": {"dropout": {}}}, r"t3_imbalance\.grids=.*'dropout'"),
+    ({"grids": {"ogm": {"alpha": []}}}, r"t3_imbalance\.grids=.*non-empty list"),
+    ({"rows": ["concat", "ogm", "late"]}, r"t3_imbalance\.rows="),
+    ({"rows": ["ogm"]}, r"t3_imbalance\.rows=.*'concat'"),
+    ({"selection_seed": 1}, r"t3_imbalance\.selection_seed=1: expected a seed outside seeds"),
+    ({"seeds": [0]}, r"t3_imbalance\.seeds=\[0\]: expected a list of 2 or more"),
+    ({"paper_only_rows": ["UMT"]}, r"t3_imbalance\.paper_only_rows"),
+])
+def test_t3_imbalance_rejects_bad_values_naming_the_key(t3, change, message):
+    with pytest.raises(ParamError, match=message):
+        t3_imbalance.PARAMS.check({**t3, **change})
+
+
+def test_t3_imbalance_needs_a_grid_for_every_method_row(t3):
+    grids = dict(t3["grids"])
+    del grids["agm"]
+    with pytest.raises(ParamError, match=r"t3_imbalance\.grids: .*none for \['agm'\]"):
+        t3_imbalance.PARAMS.check({**t3, "grids": grids})

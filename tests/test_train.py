@@ -154,8 +154,9 @@ class HookLog(Balancer):
     def __init__(self):
         self.calls, self.records = [], []
 
-    def features(self, a, v, epoch):
+    def features(self, a, v, epoch, targets=None, unimodal=None):
         self.calls.append(("features", epoch))
+        assert targets.shape == (a.shape[0],) and callable(unimodal)  # the batch's labels, the fusion's split
         return super().features(a, v, epoch)
 
     def loss(self, out, targets, epoch):
@@ -167,9 +168,13 @@ class HookLog(Balancer):
         assert all(p.grad is not None for p in self.model.parameters())  # after backward, before the step
         return {}
 
-    def epoch_end(self, epoch, record):
+    def epoch_end(self, epoch, record, predict=None):
         self.calls.append(("epoch_end", epoch))
         self.records.append(dict(record))
+        assert predict("val")["logits"].shape == (30, 10)  # any split of the run's data...
+        with pytest.raises(ValueError, match="not 'test'"):
+            predict("test")  # ...but test
+        self.model.train()
 
 
 def test_fit_calls_every_balancer_hook_in_order(tiny_avdigits):

@@ -1,15 +1,57 @@
 """Balancing methods for modality imbalance, one file each, behind the hooks of `base.Balancer`.
 
 A method is chosen by name (`METHODS`, what notebooks read from params.yaml) and configured by a frozen
-dataclass whose `build(params, *, seed)` returns the `Balancer`. `params` maps parameter names to tensors:
-the model's own parameters for one run, the stacked ones (leading run dimension) in the batched engine.
-`param_groups(model)` says which names belong to which modality; nothing is picked by a name substring.
+dataclass (`base.MethodConfig`) whose `build(model, *, seed, params=None)` returns the `Balancer`. `params`
+maps parameter names to tensors: the model's own parameters for one run, the stacked ones (leading run
+dimension) in the batched engine. Parameter groups come from the model's modules (`encoder_param_names`);
+nothing is picked by a name substring.
+
+    name                   config                                 paper
+    modality_drop_audio    ModalityDropConfig(modality="audio")   modality dropout (OGM-GE Table 3 baseline)
+    modality_drop_visual   ModalityDropConfig(modality="visual")
+    gradient_blending      GBlendConfig                           Wang et al., CVPR 2020
+    ogm                    OGMConfig(ge=False)                    Peng et al., CVPR 2022 (OGM alone)
+    ogm_ge                 OGMConfig                              Peng et al., CVPR 2022
+    opm                    OPMConfig                              Wei et al., TPAMI 2024
+    agm                    AGMConfig                              Li et al., ICCV 2023
+    mmpareto               MMParetoConfig                         Wei & Hu, ICML 2024
 """
 
-from avlib.balance.base import Balancer, cross_entropy_per_run
-from avlib.balance.ogm import OGMGE, OGMConfig, contribution_ratio, encoder_params, ogm_coefficients
+from functools import partial
 
-METHODS = {"ogm_ge": OGMConfig}
+from avlib.balance.agm import AGM, AGMConfig
+from avlib.balance.base import (
+    Balancer,
+    MethodConfig,
+    cross_entropy_per_run,
+    cross_entropy_runs,
+    encoder_param_names,
+    encoder_params,
+)
+from avlib.balance.dropout import ModalityDropConfig, ModalityDropout
+from avlib.balance.gblend import GBlendConfig, GradientBlending
+from avlib.balance.mmpareto import MMPareto, MMParetoConfig
+from avlib.balance.ogm import OGMGE, OGMConfig, contribution_ratio, ogm_coefficients
+from avlib.balance.opm import OPM, OPMConfig
+
+
+def _ogm(**options) -> OGMConfig:
+    """OGM without generalization enhancement (the paper's "OGM" row)."""
+    if "ge" in options:
+        raise TypeError("'ogm' is OGM without GE; use 'ogm_ge' for GE (got ge=...)")
+    return OGMConfig(ge=False, **options)
+
+
+METHODS = {
+    "modality_drop_audio": partial(ModalityDropConfig, modality="audio"),
+    "modality_drop_visual": partial(ModalityDropConfig, modality="visual"),
+    "gradient_blending": GBlendConfig,
+    "ogm": _ogm,
+    "ogm_ge": OGMConfig,
+    "opm": OPMConfig,
+    "agm": AGMConfig,
+    "mmpareto": MMParetoConfig,
+}
 
 
 def method_config(name: str, **options):
@@ -22,5 +64,7 @@ def method_config(name: str, **options):
         raise ValueError(f"method {name!r}: {err}") from None
 
 
-__all__ = ["METHODS", "OGMGE", "Balancer", "OGMConfig", "contribution_ratio", "cross_entropy_per_run",
+__all__ = ["AGM", "METHODS", "MMPareto", "OGMGE", "OPM", "AGMConfig", "Balancer", "GBlendConfig", "GradientBlending",
+           "MMParetoConfig", "MethodConfig", "ModalityDropConfig", "ModalityDropout", "OGMConfig", "OPMConfig",
+           "contribution_ratio", "cross_entropy_per_run", "cross_entropy_runs", "encoder_param_names",
            "encoder_params", "method_config", "ogm_coefficients"]

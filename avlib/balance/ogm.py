@@ -23,9 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from avlib.balance.base import Balancer
-
-_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+from avlib.balance.base import Balancer, MethodConfig, encoder_param_names, encoder_params, per_run
 
 
 def _scores(audio_logits, visual_logits, targets) -> torch.Tensor:
@@ -49,20 +47,6 @@ def ogm_coefficients(audio_logits, visual_logits, targets, alpha: float) -> tupl
     rho = s / s.flip(0)  # (rho_audio, rho_visual)
     k = torch.where(rho > 1, 1 - torch.tanh(alpha * rho), torch.ones_like(rho))
     return k[0], k[1]
-
-
-def encoder_params(encoder: nn.Module, which: str = "conv") -> list[nn.Parameter]:
-    """The parameters OGM modulates: 'conv' = convolution weights, 'all' = every parameter."""
-    if which == "all":
-        return list(encoder.parameters())
-    if which == "conv":
-        return [m.weight for m in encoder.modules() if isinstance(m, _CONV)]
-    raise ValueError(f"OGM params={which!r}; expected 'conv' or 'all'")
-
-
-def _per_run(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """A run-shaped tensor (N,) or () viewed to broadcast against a stacked tensor (N, ...)."""
-    return x.reshape(x.shape + (1,) * (like.dim() - x.dim()))
 
 
 class OGMGE(Balancer):
@@ -96,7 +80,7 @@ class OGMGE(Balancer):
         noise = []
         for g in grads:
             std = g.flatten(run_dims).std(-1).nan_to_num(0.0)  # a 1-element gradient has no spread
-            noise.append(torch.randn(g.shape, generator=gen, device=g.device, dtype=g.dtype).mul_(_per_run(std, g)))
+            noise.append(torch.randn(g.shape, generator=gen, device=g.device, dtype=g.dtype).mul_(per_run(std, g)))
         return noise
 
     @torch.no_grad()
@@ -114,22 +98,25 @@ class OGMGE(Balancer):
                 torch._foreach_mul_(grads, k)
             else:  # stacked runs: each run's slice by its own k
                 for g in grads:
-                    g.mul_(_per_run(k, g))
+                    g.mul_(per_run(k, g))
             if noise is not None:
                 torch._foreach_add_(grads, noise)
         return {"k_audio": k_audio, "k_visual": k_visual}
 
 
 @dataclass(frozen=True)
-class OGMConfig:
-    """OGM-GE settings of a run; `build` makes the balancer for a model."""
+class OGMConfig(MethodConfig):
+    """OGM-GE settings of a run (`ge=False`: OGM alone); `build` makes the balancer for a model."""
 
     alpha: float = 0.8
     start_epoch: int = 0
     end_epoch: int | None = None  # exclusive; None = to the last epoch
     ge: bool = True
     params: str = "conv"  # "conv" (as the official code) or "all"
-    name = "ogm_ge"
+
+    @property
+    def name(self) -> str:
+        return "ogm_ge" if self.ge else "ogm"
 
     def __post_init__(self):
         if self.alpha <= 0:
@@ -144,11 +131,7 @@ class OGMConfig:
 
     def param_groups(self, model: nn.Module) -> dict:
         """{"audio": [names], "visual": [names]}: the parameters modulated, by name in `model`."""
-        if model.audio_encoder is None or model.visual_encoder is None:
-            raise ValueError("OGM-GE needs two modalities; this model has one encoder")
-        names = {id(p): n for n, p in model.named_parameters()}
-        return {m: [names[id(p)] for p in encoder_params(getattr(model, f"{m}_encoder"), self.params)]
-                for m in ("audio", "visual")}
+        return encoder_param_names(model, self.params, method="OGM-GE")
 
     def build(self, model: nn.Module, *, seed: int, params: dict | None = None) -> OGMGE:
         """The balancer for `model`; `params` (name -> tensor) replaces the model's own (stacked runs)."""
