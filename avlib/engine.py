@@ -88,18 +88,42 @@ def run_specs(specs: list, seeds: list, data: dict, *, train: TrainConfig, model
     if device.type != "cpu":
         raise EngineError(f"engine='workers' runs on the CPU; device={train.device!r} asks for {device}. "
                           "Use engine='batched' (the default on CUDA)")
+    return run_tasks(partial(_spec_task, train=train, model=model, probe=probe), jobs, data, workers=workers,
+                     progress=progress)
+
+
+def _spec_task(job, data, *, train, model, probe) -> RunResult:
+    spec, seed = job
+    return run_one(spec, seed, data, train=train, model=model, probe=probe)
+
+
+def run_tasks(task, jobs: list, data, *, workers: int = 0, progress: bool = True, desc: str = "runs") -> list:
+    """`task(job, data)` for every job, single-threaded, on the CPU; results in job order.
+
+    The engine for task families that are not AV classifiers (event localization, QA, self-supervised
+    pretraining, ...): each family writes its own small `train_<family>(job, data)` that seeds itself
+    from the job and returns a picklable result; this runs the jobs in `workers` spawned processes (0: one
+    per core, 1: here, one after another). `task` must be importable by name (a module-level function, or
+    a `functools.partial` of one): workers pickle it. `data` reaches each worker once. Every call runs
+    with one torch and one BLAS thread, so results are bit-identical whatever the number of workers.
+    """
+    if not jobs:
+        raise EngineError("run_tasks needs at least one job")
     n = min(workers or available_cores(), len(jobs))
-    bar = tqdm(total=len(jobs), desc="runs", disable=not progress)
-    if n == 1:
-        results = []
-        with single_threaded():
-            for spec, seed in jobs:
-                results.append(run_one(spec, seed, data, train=train, model=model, probe=probe))
-                bar.update()
-    else:
-        results = _run_in_workers(jobs, n, data, train, model, probe, bar)
-    bar.close()
-    return results
+    bar = tqdm(total=len(jobs), desc=desc, disable=not progress)
+    try:
+        if n == 1:
+            results = []
+            with single_threaded():
+                for job in jobs:
+                    results.append(task(job, data))
+                    bar.update()
+            return results
+        return _run_in_workers(task, jobs, n, data, bar)
+    finally:
+        bar.close()
+
+
 
 
 def choose_on_val(specs: list, seed: int, data: dict, *, train: TrainConfig, model: dict | None = None,
@@ -128,13 +152,12 @@ def _init_worker(data):
     torch.set_num_threads(1)
 
 
-def _work(job):
-    index, spec, seed, train, model, probe = job
+def _work(task, index, job):
     with single_threaded():
-        return index, run_one(spec, seed, _worker_data, train=train, model=model, probe=probe)
+        return index, task(job, _worker_data)
 
 
-def _run_in_workers(jobs, n, data, train, model, probe, bar) -> list[RunResult]:
+def _run_in_workers(task, jobs, n, data, bar) -> list:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -145,7 +168,7 @@ def _run_in_workers(jobs, n, data, train, model, probe, bar) -> list[RunResult]:
     results = [None] * len(jobs)
     with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
                              initargs=(data,)) as pool:
-        futures = [pool.submit(_work, (i, spec, seed, train, model, probe)) for i, (spec, seed) in enumerate(jobs)]
+        futures = [pool.submit(_work, task, i, job) for i, job in enumerate(jobs)]
         for future in as_completed(futures):
             index, result = future.result()
             results[index] = result

@@ -150,3 +150,25 @@ def test_choose_on_val_on_real_runs_picks_the_argmax(data):
     grid, chosen = choose_on_val(specs, 5, data, train=TRAIN, model=MODEL, workers=1, progress=False)
     best = grid["val_acc"].tolist().index(grid["val_acc"].max())
     assert chosen is specs[best] and grid["chosen"].sum() == 1 and bool(grid["chosen"][best])
+
+
+def _seeded_draw(job, data):
+    """A task of run_tasks: seeds itself from the job, reads the shared data, reports its thread count."""
+    name, seed = job
+    torch.manual_seed(seed)
+    return name, seed, (torch.randn(4) * data["scale"]).tolist(), torch.get_num_threads()
+
+
+def test_run_tasks_gives_the_same_results_in_job_order_with_one_or_two_workers():
+    jobs = [(f"job{i}", seed) for i, seed in enumerate([3, 1, 2, 1])]
+    one = engine.run_tasks(_seeded_draw, jobs, {"scale": 2.0}, workers=1, progress=False)
+    two = engine.run_tasks(_seeded_draw, jobs, {"scale": 2.0}, workers=2, progress=False)
+    assert one == two
+    assert [r[0] for r in two] == [name for name, _ in jobs]
+    assert one[1][2] == one[3][2] != one[0][2]  # same seed, same draw; another seed, another
+    assert {r[3] for r in one + two} == {1}  # every task single-threaded, in workers and here
+
+
+def test_run_tasks_refuses_an_empty_job_list():
+    with pytest.raises(EngineError, match="at least one job"):
+        engine.run_tasks(_seeded_draw, [], {}, progress=False)
