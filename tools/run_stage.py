@@ -102,6 +102,7 @@ def run(stage: str, overrides: list[str], reports: Path) -> Path:
     tmp.mkdir(parents=True)
     executed = tmp / "notebook.ipynb"
     start = time.perf_counter()
+    commit = git_commit(ROOT)  # at the start: an edit made while a long stage runs is not what it ran
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         try:
@@ -115,7 +116,7 @@ def run(stage: str, overrides: list[str], reports: Path) -> Path:
         except BaseException:
             _keep_failed(executed, failed)
             raise
-        _finish(stage, params, tmp, executed, start)
+        _finish(stage, params, tmp, executed, start, commit)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written survives
         raise
@@ -132,7 +133,7 @@ def _keep_failed(executed: Path, failed: Path) -> None:
         shutil.copy(executed, failed)
 
 
-def _finish(stage: str, params: dict, tmp: Path, executed: Path, start: float) -> None:
+def _finish(stage: str, params: dict, tmp: Path, executed: Path, start: float, commit: str) -> None:
     """Render the executed notebook and write provenance.json into the temp folder."""
     render_html(executed, tmp / "notebook.html")
     executed.unlink()  # the HTML is the readable record; the .ipynb with outputs would only bloat git
@@ -148,7 +149,7 @@ def _finish(stage: str, params: dict, tmp: Path, executed: Path, start: float) -
         "dataset": dataset,
         "data_root": params.get("root", ""),
         "embedded_data": (dataset in EMBEDDED_DATASETS) if dataset else None,  # None: the stage reads no dataset
-        "git_commit": git_commit(ROOT),
+        "git_commit": commit,
         "smoke": bool(params.get("smoke", False)),
         "device": ran.get("device", "cpu"),
         "python": platform.python_version(),

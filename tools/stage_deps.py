@@ -3,6 +3,10 @@ those of the stage runner. `tests/test_pipeline.py` checks that every one of the
 `deps` in dvc.yaml, so a new import cannot be forgotten there.
 
     python tools/stage_deps.py t1_fusion      # prints the list, ready to paste into dvc.yaml
+    python tools/stage_deps.py --write        # rewrites every notebook stage's code deps in dvc.yaml
+
+`--write` keeps each stage's other deps (data roots, reference files, other stages' reports) as written
+and replaces the code part (avlib/**.py, notebooks/, tools/run_stage.py, pyproject.toml) by the computed list.
 """
 
 import ast
@@ -62,7 +66,38 @@ def stage_files(stage: str) -> list[str]:
     return sorted({f"notebooks/{stage}.ipynb", "tools/run_stage.py", "pyproject.toml"} | avlib_files(sources))
 
 
+def _is_code(dep: str) -> bool:
+    return (dep.startswith("avlib/") and dep.endswith(".py")) or dep.startswith("notebooks/") or dep in (
+        "tools/run_stage.py", "pyproject.toml")
+
+
+def rewrite_dvc_yaml(text: str) -> str:
+    """dvc.yaml's text with each notebook stage's code deps replaced by `stage_files` (comments, order of the
+    other deps and everything else untouched)."""
+    lines, out, stage, i = text.splitlines(keepends=True), [], None, 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("    cmd: python tools/run_stage.py "):
+            stage = line.split()[-1]
+        out.append(line)
+        i += 1
+        if line.rstrip() == "    deps:" and stage is not None:
+            kept = []
+            while i < len(lines) and lines[i].startswith(("      - ", "      #")):
+                entry = lines[i].strip().removeprefix("- ")
+                if not (lines[i].startswith("      - ") and _is_code(entry)):
+                    kept.append(lines[i])
+                i += 1
+            out += kept + [f"      - {f}\n" for f in stage_files(stage)]
+            stage = None
+    return "".join(out)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--write"]:
+        dvc = ROOT / "dvc.yaml"
+        dvc.write_text(rewrite_dvc_yaml(dvc.read_text()))
+        sys.exit(0)
     for name in sys.argv[1:]:
         print(f"{name}:")
         for f in stage_files(name):

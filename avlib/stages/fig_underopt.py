@@ -21,53 +21,30 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from avlib.balance import OGMConfig  # noqa: E402
-from avlib.data import LOADERS, load_splits  # noqa: E402
-from avlib.data.loader import head  # noqa: E402
 from avlib.experiment import RunSpec  # noqa: E402
 from avlib.metrics import Paired, mean_ci, paired_difference  # noqa: E402
 from avlib.models.fusion import FUSIONS  # noqa: E402
-from avlib.params import Bool, Choice, Dict, Float, Int, ListOf, Schema, Str, device  # noqa: E402
+from avlib.params import Bool, Choice, Int, ListOf, Schema, Str, device  # noqa: E402
 from avlib.plots import line_with_band  # noqa: E402
 from avlib.report import DATASET_NAMES, format_ci  # noqa: E402
-from avlib.train import TrainConfig  # noqa: E402
+from avlib.stages.training import DATASETS, LOADER_FIELD, TRAIN_FIELDS, load_data, model_kwargs, train_config  # noqa: E402, F401 - load_data, ...: the notebook's stage.load_data(p)
 
 PARAMS = Schema(
     "fig_underopt",
-    dataset=Choice(*LOADERS), root=Str(), seeds=ListOf(Int(min=0)), fusion=Choice(*FUSIONS),
-    encoder=Choice("small_cnn", "resnet18"), width=Int(min=1), epochs=Int(min=1), batch_size=Int(min=1),
-    lr=Float(positive=True), momentum=Float(min=0, max=1), weight_decay=Float(min=0),
-    lr_decay_at=Float(positive=True, max=1), lr_gamma=Float(positive=True, max=1),
+    dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0)), fusion=Choice(*FUSIONS),
+    **TRAIN_FIELDS,
     ogm_grid=Str(), ogm_params=Choice("conv", "all"),
     device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0),
-    loader=Dict(val_fraction=Float(positive=True, max=0.99), val_seed=Int(min=0), n_frames=Int(min=1),
-                image_size=Int(min=8), augment=Bool()),
+    loader=LOADER_FIELD,
 )
 
 MODALITIES = ("audio", "visual")
-SMOKE_SIZES = {"train": 256, "val": 128, "test": 128}
 
 
 def smoke(p):
     """Seconds, not minutes: one seed, two epochs (a curve needs two points), a few hundred samples."""
     p.seeds, p.epochs = p.seeds[:1], min(p.epochs, 2)
     return p
-
-
-def load_data(p) -> dict:
-    data = load_splits(p.dataset, p.root, **(p.loader if p.dataset != "avdigits" else {}))
-    if p.smoke:
-        data = {s: head(d, SMOKE_SIZES[s]) for s, d in data.items()}
-    return data
-
-
-def train_config(p) -> TrainConfig:
-    return TrainConfig(epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, momentum=p.momentum,
-                       weight_decay=p.weight_decay, lr_decay_at=p.lr_decay_at, lr_gamma=p.lr_gamma,
-                       amp=p.amp, device=p.device, num_workers=p.num_workers)
-
-
-def model_kwargs(p) -> dict:
-    return {"encoder": p.encoder, "width": p.width, **({"visual_channels": 3} if p.dataset != "avdigits" else {})}
 
 
 # --- OGM-GE as stage t1_fusion chose it ------------------------------------------------------------

@@ -11,28 +11,23 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from avlib.balance import OGMConfig  # noqa: E402
-from avlib.data import LOADERS, load_splits  # noqa: E402
-from avlib.data.loader import head  # noqa: E402
 from avlib.engine import choose_on_val  # noqa: E402
 from avlib.experiment import RunSpec  # noqa: E402
 from avlib.metrics import mean_ci, paired_difference  # noqa: E402
 from avlib.models import KINDS  # noqa: E402
-from avlib.params import Bool, Choice, Dict, Float, Int, ListOf, ParamError, Schema, Str, device  # noqa: E402
+from avlib.params import Bool, Choice, Float, Int, ListOf, ParamError, Schema, Str, device  # noqa: E402
 from avlib.plots import bars_with_ci, line_with_band  # noqa: E402
 from avlib.report import DATASET_NAMES, format_ci, ours_column, paper_column  # noqa: E402
-from avlib.train import TrainConfig  # noqa: E402
+from avlib.stages.training import DATASETS, LOADER_FIELD, TRAIN_FIELDS, load_data, model_kwargs, train_config  # noqa: E402, F401 - load_data, ...: the notebook's stage.load_data(p)
 
 PARAMS = Schema(
     "t1_fusion",
-    dataset=Choice(*LOADERS), root=Str(), seeds=ListOf(Int(min=0)), rows=ListOf(Choice(*KINDS)),
-    encoder=Choice("small_cnn", "resnet18"), width=Int(min=1), epochs=Int(min=1), batch_size=Int(min=1),
-    lr=Float(positive=True), momentum=Float(min=0, max=1), weight_decay=Float(min=0),
-    lr_decay_at=Float(positive=True, max=1), lr_gamma=Float(positive=True, max=1),
+    dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0)), rows=ListOf(Choice(*KINDS)),
+    **TRAIN_FIELDS,
     alpha_grid=ListOf(Float(positive=True)), window_grid=ListOf(Float(positive=True, max=1)),
     selection_seed=Int(min=0), paper_alpha=Float(positive=True), ogm_params=Choice("conv", "all"),
     device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0),
-    loader=Dict(val_fraction=Float(positive=True, max=0.99), val_seed=Int(min=0), n_frames=Int(min=1),
-                image_size=Int(min=8), augment=Bool()),
+    loader=LOADER_FIELD,
 )
 
 
@@ -48,7 +43,6 @@ PARAMS.rules.append(check)
 
 METHOD_NAMES = {"audio_only": "Audio-only", "visual_only": "Visual-only", "baseline": "Baseline",
                 "concat": "Concatenation", "sum": "Summation", "film": "FiLM", "gated": "Gated"}
-SMOKE_SIZES = {"train": 256, "val": 128, "test": 128}
 
 
 def smoke(p):
@@ -60,23 +54,6 @@ def replace_ns(p, **changes):
     for k, v in changes.items():
         setattr(p, k, v)
     return p
-
-
-def load_data(p) -> dict:
-    data = load_splits(p.dataset, p.root, **(p.loader if p.dataset != "avdigits" else {}))
-    if p.smoke:
-        data = {s: head(d, SMOKE_SIZES[s]) for s, d in data.items()}
-    return data
-
-
-def train_config(p) -> TrainConfig:
-    return TrainConfig(epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, momentum=p.momentum,
-                       weight_decay=p.weight_decay, lr_decay_at=p.lr_decay_at, lr_gamma=p.lr_gamma,
-                       seed=p.selection_seed, amp=p.amp, device=p.device, num_workers=p.num_workers)
-
-
-def model_kwargs(p) -> dict:
-    return {"encoder": p.encoder, "width": p.width, **({"visual_channels": 3} if p.dataset != "avdigits" else {})}
 
 
 def ogm_grid_specs(p) -> list:

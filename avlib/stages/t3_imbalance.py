@@ -6,15 +6,13 @@ import itertools
 import pandas as pd
 
 from avlib.balance import METHODS, method_config
-from avlib.data import LOADERS, load_splits
-from avlib.data.loader import head
 from avlib.engine import run_specs
 from avlib.experiment import RunSpec
 from avlib.metrics import mean_ci, paired_difference
 from avlib.models.fusion import FUSIONS
-from avlib.params import Bool, Choice, Dict, Float, Int, ListOf, ParamError, Schema, Str, device
+from avlib.params import Bool, Choice, Int, ListOf, ParamError, Schema, Str, device
 from avlib.report import DATASET_NAMES, format_ci, ours_column, paper_column
-from avlib.train import TrainConfig
+from avlib.stages.training import DATASETS, LOADER_FIELD, TRAIN_FIELDS, load_data, model_kwargs, train_config  # noqa: F401 - load_data, ...: the notebook's stage.load_data(p)
 
 PLAIN = "concat"  # the row without a balancing method: the fusion trained jointly, as it is
 ROW_NAMES = {PLAIN: "Concatenation", "modality_drop_audio": "Modality-Drop (audio)",
@@ -50,15 +48,12 @@ def _grids(value):
 
 PARAMS = Schema(
     "t3_imbalance",
-    dataset=Choice(*LOADERS), root=Str(), seeds=ListOf(Int(min=0), min_len=2), fusion=Choice(*FUSIONS),
+    dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=2), fusion=Choice(*FUSIONS),
     rows=ListOf(Choice(PLAIN, *METHODS)), paper_only_rows=ListOf(Choice("MLA", "MMPareto"), min_len=0),
-    encoder=Choice("small_cnn", "resnet18"), width=Int(min=1), epochs=Int(min=1), batch_size=Int(min=1),
-    lr=Float(positive=True), momentum=Float(min=0, max=1), weight_decay=Float(min=0),
-    lr_decay_at=Float(positive=True, max=1), lr_gamma=Float(positive=True, max=1),
+    **TRAIN_FIELDS,
     grids=_grids, selection_seed=Int(min=0),
     device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0),
-    loader=Dict(val_fraction=Float(positive=True, max=0.99), val_seed=Int(min=0), n_frames=Int(min=1),
-                image_size=Int(min=8), augment=Bool()),
+    loader=LOADER_FIELD,
 )
 
 
@@ -75,7 +70,6 @@ def check(p):
 
 
 PARAMS.rules.append(check)
-SMOKE_SIZES = {"train": 256, "val": 128, "test": 128}
 
 
 def smoke(p):
@@ -83,23 +77,6 @@ def smoke(p):
     p.seeds, p.epochs = p.seeds[:2], 1
     p.grids = {name: {k: v[:1] for k, v in grid.items()} for name, grid in p.grids.items()}
     return p
-
-
-def load_data(p) -> dict:
-    data = load_splits(p.dataset, p.root, **(p.loader if p.dataset != "avdigits" else {}))
-    if p.smoke:
-        data = {s: head(d, SMOKE_SIZES[s]) for s, d in data.items()}
-    return data
-
-
-def train_config(p) -> TrainConfig:
-    return TrainConfig(epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, momentum=p.momentum,
-                       weight_decay=p.weight_decay, lr_decay_at=p.lr_decay_at, lr_gamma=p.lr_gamma,
-                       seed=p.selection_seed, amp=p.amp, device=p.device, num_workers=p.num_workers)
-
-
-def model_kwargs(p) -> dict:
-    return {"encoder": p.encoder, "width": p.width, **({"visual_channels": 3} if p.dataset != "avdigits" else {})}
 
 
 # --- choosing each method's knobs on val --------------------------------------------------------------
