@@ -117,3 +117,48 @@ def test_the_browser_check_catches_a_broken_image_link_anchor_and_a_too_wide_pag
     problems = " | ".join(site_check.check_site(reports, tmp_path / "shots")[str(page)])
     for expected in ("broken image", "broken link", "nowhere.html", "broken anchor", "#nope", "horizontal scrolling"):
         assert expected in problems, (expected, problems)
+
+
+# --- figures are byte-reproducible ---------------------------------------------------------------
+
+FIGURE_SCRIPT = """
+import sys
+import numpy as np
+import pandas as pd
+import matplotlib.pyplot as plt
+from avlib.plots import bars_with_ci, line_with_band
+from avlib.report import save_figure
+
+rng = np.random.default_rng(0)
+df = pd.DataFrame([{"label": l, "seed": s, "epoch": e, "acc": rng.random()} for l in ("concat", "ogm_ge")
+                   for s in range(3) for e in range(5)])
+fig, axes = plt.subplots(1, 2, figsize=(6, 2.5))
+line_with_band(axes[0], df, x="epoch", y="acc", hue="label")
+bars_with_ci(axes[1], df[df.epoch == 4], x="label", y="acc", hue="label")
+axes[0].set_title("ρ and k, α=0.5")
+save_figure(fig, globals().get("OUT") or sys.argv[1], "fig")
+"""
+
+
+def _png_chunks(data: bytes) -> list[str]:
+    import struct
+
+    chunks, at = [], 8
+    while at < len(data):
+        length, kind = struct.unpack(">I4s", data[at:at + 8])
+        chunks.append(kind.decode())
+        at += 12 + length
+    return chunks
+
+
+def test_the_same_figure_drawn_twice_is_the_same_bytes_with_no_timestamp_or_text(tmp_path):
+    import os
+    import subprocess
+
+    # here, and in a fresh interpreter with another hash seed: nothing in the bytes may depend on the process
+    exec(compile(FIGURE_SCRIPT, "figure", "exec"), {"OUT": str(tmp_path / "0")})
+    env = {**os.environ, "PYTHONHASHSEED": "123", "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", FIGURE_SCRIPT, str(tmp_path / "1")], check=True, env=env)
+    first, second = ((tmp_path / str(i) / "fig.png").read_bytes() for i in range(2))
+    assert first == second
+    assert set(_png_chunks(first)) <= {"IHDR", "pHYs", "IDAT", "IEND"}, _png_chunks(first)  # no tIME, tEXt
