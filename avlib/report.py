@@ -32,16 +32,23 @@ DATASET_NAMES = {"avdigits": "AV-Digits", "avclips": "AV-Digits clips", "avevent
 # --- atomic writes -------------------------------------------------------------------------------
 
 def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write `path` whole or not at all. A full disk or a folder it may not write raises the OSError with
+    `path` as its filename (a failed write() alone names no file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, str(err.filename or path)) from err
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are for everyone to read
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno is not None:
+            raise OSError(err.errno, err.strerror, str(path)) from err
         raise
     return path
 

@@ -21,6 +21,7 @@
 """
 
 import argparse
+import errno
 import fnmatch
 import importlib
 import json
@@ -97,6 +98,10 @@ def cpu_seconds() -> float:
     """CPU time of this process and of its finished children (the kernel and its worker processes)."""
     return sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
                for f in ("ru_utime", "ru_stime"))
+
+
+# a full disk, a read-only mount, a folder it may not write, a file where a folder goes
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST}
 
 
 def resume_dir(reports: Path, stage: str) -> Path:
@@ -254,9 +259,10 @@ def main() -> None:
     except StageError as err:
         print(f"\n{err}", file=sys.stderr)
         raise SystemExit(1) from None
-    except OSError as err:  # a full disk, a read-only or foreign folder: say which path
-        where = err.filename or args.reports
-        print(f"\ncannot write {where}: {err.strerror or err}", file=sys.stderr)
+    except OSError as err:
+        if err.errno not in WRITE_ERRORS:
+            raise
+        print(f"\ncannot write {err.filename or args.reports}: {err.strerror or err}", file=sys.stderr)
         raise SystemExit(1) from None
     if args.index:
         build_index(args.reports)
