@@ -239,7 +239,8 @@ def _finish(stage: str, params: dict, tmp: Path, executed: Path, start: float, s
     (tmp / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
     paths = headline_paths(stage)
     if paths and (tmp / "metrics.json").exists():
-        numbers = headline(json.loads((tmp / "metrics.json").read_text()), paths)
+        # under the stage's name: `dvc exp show` then names the columns <stage>.<path>, like the params
+        numbers = {stage: headline(json.loads((tmp / "metrics.json").read_text()), paths)}
         (tmp / "headline.json").write_text(json.dumps(numbers, indent=2) + "\n")
 
 
