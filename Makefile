@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # The venv's tools first on PATH: dvc's `python tools/run_stage.py` and papermill's kernel use the venv.
 RUN    := PATH="$(BIN):$$PATH" VIRTUAL_ENV="$(abspath $(VENV))"
 
-.PHONY: venv repro repro-force test lint lab bench clean
+.PHONY: venv repro repro-force test lint lab bench site site-check clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,15 @@ lint: $(STAMP)
 # run exactly as under DVC. Root (containers, CI boxes) needs --allow-root.
 lab: $(STAMP)
 	$(RUN) jupyter lab --no-browser $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+# The reports site (reports/index.html, reports/site/) and its check in headless Chromium: every page
+# opened at 1280 px, broken links/images/console errors fail it, screenshots in reports/.screenshots/.
+site: $(STAMP)
+	$(RUN) python tools/build_index.py
+
+site-check: site
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	$(RUN) python tools/site_check.py
 
 bench: $(STAMP)
 	$(RUN) python tools/bench.py

@@ -12,16 +12,28 @@ spec-major, whatever path ran them:
            data order, balancer coefficients and GE noise. It cuts launch overhead on a GPU; on the CPU it
            runs too (tests), but is no faster than workers there.
 
+Resume: when `AVLAB_RESUME_DIR` is set (tools/run_stage.py sets it to reports/.<stage>.resume/), every
+finished job of `run_tasks` (so every run of `run_specs` on the CPU) is pickled there under a key that hashes
+the task, the job, the data and avlib's source; a stage killed mid-run and started again loads the finished
+ones and trains only the rest, and its results are bit-identical to an uninterrupted run (they are the same
+objects, unpickled). The runner removes the folder when the stage succeeds. The batched (GPU) path does not
+checkpoint.
+
 Why these two: on 2 CPU cores the step is compute-bound and one thread per run is the most efficient
 use of the cores (2 one-thread workers ~1.9x one two-thread process, `make bench`); on a GPU the
 AV-Digits step is launch-bound (the model is tiny), so stacking runs raises the work per launch.
 """
 
 import copy
+import enum
+import hashlib
 import os
+import pickle
 import time
+import types
 from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 
 import torch
 from torch.func import functional_call, stack_module_state, vmap
@@ -109,19 +121,145 @@ def run_tasks(task, jobs: list, data, *, workers: int = 0, progress: bool = True
     """
     if not jobs:
         raise EngineError("run_tasks needs at least one job")
-    n = min(workers or available_cores(), len(jobs))
-    bar = tqdm(total=len(jobs), desc=desc, disable=not progress)
+    checkpoints = Checkpoints.from_env(task, data)
+    results, todo = [None] * len(jobs), []
+    for i, job in enumerate(jobs):
+        found, result = checkpoints.load(job) if checkpoints else (False, None)
+        if found:
+            results[i] = result
+        else:
+            todo.append(i)
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc, disable=not progress)
+    if len(todo) < len(jobs):
+        bar.set_postfix_str(f"{len(jobs) - len(todo)} resumed")
+
+    def finished(i, result):
+        results[i] = result
+        if checkpoints:
+            checkpoints.save(jobs[i], result)
+        bar.update()
+
     try:
+        n = min(workers or available_cores(), max(len(todo), 1))
         if n == 1:
-            results = []
             with single_threaded():
-                for job in jobs:
-                    results.append(task(job, data))
-                    bar.update()
-            return results
-        return _run_in_workers(task, jobs, n, data, bar)
+                for i in todo:
+                    finished(i, task(jobs[i], data))
+        elif todo:
+            _run_in_workers(task, [(i, jobs[i]) for i in todo], n, data, finished)
+        return results
     finally:
         bar.close()
+
+
+# --- checkpoints (resume a killed stage) ------------------------------------------------------------
+
+class Unfingerprintable(TypeError):
+    pass
+
+
+def fingerprint(obj, h=None, _seen=None):
+    """A hash of `obj`'s content that is the same in every process (pickle is not: a set of strings
+    pickles in hash-seed order, and torch.save stamps a random id), fed into `h` (sha256)."""
+    h = h if h is not None else hashlib.sha256()
+    seen = _seen if _seen is not None else {}  # id -> object: held, so that no id is reused meanwhile
+    put = h.update
+    if obj is None or isinstance(obj, bool | int | float | complex | str | bytes | enum.Enum | Path):
+        put(f"{type(obj).__name__}:{obj!r};".encode())
+        return h
+    if id(obj) in seen:
+        put(b"<cycle>;")
+        return h
+    seen[id(obj)] = obj
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        put(f"tensor{t.dtype}{tuple(t.shape)}:".encode())
+        put(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    elif type(obj).__module__ == "numpy" and hasattr(obj, "tobytes"):
+        put(f"ndarray{obj.dtype}{getattr(obj, 'shape', ())}:".encode() + obj.tobytes())
+    elif isinstance(obj, dict):
+        put(f"{type(obj).__name__}{{".encode())
+        for k, v in obj.items():
+            fingerprint(k, h, seen)
+            fingerprint(v, h, seen)
+        put(b"}")
+    elif isinstance(obj, list | tuple):
+        put(f"{type(obj).__name__}[".encode())
+        for v in obj:
+            fingerprint(v, h, seen)
+        put(b"]")
+    elif isinstance(obj, set | frozenset):
+        put(b"set" + b"".join(sorted(fingerprint(v, None, seen).digest() for v in obj)))
+    elif isinstance(obj, partial):
+        put(b"partial")
+        fingerprint((obj.func, obj.args, obj.keywords), h, seen)
+    elif isinstance(obj, types.FunctionType | types.BuiltinFunctionType | type | types.ModuleType):
+        put(f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', obj.__name__)};".encode())
+    elif isinstance(obj, torch.Generator):
+        fingerprint(obj.get_state(), h, seen)
+    elif hasattr(obj, "__dict__") or hasattr(type(obj), "__slots__"):
+        put(f"{type(obj).__module__}.{type(obj).__qualname__}(".encode())
+        state = dict(getattr(obj, "__dict__", {}))
+        for name in getattr(type(obj), "__slots__", ()):
+            if hasattr(obj, name):
+                state[name] = getattr(obj, name)
+        fingerprint(state, h, seen)
+        put(b")")
+    else:
+        raise Unfingerprintable(f"cannot fingerprint a {type(obj).__qualname__} for resume")
+    return h
+
+
+def _source_fingerprint() -> str:
+    """avlib's own code: a checkpoint made before an edit is never reused after it."""
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+class Checkpoints:
+    """Finished jobs of one `run_tasks` call, one pickle each under `folder`, named by the hash of
+    (avlib's source, the data, the task, the job)."""
+
+    def __init__(self, folder: Path, base: str):
+        self.folder, self.base = Path(folder), base
+
+    @classmethod
+    def from_env(cls, task, data):
+        folder = os.environ.get("AVLAB_RESUME_DIR")
+        if not folder:
+            return None
+        try:
+            h = hashlib.sha256(_source_fingerprint().encode())
+            fingerprint((task, data), h)
+        except Exception as err:  # noqa: BLE001 - no resume, but the same results
+            import warnings
+
+            warnings.warn(f"{err}; this stage's runs will not be checkpointed", stacklevel=3)
+            return None
+        return cls(Path(folder), h.hexdigest())
+
+    def path(self, job) -> Path | None:
+        try:
+            h = fingerprint(job, hashlib.sha256(self.base.encode()))
+        except Exception:  # noqa: BLE001 - this job is not checkpointed; it still runs
+            return None
+        return self.folder / f"{h.hexdigest()[:32]}.pkl"
+
+    def load(self, job):
+        path = self.path(job)
+        try:
+            return True, pickle.loads(path.read_bytes())
+        except (AttributeError, OSError, pickle.UnpicklingError, EOFError, ImportError):
+            return False, None  # absent, or from code that no longer loads: run it again
+
+    def save(self, job, result) -> None:
+        from avlib.report import atomic_write_bytes  # a kill mid-write leaves no half checkpoint
+
+        if (path := self.path(job)) is not None:
+            atomic_write_bytes(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 
@@ -157,7 +295,8 @@ def _work(task, index, job):
         return index, task(job, _worker_data)
 
 
-def _run_in_workers(task, jobs, n, data, bar) -> list:
+def _run_in_workers(task, indexed_jobs, n, data, finished) -> None:
+    """`finished(index, result)` for each (index, job), as the workers finish them."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -165,15 +304,11 @@ def _run_in_workers(task, jobs, n, data, bar) -> list:
 
     # spawn, not fork: a forked child of a process with live OpenMP threads can deadlock. The data reach
     # each worker once (initializer). An executor, not a Pool: a worker that dies raises here, not hangs.
-    results = [None] * len(jobs)
     with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
                              initargs=(data,)) as pool:
-        futures = [pool.submit(_work, task, i, job) for i, job in enumerate(jobs)]
+        futures = [pool.submit(_work, task, i, job) for i, job in indexed_jobs]
         for future in as_completed(futures):
-            index, result = future.result()
-            results[index] = result
-            bar.update()
-    return results
+            finished(*future.result())
 
 
 # --- batched runs (stacked parameters under vmap) --------------------------------------------------

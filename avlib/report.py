@@ -4,7 +4,6 @@ Every write is atomic (temp file + rename), so an interrupted stage never leaves
 place in avlib that knows the layout of `reports/`.
 """
 
-import html
 import io
 import json
 import os
@@ -33,16 +32,23 @@ DATASET_NAMES = {"avdigits": "AV-Digits", "avclips": "AV-Digits clips", "avevent
 # --- atomic writes -------------------------------------------------------------------------------
 
 def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write `path` whole or not at all. A full disk or a folder it may not write raises the OSError with
+    `path` as its filename (a failed write() alone names no file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, str(err.filename or path)) from err
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are for everyone to read
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno is not None:
+            raise OSError(err.errno, err.strerror, str(path)) from err
         raise
     return path
 
@@ -136,48 +142,12 @@ def save_figure(fig, out_dir, name: str) -> Path:
 
 # --- index page ----------------------------------------------------------------------------------
 
-def _stage_section(stage_dir: Path) -> str:
-    prov = json.loads((stage_dir / "provenance.json").read_text())
-    made_by = f"notebooks/{stage_dir.name}.ipynb @ {prov.get('git_commit', '?')}"
-    parts = [f'<section id="{stage_dir.name}"><h2>{html.escape(stage_dir.name)}</h2>']
-    parts.append("<table class='prov'>" + "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in prov.items() if k not in ("params", "ran_with")) + "</table>")
-    for key, title in (("params", "params (params.yaml)"), ("ran_with", "ran with (after smoke)")):
-        if key in prov:
-            parts.append(f"<details><summary>{title}</summary><pre>{html.escape(yaml.safe_dump(prov[key]))}"
-                         "</pre></details>")
-    for table in sorted(stage_dir.glob("*.csv")):
-        notes = stage_dir / f"{table.stem}.md"
-        if not notes.exists():  # raw data (e.g. per-epoch logs): linked, not inlined
-            parts.append(f"<p><a href='{stage_dir.name}/{table.name}'>{table.name}</a></p>")
-            continue
-        parts.append(f"<h3>{table.stem}</h3>" + pd.read_csv(table).to_html(index=False, na_rep=""))
-        if "\n\n" in notes.read_text().strip():
-            parts.append(f"<p class='note'>{html.escape(notes.read_text().strip().split(chr(10) * 2, 1)[1])}</p>")
-    for text in sorted(stage_dir.glob("findings.md")):
-        parts.append(f"<pre class='findings'>{html.escape(text.read_text())}</pre>")
-    for fig in sorted(stage_dir.glob("*.png")):  # the PNG carries no commit: the caption does
-        parts.append(f"<figure><img src='{stage_dir.name}/{fig.name}' alt='{fig.stem}'>"
-                     f"<figcaption>{fig.stem} — drawn by {html.escape(made_by)}</figcaption></figure>")
-    if (stage_dir / "notebook.html").exists():
-        parts.append(f"<p><a href='{stage_dir.name}/notebook.html'>executed notebook</a></p>")
-    return "\n".join(parts) + "</section>"
-
-
 def build_index(reports_dir="reports") -> Path:
-    """reports/index.html: every stage's tables and figures with their provenance."""
-    reports_dir = Path(reports_dir)
-    stages = sorted(d for d in reports_dir.iterdir() if (d / "provenance.json").exists())
-    toc = "".join(f"<li><a href='#{d.name}'>{d.name}</a></li>" for d in stages)
-    body = "\n".join(_stage_section(d) for d in stages)
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}img{max-width:100%}"
-             ".prov th{text-align:left;background:#f4f4f4}.note{color:#444}"
-             ".findings{white-space:pre-wrap;background:#f8f8f0;padding:8px}")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>avlab reports</title>"
-            f"<style>{style}</style></head><body><h1>avlab reports</h1>"
-            "<p>Every number under <em>ours</em> was computed by the stage's notebook on the data its provenance "
-            "names; <em>paper</em> columns are the published numbers, on the published datasets.</p>"
-            f"<ul>{toc}</ul>{body}</body></html>\n")
-    return atomic_write_text(reports_dir / "index.html", page)
+    """reports/index.html and the per-stage pages under reports/site/ (avlib.site): every stage's tables,
+    figures and findings with their provenance. Returns the front page's path."""
+    # Imported by name, not by an import statement: every stage imports this module, and none of their
+    # outputs depends on the site's code, so tools/stage_deps.py must not make avlib/site.py a dep of every
+    # stage (only the index stage lists it; tools/build_index.py imports it directly).
+    import importlib
+
+    return importlib.import_module("avlib.site").build_site(reports_dir)

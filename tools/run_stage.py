@@ -11,13 +11,23 @@
 3. A failing notebook leaves reports/<stage>/ as it was; its executed copy (with the full traceback) is
    kept at reports/.failed/<stage>.ipynb and the error itself is the last thing printed (exit 1).
    SIGTERM (a scheduler, a timeout) cleans up the same way.
+4. Resume: the runs the notebook trains through avlib.engine are checkpointed one by one under
+   reports/.<stage>.resume/ (AVLAB_RESUME_DIR); a stage killed mid-run and started again redoes only the
+   runs that had not finished, and ends bit-identical. The folder is removed when the stage succeeds.
+5. headline.json: the handful of numbers `dvc exp show` compares (the stage's metrics in dvc.yaml),
+   picked from metrics.json by the stage's `HEADLINE` (see `headline`). timing.json: wall and CPU time,
+   apart from provenance.json so that a re-run with the same results leaves provenance.json unchanged.
+6. A full disk or a folder it may not write stops with one line naming the path (exit 1).
 """
 
 import argparse
+import errno
+import fnmatch
 import importlib
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import sys
@@ -39,6 +49,63 @@ from avlib.report import EMBEDDED_DATASETS, build_index, git_commit, versions  #
 
 class StageError(RuntimeError):
     """The notebook failed; the message is the error it raised (the full trace is in reports/.failed/)."""
+
+
+# The numbers a researcher compares across experiments, as paths into metrics.json ("/" between keys, "*"
+# matching any one key). A stage opts in with `HEADLINE = [...]` in avlib/stages/<stage>.py (and declares
+# reports/<stage>/headline.json as its metrics in dvc.yaml, metrics.json as a plain out); the stages below
+# predate that and are listed here.
+HEADLINES = {
+    "data_avdigits": ["samples/*"],
+    "t1_fusion": ["audio_only/acc", "visual_only/acc", "concat/acc", "concat+ogm_ge/acc", "concat+ogm_ge/delta_acc",
+                  "concat+ogm_ge/delta_acc_ci95", "concat/visual_probe", "concat+ogm_ge/visual_probe"],
+    "t3_imbalance": ["concat/acc", "ogm_ge/acc", "*/delta_acc"],
+    "fig_underopt": ["visual/concat/gap", "visual/concat+ogm_ge/gap", "*/ogm_ge_minus_concat/gap_change",
+                     "visual/ogm_ge_minus_concat/gap_change_ci95"],
+    "fig_imbalance_sweep": ["*/delta_acc"],
+    "survey_taxonomy": ["n_papers", "nodes/*"],
+    "survey_trends": ["n_papers", "n_malformed", "year_min", "year_max"],
+    "survey_datasets": ["n_datasets", "year_min", "year_max"],
+}
+
+
+def headline(metrics: dict, paths: list[str]) -> dict:
+    """The numbers of metrics.json that `paths` name, flat: {"concat+ogm_ge/delta_acc": -0.9, ...}, in the
+    order of `paths` (a path that matches nothing, e.g. a row a smoke run skips, is left out)."""
+    out = {}
+
+    def walk(node, parts, prefix):
+        if not parts:
+            if isinstance(node, int | float) and not isinstance(node, bool):
+                out.setdefault("/".join(prefix), node)
+            return
+        if isinstance(node, dict):
+            for key in sorted(node) if any(c in parts[0] for c in "*?[") else [parts[0]]:
+                if key in node and fnmatch.fnmatchcase(key, parts[0]):
+                    walk(node[key], parts[1:], [*prefix, key])
+
+    for path in paths:
+        walk(metrics, path.split("/"), [])
+    return out
+
+
+def headline_paths(stage: str) -> list[str] | None:
+    module = importlib.import_module(f"avlib.stages.{stage}")
+    return getattr(module, "HEADLINE", None) or HEADLINES.get(stage)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the kernel and its worker processes)."""
+    return sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for f in ("ru_utime", "ru_stime"))
+
+
+# a full disk, a read-only mount, a folder it may not write, a file where a folder goes
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST}
+
+
+def resume_dir(reports: Path, stage: str) -> Path:
+    return reports / f".{stage}.resume"
 
 
 def kernel_for_this_python() -> str:
@@ -101,9 +168,11 @@ def run(stage: str, overrides: list[str], reports: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)  # left by a run killed with SIGKILL
     tmp.mkdir(parents=True)
     executed = tmp / "notebook.ipynb"
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), cpu_seconds()
     commit = git_commit(ROOT)  # at the start: an edit made while a long stage runs is not what it ran
     previous = signal.signal(signal.SIGTERM, _terminate)
+    previous_resume = os.environ.get("AVLAB_RESUME_DIR")
+    os.environ["AVLAB_RESUME_DIR"] = str(resume_dir(reports, stage))  # the kernel inherits it: avlib.engine
     try:
         try:
             papermill.execute_notebook(notebook, executed, parameters={**params, "out_dir": str(tmp)},
@@ -116,14 +185,19 @@ def run(stage: str, overrides: list[str], reports: Path) -> Path:
         except BaseException:
             _keep_failed(executed, failed)
             raise
-        _finish(stage, params, tmp, executed, start, commit)
+        _finish(stage, params, tmp, executed, start, start_cpu, commit)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written survives
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if previous_resume is None:
+            os.environ.pop("AVLAB_RESUME_DIR", None)
+        else:
+            os.environ["AVLAB_RESUME_DIR"] = previous_resume
     swap_in(tmp, final)
     failed.unlink(missing_ok=True)  # a stale failure must not outlive a successful run
+    shutil.rmtree(resume_dir(reports, stage), ignore_errors=True)  # the checkpoints served their purpose
     return final
 
 
@@ -133,8 +207,9 @@ def _keep_failed(executed: Path, failed: Path) -> None:
         shutil.copy(executed, failed)
 
 
-def _finish(stage: str, params: dict, tmp: Path, executed: Path, start: float, commit: str) -> None:
-    """Render the executed notebook and write provenance.json into the temp folder."""
+def _finish(stage: str, params: dict, tmp: Path, executed: Path, start: float, start_cpu: float,
+            commit: str) -> None:
+    """Render the executed notebook; write provenance.json, timing.json and headline.json into the temp folder."""
     render_html(executed, tmp / "notebook.html")
     executed.unlink()  # the HTML is the readable record; the .ipynb with outputs would only bloat git
     ran_file = tmp / "run_params.json"
@@ -154,11 +229,19 @@ def _finish(stage: str, params: dict, tmp: Path, executed: Path, start: float, c
         "device": ran.get("device", "cpu"),
         "python": platform.python_version(),
         "versions": versions(),
-        "wall_time_s": round(time.perf_counter() - start, 1),
         "params": params,  # as params.yaml (and --set) gave them
         "ran_with": ran,  # what the notebook actually used (smoke shrinks some)
     }
     (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str) + "\n")
+    # volatile: not in provenance.json (which then changes only with what ran) and not declared in dvc.yaml
+    timing = {"wall_time_s": round(time.perf_counter() - start, 1),
+              "cpu_time_s": round(cpu_seconds() - start_cpu, 1)}  # the kernel's and its workers' included
+    (tmp / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
+    paths = headline_paths(stage)
+    if paths and (tmp / "metrics.json").exists():
+        # under the stage's name: `dvc exp show` then names the columns <stage>.<path>, like the params
+        numbers = {stage: headline(json.loads((tmp / "metrics.json").read_text()), paths)}
+        (tmp / "headline.json").write_text(json.dumps(numbers, indent=2) + "\n")
 
 
 def main() -> None:
@@ -176,6 +259,11 @@ def main() -> None:
         raise SystemExit(2) from None
     except StageError as err:
         print(f"\n{err}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except OSError as err:
+        if err.errno not in WRITE_ERRORS:
+            raise
+        print(f"\ncannot write {err.filename or args.reports}: {err.strerror or err}", file=sys.stderr)
         raise SystemExit(1) from None
     if args.index:
         build_index(args.reports)
