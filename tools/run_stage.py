@@ -52,21 +52,8 @@ class StageError(RuntimeError):
 
 
 # The numbers a researcher compares across experiments, as paths into metrics.json ("/" between keys, "*"
-# matching any one key). A stage opts in with `HEADLINE = [...]` in avlib/stages/<stage>.py (and declares
-# reports/<stage>/headline.json as its metrics in dvc.yaml, metrics.json as a plain out); the stages below
-# predate that and are listed here.
-HEADLINES = {
-    "data_avdigits": ["samples/*"],
-    "t1_fusion": ["audio_only/acc", "visual_only/acc", "concat/acc", "concat+ogm_ge/acc", "concat+ogm_ge/delta_acc",
-                  "concat+ogm_ge/delta_acc_ci95", "concat/visual_probe", "concat+ogm_ge/visual_probe"],
-    "t3_imbalance": ["concat/acc", "ogm_ge/acc", "*/delta_acc"],
-    "fig_underopt": ["visual/concat/gap", "visual/concat+ogm_ge/gap", "*/ogm_ge_minus_concat/gap_change",
-                     "visual/ogm_ge_minus_concat/gap_change_ci95"],
-    "fig_imbalance_sweep": ["*/delta_acc"],
-    "survey_taxonomy": ["n_papers", "nodes/*"],
-    "survey_trends": ["n_papers", "n_malformed", "year_min", "year_max"],
-    "survey_datasets": ["n_datasets", "year_min", "year_max"],
-}
+# matching any one key): `HEADLINE = [...]` in avlib/stages/<stage>.py; the stage declares
+# reports/<stage>/headline.json as its metrics in dvc.yaml, metrics.json as a plain out.
 
 
 def headline(metrics: dict, paths: list[str]) -> dict:
@@ -91,7 +78,7 @@ def headline(metrics: dict, paths: list[str]) -> dict:
 
 def headline_paths(stage: str) -> list[str] | None:
     module = importlib.import_module(f"avlib.stages.{stage}")
-    return getattr(module, "HEADLINE", None) or HEADLINES.get(stage)
+    return getattr(module, "HEADLINE", None)
 
 
 def cpu_seconds() -> float:

@@ -22,6 +22,10 @@ PARAMS = Schema(
 SMOKE_SIZES = {"n_train": 40, "n_val": 20, "n_test": 20}
 
 
+# the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
+HEADLINE = ["samples/*"]
+
+
 def smoke(p):
     """A smoke run generates a few dozen samples (seconds)."""
     for key, value in SMOKE_SIZES.items():

@@ -23,6 +23,10 @@ PARAMS = Schema(
 SMOKE_SIZES = {"n_train": 24, "n_val": 12, "n_test": 12}
 
 
+# the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
+HEADLINE = ["*/clips", "*/event_fraction"]
+
+
 def smoke(p):
     """A smoke run generates a few dozen clips (seconds)."""
     for key, value in SMOKE_SIZES.items():

@@ -44,6 +44,10 @@ PARAMS = Schema(
 )
 
 
+# the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
+HEADLINE = ["*/delta_acc"]
+
+
 def check(p):
     if p.n_train + p.n_val + p.n_test > 5000:
         raise ParamError(f"fig_imbalance_sweep.n_train + n_val + n_test = {p.n_train + p.n_val + p.n_test}: "

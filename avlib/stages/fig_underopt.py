@@ -41,6 +41,11 @@ PARAMS = Schema(
 MODALITIES = ("audio", "visual")
 
 
+# the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
+HEADLINE = ["visual/concat/gap", "visual/concat+ogm_ge/gap", "*/ogm_ge_minus_concat/gap_change",
+            "visual/ogm_ge_minus_concat/gap_change_ci95"]
+
+
 def smoke(p):
     """Seconds, not minutes: one seed, two epochs (a curve needs two points), a few hundred samples."""
     p.seeds, p.epochs = p.seeds[:1], min(p.epochs, 2)

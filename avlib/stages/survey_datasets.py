@@ -27,6 +27,10 @@ SOURCE_NOTE = ("The survey's dataset table (Wei et al., arXiv 2208.09579, Sec. 6
 _SCALE = {"": 1, "k": 1e3, "m": 1e6}
 
 
+# the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
+HEADLINE = ["n_datasets", "year_min", "year_max"]
+
+
 def parse_amount(text, unit: str = "") -> tuple[float, bool]:
     """'200k+' -> (200000.0, True); '306245' -> (306245.0, False); '2000h+' (unit 'h') -> (2000.0, True);
     '' or NaN -> (nan, False). The flag says the survey gives a lower bound."""

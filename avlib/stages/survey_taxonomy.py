@@ -27,6 +27,10 @@ COLORS = ("tab:blue", "tab:orange", "tab:green")  # the groups, in the taxonomy'
 LIST_ONLY, NOT_SPLIT = "list only", "not split in the list"
 
 
+# the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
+HEADLINE = ["n_papers", "nodes/*"]
+
+
 def note(parsed) -> str:
     return ("The survey's taxonomy (avlib/reference/survey_taxonomy.yaml, from its overview) with the papers the "
             "companion list files under each node (an entry counts for its node and every ancestor). 'list "

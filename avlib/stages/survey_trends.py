@@ -48,6 +48,10 @@ NOTES = {
 }
 
 
+# the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
+HEADLINE = ["n_papers", "n_malformed", "year_min", "year_max"]
+
+
 def note(name: str, parsed) -> str:
     return f"{NOTES[name]} Source: {parsed.describe()}."
 

@@ -31,6 +31,11 @@ PARAMS = Schema(
 )
 
 
+# the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
+HEADLINE = ["audio_only/acc", "visual_only/acc", "concat/acc", "concat+ogm_ge/acc", "concat+ogm_ge/delta_acc",
+            "concat+ogm_ge/delta_acc_ci95", "concat/visual_probe", "concat+ogm_ge/visual_probe"]
+
+
 def check(p):
     if p.selection_seed in p.seeds:
         raise ParamError(f"t1_fusion.selection_seed={p.selection_seed}: expected a seed outside seeds "

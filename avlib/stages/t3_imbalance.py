@@ -26,6 +26,10 @@ BENCHMARK_DATASETS = {"CREMA-D": "CREMA-D", "Kinetics-Sounds": "Kinetics-Sounds"
 PAPER_DATASETS = {"CREMA-D": "cremad_acc", "Kinetics-Sounds": "ks_acc"}
 
 
+# the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
+HEADLINE = ["concat/acc", "ogm_ge/acc", "*/delta_acc"]
+
+
 def _grids(value):
     """{method: {option: [values]}}: each method's grid, every point a valid config (checked here)."""
     if not isinstance(value, dict):

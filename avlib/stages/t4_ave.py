@@ -27,6 +27,10 @@ PARAMS = Schema(
 )
 
 
+# the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
+HEADLINE = ["*/acc", "*/delta_acc", "*/delta_acc_ci95"]
+
+
 def check(p):
     if p.selection_seed in p.seeds:
         raise ParamError(f"t4_ave.selection_seed={p.selection_seed}: expected a seed outside seeds {p.seeds} "
