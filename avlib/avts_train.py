@@ -166,11 +166,8 @@ def _pretrain(job: PretrainJob, data: dict) -> dict:
         val = sync_metrics(d_val, evals["val"]["kind"], tau)
         history.append({"epoch": epoch, "hard_fraction": hard, "loss": total / n,
                         **{f"val_{k}": v for k, v in val.items()}})
-    d_val = distances(model, data["val"], evals["val"], job.shifts.window)
-    tau = choose_threshold(d_val, evals["val"]["kind"])
-    d_test = distances(model, data["test"], evals["test"], job.shifts.window)
-    return {"schedule": job.schedule, "seed": job.seed, "history": history, "threshold": tau,
-            "val": sync_metrics(d_val, evals["val"]["kind"], tau),
+    d_test = distances(model, data["test"], evals["test"], job.shifts.window)  # tau, val: the last epoch's
+    return {"schedule": job.schedule, "seed": job.seed, "history": history, "threshold": tau, "val": val,
             "test": sync_metrics(d_test, evals["test"]["kind"], tau),
             "state": {m: {k: v.clone() for k, v in getattr(model, m).state_dict().items()} for m in ("video", "audio")}}
 

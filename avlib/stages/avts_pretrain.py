@@ -53,8 +53,8 @@ PARAMS.rules.append(check)
 
 
 def smoke(p):
-    """Seconds: two seeds (for the paired Δ), 2 epochs, few pairs."""
-    p.seeds, p.epochs, p.pairs_per_epoch = p.seeds[:2], 2, 128
+    """Seconds: two seeds (for the paired Δ), 2 epochs, few pairs, in the notebook's process (no worker start-up)."""
+    p.seeds, p.epochs, p.pairs_per_epoch, p.workers = p.seeds[:2], 2, 128, 1
     return p
 
 
@@ -117,7 +117,8 @@ def table_note(p) -> str:
             f"each kind per clip (the same pairs for every run). sync acc = balanced accuracy of 'in sync iff "
             f"d < τ', positives vs that negative kind, τ chosen on val (positives vs all kinds); AUC of −d. "
             f"Negatives: easy = audio of another clip; hard = same clip, |shift| >= {p.hard_min} frames "
-            f"({p.hard_min / 10:.1f} s at 10 fps); super-hard = same clip, shift {p.superhard[0]}-{p.superhard[1]} frames. "
+            f"({p.hard_min / 10:.1f} s at 10 fps); super-hard = same clip, shift "
+            f"{p.superhard[0]}-{p.superhard[1]} frames. "
             f"Training: {p.epochs} epochs of {p.pairs_per_epoch} pairs (half positives); curriculum = easy only "
             f"for epochs 1-{sw}, then easy:hard {1 - p.hard_share:.2f}:{p.hard_share:.2f} (the paper: 1-50 "
             f"easy, 51-90 3:1 of 90). Super-hard negatives are never trained on. Mean ± 95% t-interval over seeds "
