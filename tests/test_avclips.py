@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures_avclips import TINY, tiny_avclips
 
 from avlib.data import load_dataset
 from avlib.data.avclips import AVClips, AVClipsConfig, generate
 from avlib.data.errors import DatasetError
-from fixtures_avclips import TINY, tiny_avclips
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures_avclips import tiny_avclips
 
 from avlib.balance import OGMConfig
 from avlib.models.classifier import AVOutput
@@ -15,7 +16,6 @@ from avlib.models.speech_branches import IVectorExtractor, build_speech_model, s
 from avlib.models.temporal import SegmentCNN, TemporalShift, build_video_model, segment_consensus, temporal_shift
 from avlib.params import ParamError
 from avlib.stages import t2_plugin as stage
-from fixtures_avclips import tiny_avclips
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
