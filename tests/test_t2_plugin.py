@@ -98,3 +98,16 @@ def test_t2_notebook_smoke(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"tsn_av", "tsn_av+ogm_ge", "i_vector+ogm_ge"} <= set(metrics)
     assert "single_segment_acc" in metrics["tsn_av"]
+
+
+def test_a_run_is_bit_identical_for_the_same_seed():
+    from avlib.data import load_splits
+    from avlib.engine import single_threaded
+    from avlib.train import TrainConfig
+
+    data = load_splits("avclips", tiny_avclips())
+    options = dict(width=2, shift_div=2, hidden=4, tau=0.1, xvector_channels=4, ivector_components=2, ivector_rank=2)
+    job = stage.PluginJob("tsm_av", OGMConfig(alpha=0.5), 3, TrainConfig(epochs=1, batch_size=8, device="cpu"), options)
+    with single_threaded():
+        a, b = stage.train_plugin(job, data), stage.train_plugin(job, data)
+    assert a.fit.test == b.fit.test and a.fit.history == b.fit.history and a.label == "tsm_av+ogm_ge"
