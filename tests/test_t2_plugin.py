@@ -89,7 +89,7 @@ def test_stage_rejects_a_reported_selection_seed():
 def test_t2_notebook_smoke(tmp_path):
     import run_stage
 
-    out = run_stage.run("t2_plugin", ["smoke=true", f"root={tiny_avclips()}", "video_rows=[tsn_av, tbn_lite]",
+    out = run_stage.run("t2_plugin", ["smoke=true", f"root={tiny_avclips()}", "video_rows=[tsn_av]",
                                       "speech_rows=[i_vector]"], tmp_path / "reports")
     for name in ("table.csv", "table.md", "ogm_grid.csv", "history.csv", "findings.md", "delta.png", "metrics.json"):
         assert (out / name).exists(), name
