@@ -41,6 +41,16 @@ def test_ranks_together_see_the_single_process_batches():
     assert [a + b for a, b in zip(*ranks, strict=True)] == one
 
 
+def test_a_last_batch_smaller_than_the_world_is_skipped_by_every_rank():
+    from avlib.data.avdigits import AVDigits
+
+    n = 17  # batches of 8, 8, 1: the lone last sample cannot be shared by 2 ranks
+    data = AVDigits.from_tensors(torch.zeros(n, 1, 2, 2), torch.zeros(n, 1, 2, 2), torch.arange(n) % 10)
+    for r in (0, 1):
+        sizes = [len(b["label"]) for b in make_loader(data, batch_size=8, shuffle=True, seed=0, rank=r, world_size=2)]
+        assert sizes == [4, 4]
+
+
 def test_a_batch_that_does_not_split_over_the_ranks_is_refused():
     from avlib.data.avdigits import AVDigits
 

@@ -41,6 +41,8 @@ class InMemoryLoader:
             index = order[start : start + self.batch_size]
             if self.world_size > 1:
                 index = shard_batch(index, self.rank, self.world_size)
+                if index.numel() == 0:  # a last batch smaller than the world: every rank skips it alike
+                    continue
             yield self.dataset.__getitems__(index)
 
 
@@ -59,7 +61,9 @@ class ShardedBatchSampler(Sampler):
     def __iter__(self):
         order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
-            yield shard_batch(order[start : start + self.batch_size], self.rank, self.world_size).tolist()
+            index = shard_batch(order[start : start + self.batch_size], self.rank, self.world_size)
+            if index.numel():  # a last batch smaller than the world: every rank skips it alike
+                yield index.tolist()
 
 
 def make_loader(dataset, *, batch_size: int, shuffle: bool, seed: int = 0, num_workers: int = 0,
