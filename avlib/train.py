@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from avlib import ddp
 from avlib.balance import Balancer, contribution_ratio
 from avlib.data.loader import make_loader
 from avlib.metrics import accuracy, mean_average_precision
@@ -180,16 +181,23 @@ def fit(model, data: dict, config: TrainConfig, *, balancer: Balancer | None = N
     e.g. "holdout"}. The model must already be built (seed first: `seed_everything`); `fit` reseeds
     nothing but the shuffle order (from config.seed). The balancer's `epoch_end` can predict any split
     but test.
+    Under torchrun (a process group of N > 1 ranks, `avlib.ddp.init`): the training steps run through
+    DistributedDataParallel on this rank's share of each global batch of `config.batch_size`; every rank
+    evaluates the whole of val/test (identical models, so identical selection); rank 0 alone shows
+    progress. Without a process group nothing of this runs (the single-process path is unchanged).
     epoch_callback: optional `(model, epoch) -> dict`, called after each epoch's validation; its values
     join that epoch's history record (never the selection, which reads val_acc only).
     """
     start, start_cpu = time.perf_counter(), time.process_time()
     device = pick_device(config.device)
     model.to(device)
+    pin = {"pin_memory": True} if device.type == "cuda" and config.num_workers > 0 else {}  # speed only
+    shard = {"rank": ddp.rank(), "world_size": ddp.world_size()} if ddp.is_distributed() else {}
     train = make_loader(data["train"], batch_size=config.batch_size, shuffle=True, seed=config.seed,
-                        num_workers=config.num_workers)
-    evals = {s: make_loader(d, batch_size=256, shuffle=False, num_workers=config.num_workers)
+                        num_workers=config.num_workers, **pin, **shard)
+    evals = {s: make_loader(d, batch_size=256, shuffle=False, num_workers=config.num_workers, **pin)
              for s, d in data.items()}
+    net = ddp.wrap(model, device) if shard else model  # the same parameters; DDP averages their gradients
     val, test = evals["val"], evals["test"]
     optimizer, scheduler = make_optimizer(model, config)
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp and device.type == "cuda")
@@ -201,12 +209,13 @@ def fit(model, data: dict, config: TrainConfig, *, balancer: Balancer | None = N
         model.train()
         sums, n_batches = {}, 0
         for batch in train:
-            logs = train_step(model, _to(batch, device), optimizer, scaler, balancer=balancer, epoch=epoch,
+            logs = train_step(net, _to(batch, device), optimizer, scaler, balancer=balancer, epoch=epoch,
                               amp=config.amp)
             for k, v in logs.items():  # summed on device: one host sync per epoch, not per step
                 sums[k] = sums.get(k, 0) + v.float()
             n_batches += 1
         scheduler.step()
+        ddp.sync_buffers(model)  # DDP only: every rank evaluates the same model
         record = {"epoch": epoch, **{k: (v / n_batches).item() for k, v in sums.items()}}
         record |= {f"val_{k}": v for k, v in evaluate(model, val, device, config.amp).items()}
         if epoch_callback is not None:

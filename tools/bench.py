@@ -11,11 +11,18 @@
    (b) the paper-sized model (two ResNet-18s, 257x188 spectrogram + 224x224 frame, concat, batch 16).
    Both variants run `avlib.train.train_step`, the exact step `fit` runs. Goal <= 1.03 (CPU), 1.05 (GPU).
 3. make_loader steps/s over AV-Digits-shaped data / steps/s of slicing the same in-memory tensors. Goal >= 0.9.
+4. DDP scaling: training time of one run under `torchrun --nproc-per-node 2` / the same run on 1 rank (same
+   global batches, tools/torchrun_fit.py): NCCL on a machine with >= 2 GPUs, else gloo on the CPU (labelled so;
+   on a shared 2-core CPU the ratio says little about GPUs).
 """
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -141,6 +148,26 @@ def loader_ratio(rounds: int, n: int = 3500, batch_size: int = 64):
     return t["tensors"] / t["loader"], {k: steps / v for k, v in t.items()}
 
 
+def ddp_scaling(quick: bool):
+    """(speed-up 1 rank / 2 ranks, label, seconds per variant): fit's own wall time (start-up excluded)."""
+    gpus = torch.cuda.device_count()
+    label = "NCCL, 2 GPUs" if gpus >= 2 else "gloo CPU"
+    args = ["--synthetic", "1024" if quick else "3500", "--method", "ogm_ge", "--epochs", "1" if quick else "2",
+            "--batch-size", "64", "--lr", "0.1"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    if gpus < 2:
+        env["OMP_NUM_THREADS"] = "1"  # one thread per rank, so 2 ranks use 2 cores, 1 rank 1 core
+    times = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (1, 2):
+            out = Path(tmp) / f"n{n}.json"
+            subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(n),
+                            "--master-port", str(29650 + n), str(Path(__file__).with_name("torchrun_fit.py")), *args,
+                            "--out", str(out)], check=True, env=env, capture_output=True)
+            times[f"{n} rank{'s' if n > 1 else ''}"] = json.loads(out.read_text())["wall_s"]
+    return times["1 rank"] / times["2 ranks"], label, times
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
@@ -173,6 +200,9 @@ def main():
     ratio, per_s = loader_ratio(rounds)
     print(f"make_loader / in-memory tensors, steps per second:      {ratio:.3f}  "
           f"(loader {per_s['loader']:.0f}/s, tensors {per_s['tensors']:.0f}/s)")
+    ratio, label, t = ddp_scaling(args.quick)
+    detail = ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
+    print(f"DDP scaling, {label}, 2 ranks vs 1 (speed-up of fit):     {ratio:.2f}x  ({detail}; ideal 2x)")
 
 
 if __name__ == "__main__":

@@ -27,14 +27,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from avlib import ddp
 from avlib.balance.base import Balancer, MethodConfig, encoder_param_names, encoder_params, per_run
 
 
 def mono_scores(audio_logits, visual_logits, targets) -> torch.Tensor:
-    """(2, ...): s^audio, s^visual, the mean clamped cross-entropy of each modality's response per run."""
+    """(2, ...): s^audio, s^visual, the mean clamped cross-entropy of each modality's response per run
+    (under DDP: the mean over the global batch, ranks holding equal shares)."""
     logp = F.log_softmax(torch.stack([audio_logits, visual_logits]).float(), dim=-1)  # (2, ..., B, K)
     index = targets.expand(2, *targets.shape).unsqueeze(-1)
-    return -logp.gather(-1, index).squeeze(-1).clamp_min(torch.log(torch.tensor(1e-8))).mean(-1)
+    return ddp.all_reduce_mean(-logp.gather(-1, index).squeeze(-1).clamp_min(torch.log(torch.tensor(1e-8))).mean(-1))
 
 
 def agm_coefficients(scores: torch.Tensor, running: torch.Tensor, alpha: float) -> torch.Tensor:

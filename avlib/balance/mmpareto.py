@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
+from avlib import ddp
 from avlib.balance.base import Balancer, MethodConfig, cross_entropy_per_run, encoder_param_names
 
 
@@ -69,6 +70,8 @@ class MMPareto(Balancer):
     def after_backward(self, out, targets, epoch) -> dict:
         logs = {}
         for m, (g_m, g_u) in self._grads.items():
+            if ddp.is_distributed():  # autograd.grad bypasses DDP's averaging: average them here
+                g_m, g_u = [ddp.all_reduce_mean(g) for g in g_m], [ddp.all_reduce_mean(g) for g in g_u]
             flat_m, flat_u = torch.cat([g.flatten() for g in g_m]), torch.cat([g.flatten() for g in g_u])
             w_m, w_u = pareto_weights(flat_m.float(), flat_u.float())
             for p, gm, gu in zip(self.params[m], g_m, g_u, strict=True):

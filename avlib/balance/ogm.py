@@ -16,6 +16,10 @@ encoder parameter. They are chosen by module type and identity, never by a name 
 
 Every tensor may carry a leading run dimension (the batched engine): scores, rho and k are then one per
 run, and the std of the GE noise is taken per run.
+
+Under DDP (`avlib.ddp`) s^a and s^v are summed over all ranks before rho, so B_t is the global batch and
+every rank applies the same k; the GE noise comes from a generator seeded alike on every rank and is
+scaled by the std of the already-averaged gradient: the same noise everywhere, parameters stay in step.
 """
 
 from dataclasses import dataclass
@@ -23,16 +27,18 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from avlib import ddp
 from avlib.balance.base import Balancer, MethodConfig, encoder_param_names, encoder_params, per_run
 
 
 def _scores(audio_logits, visual_logits, targets) -> torch.Tensor:
-    """(2, ...): summed softmax probability of the true class, audio then visual, in one pass.
+    """(2, ...): summed softmax probability of the true class, audio then visual, in one pass (under DDP:
+    summed over the ranks' shares of the global batch too).
 
     logits (..., B, K), targets (..., B)."""
     probs = torch.softmax(torch.stack([audio_logits, visual_logits]).float(), dim=-1)  # (2, ..., B, K)
     index = targets.expand(2, *targets.shape).unsqueeze(-1)
-    return probs.gather(-1, index).squeeze(-1).sum(-1)  # (2, ...)
+    return ddp.all_reduce_sum(probs.gather(-1, index).squeeze(-1).sum(-1))  # (2, ...)
 
 
 def contribution_ratio(audio_logits, visual_logits, targets) -> tuple[torch.Tensor, torch.Tensor]:

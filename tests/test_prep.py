@@ -1,0 +1,183 @@
+"""Raw-data preparation on tiny real-format media the tests encode with the same ffmpeg (imageio-ffmpeg):
+3 s of synthetic video + audio as flv (CREMA-D's VideoFlash) and mp4 (Kinetics-Sounds / VGGSound clips),
+a truncated file, a missing one, and the resume behaviour."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from avlib.data.cremad import CremaD, read_split_csv
+from avlib.prep import clips as clips_prep
+from avlib.prep.common import RECORDS
+from avlib.prep.cremad import OFFICIAL_SPLITS, prepare_cremad
+from avlib.prep.media import MediaError, check_complete, ffmpeg_exe, probe
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import prep as prep_tool  # noqa: E402
+
+
+def encode(path: Path, *, seconds: float = 3.0) -> None:
+    """A synthetic test pattern (64x48, 15 fps) with a 440 Hz tone: flv (Sorenson + ADPCM) or mp4 (MPEG-4 + AAC)."""
+    codecs = ["-c:v", "flv", "-c:a", "adpcm_swf"] if path.suffix == ".flv" else ["-c:v", "mpeg4", "-c:a", "aac"]
+    rate = 22050 if path.suffix == ".flv" else 16000
+    video = f"testsrc=size=64x48:rate=15:duration={seconds}"
+    tone = f"sine=frequency=440:sample_rate={rate}:duration={seconds}"
+    subprocess.run([ffmpeg_exe(), "-y", "-v", "error", "-f", "lavfi", "-i", video, "-f", "lavfi", "-i", tone,
+                    "-shortest", *codecs, str(path)], check=True)
+
+
+def truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def write_wav(path: Path, seconds: float = 2.0, rate: int = 16000) -> None:
+    t = np.arange(int(seconds * rate)) / rate
+    sf.write(str(path), (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate, subtype="PCM_16")
+
+
+@pytest.fixture(scope="module")
+def cremad_raw(tmp_path_factory):
+    """A CREMA-D release in miniature: ok1, ok2, trunc (flv cut in half), gone (no flv), extra (unlisted)."""
+    raw = tmp_path_factory.mktemp("cremad_raw")
+    (raw / "AudioWAV").mkdir()
+    (raw / "VideoFlash").mkdir()
+    for clip in ("1001_DFA_ANG_XX", "1002_DFA_HAP_XX", "1003_DFA_SAD_XX", "1004_DFA_NEU_XX", "1005_DFA_FEA_XX"):
+        write_wav(raw / "AudioWAV" / f"{clip}.wav")
+    for clip in ("1001_DFA_ANG_XX", "1002_DFA_HAP_XX", "1003_DFA_SAD_XX", "1005_DFA_FEA_XX"):
+        encode(raw / "VideoFlash" / f"{clip}.flv")
+    truncate(raw / "VideoFlash" / "1003_DFA_SAD_XX.flv")
+    lists = raw / "lists"
+    lists.mkdir()
+    (lists / "train.csv").write_text("1001_DFA_ANG_XX,ANG\n1003_DFA_SAD_XX,SAD\n1004_DFA_NEU_XX,NEU\n")
+    (lists / "test.csv").write_text("1002_DFA_HAP_XX,HAP\n")
+    return raw, {"train": lists / "train.csv", "test": lists / "test.csv"}
+
+
+def test_the_official_split_lists_are_shipped_whole():
+    train, test = (read_split_csv(OFFICIAL_SPLITS[s]) for s in ("train", "test"))
+    assert (len(train), len(test)) == (6698, 744)  # OGM-GE data/CREMAD/{train,test}.csv
+    assert not {c for c, _ in train} & {c for c, _ in test}
+
+
+def test_probe_catches_a_truncated_flv_that_ffmpeg_decodes_without_error(cremad_raw):
+    raw, _ = cremad_raw
+    good = probe(raw / "VideoFlash" / "1001_DFA_ANG_XX.flv")
+    assert good.has_video and good.has_audio and abs(good.declared_s - 3.0) < 0.05
+    check_complete(good, "good")
+    cut = probe(raw / "VideoFlash" / "1003_DFA_SAD_XX.flv")
+    with pytest.raises(MediaError, match="truncated"):
+        check_complete(cut, "cut")
+
+
+def test_cremad_prep_reports_every_dropped_clip_and_the_loader_reads_the_result(cremad_raw, tmp_path):
+    raw, lists = cremad_raw
+    out = tmp_path / "cremad"
+    m = prepare_cremad(raw, out, splits=lists, workers=2, progress=False)
+    assert m["counts"] == {"clips": 3, "prepared": 2, "skipped": 0, "failed": 1}
+    assert m["missing"] == 1 and m["unlisted"] == 1  # 1004 has no flv; 1005 is in no list
+    assert m["splits"] == {"train": {"listed": 3, "written": 1}, "test": {"listed": 1, "written": 1}}
+    report = (out / "prep_report.md").read_text()
+    assert "| 1003_DFA_SAD_XX | train | 1003_DFA_SAD_XX.flv: truncated" in report
+    assert "| 1004_DFA_NEU_XX | train | missing: VideoFlash/1004_DFA_NEU_XX.flv |" in report
+    assert (out / "train.csv").read_text() == "1001_DFA_ANG_XX,ANG\n"
+    assert sorted(p.name for p in (out / "Image-01-FPS" / "1001_DFA_ANG_XX").iterdir()) == \
+        ["00000.jpg", "00001.jpg", "00002.jpg"]  # 3 s at 1 fps
+    wav = "AudioWAV/1002_DFA_HAP_XX.wav"
+    assert (out / wav).read_bytes() == (raw / wav).read_bytes()
+    item = CremaD(out, "test", image_size=32, n_frames=2)[0]
+    assert item["visual"].shape == (2, 3, 32, 32) and item["audio"].shape == (1, 257, 188) and item["label"] == 1
+    assert json.loads((out / "manifest.json").read_text())["sha256"] == m["sha256"]
+
+
+def test_a_rerun_skips_finished_clips_and_redoes_a_half_written_one(cremad_raw, tmp_path):
+    raw, lists = cremad_raw
+    out = tmp_path / "cremad"
+    first = prepare_cremad(raw, out, splits=lists, workers=2, progress=False)
+    records = {c: (out / RECORDS / f"{c}.json").stat().st_mtime_ns for c in ("1001_DFA_ANG_XX", "1002_DFA_HAP_XX")}
+    again = prepare_cremad(raw, out, splits=lists, workers=2, progress=False)
+    assert again["counts"] == {"clips": 3, "prepared": 0, "skipped": 2, "failed": 1}
+    assert again["sha256"] == first["sha256"]
+    assert (out / RECORDS / "1002_DFA_HAP_XX.json").stat().st_mtime_ns == records["1002_DFA_HAP_XX"]
+    # a run killed inside clip 1001: its record gone, a frame half written, a temp folder left behind
+    (out / RECORDS / "1001_DFA_ANG_XX.json").unlink()
+    frame = out / "Image-01-FPS" / "1001_DFA_ANG_XX" / "00001.jpg"
+    frame.write_bytes(frame.read_bytes()[:50])
+    (out / "Image-01-FPS" / ".tmp-1001_DFA_ANG_XX.999").mkdir()
+    # and clip 1002 finished, but one of its frames was cut afterwards: its size no longer matches the record
+    cut = out / "Image-01-FPS" / "1002_DFA_HAP_XX" / "00000.jpg"
+    cut.write_bytes(cut.read_bytes()[:50])
+    third = prepare_cremad(raw, out, splits=lists, workers=2, progress=False)
+    assert third["counts"] == {"clips": 3, "prepared": 2, "skipped": 0, "failed": 1}
+    assert third["sha256"] == first["sha256"]  # redone to the same bytes
+    assert not (out / "Image-01-FPS" / ".tmp-1001_DFA_ANG_XX.999").exists()
+
+
+@pytest.fixture(scope="module")
+def clips_raw(tmp_path_factory):
+    raw = tmp_path_factory.mktemp("clips_raw")
+    (raw / "sub").mkdir()
+    encode(raw / "sub" / "vidA_000010.mp4")
+    encode(raw / "vidB_000020.mp4")
+    truncate(raw / "vidB_000020.mp4")  # the index (moov) is at the end: ffmpeg cannot open it
+    lists = raw / "vggsound.csv"
+    lists.write_text("vidA,10,playing guitar,train\nvidB,20,dog barking,train\nvidC,30,dog barking,test\n")
+    return raw, lists
+
+
+def test_clip_prep_writes_16k_wav_and_frames_and_lists_the_bad_clips(clips_raw, tmp_path):
+    raw, lists = clips_raw
+    out = tmp_path / "vgg"
+    m = clips_prep.prepare_clips("vggsound", raw, out, list_format="vggsound",
+                                 lists={"train": lists, "test": lists}, workers=2, progress=False)
+    assert m["counts"] == {"clips": 2, "prepared": 1, "skipped": 0, "failed": 1} and m["missing"] == 1
+    info = sf.info(str(out / "audio" / "vidA_000010.wav"))
+    assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16") and abs(info.duration - 3) < 0.1
+    assert len(list((out / "Image-01-FPS" / "vidA_000010").glob("*.jpg"))) == 3
+    assert list(csv.reader((out / "train.csv").open())) == [["vidA_000010", "playing guitar"]]
+    assert (out / "test.csv").read_text() == ""
+    report = (out / "prep_report.md").read_text()
+    assert "vidB_000020 | train | ffmpeg cannot read vidB_000020.mp4" in report
+    assert "vidC_000030 | test | missing: no vidC_000030.mp4 under raw_root" in report
+    again = clips_prep.prepare_clips("vggsound", raw, out, list_format="vggsound",
+                                     lists={"train": lists, "test": lists}, workers=2, progress=False)
+    assert again["counts"]["skipped"] == 1 and again["sha256"] == m["sha256"]
+
+
+def test_kinetics_sounds_lists_are_read_in_the_ogm_ge_format(tmp_path):
+    rows = clips_prep.read_lists("kinetics_sounds", clips_prep.KS_LISTS)
+    assert (len(rows["train"]), len(rows["test"])) == (14799, 2597)
+    assert rows["train"][0] == ("--4-0ihtnBU_000058_000068", "4")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("a,b\n")
+    with pytest.raises(ValueError, match="expected 3 comma-separated fields"):
+        clips_prep.read_lists("kinetics_sounds", {"train": bad})
+
+
+def test_the_stage_without_a_raw_root_succeeds_with_a_not_configured_report(tmp_path):
+    p = {"raw_root": "", "out_root": str(tmp_path / "data"), "fps": 1, "workers": 1, "allow_missing": False}
+    assert prep_tool.run("prep_cremad", p, tmp_path / "reports") == 0
+    assert json.loads((tmp_path / "reports" / "prep_cremad" / "metrics.json").read_text()) == {"configured": False}
+    assert "not configured" in (tmp_path / "reports" / "prep_cremad" / "report.md").read_text()
+    with pytest.raises(SystemExit, match=r"prep_cremad.fps=0; expected an integer >= 1"):
+        prep_tool.run("prep_cremad", {**p, "fps": 0}, tmp_path / "reports")
+    with pytest.raises(SystemExit, match="raw_root='/nonexistent' is not a directory"):
+        prep_tool.run("prep_cremad", {**p, "raw_root": "/nonexistent"}, tmp_path / "reports")
+
+
+def test_the_stage_fails_after_reporting_when_a_listed_clip_is_missing(cremad_raw, tmp_path, monkeypatch):
+    raw, lists = cremad_raw
+    monkeypatch.setattr("avlib.prep.cremad.OFFICIAL_SPLITS", lists)
+    p = {"raw_root": str(raw), "out_root": str(tmp_path / "data"), "fps": 1, "workers": 2, "allow_missing": False}
+    assert prep_tool.run("prep_cremad", p, tmp_path / "reports", progress=False) == 1
+    metrics = json.loads((tmp_path / "reports" / "prep_cremad" / "metrics.json").read_text())
+    assert metrics["failed"] == 1 and metrics["missing"] == 1 and metrics["train_written"] == 1
+    assert prep_tool.run("prep_cremad", {**p, "allow_missing": True}, tmp_path / "reports", progress=False) == 0
