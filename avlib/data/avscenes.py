@@ -60,8 +60,8 @@ class AVScenesConfig:
     n_test: int = 100
     questions_per_video: int = 12  # mean; the real data has ~4.9 per video (ours: fewer videos, more questions)
     map_size: int = 4  # visual maps are 512 x map_size x map_size (real: 14)
-    p_solo: float = 0.3  # scenes with one instrument in the frame
-    p_offscreen: float = 0.3  # scenes with an extra instrument heard but not seen
+    p_solo: float = 0.35  # scenes with one instrument in the frame
+    p_offscreen: float = 0.5  # scenes with an extra instrument heard but not seen
     p_dubbed: float = 0.12  # scenes whose visible instruments are all silent, the sound off-screen
     p_silent: float = 0.2  # a visible instrument (in a non-dubbed scene) never sounds
     p_always: float = 0.3  # a sounding instrument sounds in all 10 segments
@@ -100,7 +100,7 @@ def sample_scene(rng: np.random.Generator, cfg: AVScenesConfig) -> dict:
     """One scene (see avscenes_questions for its fields)."""
     n_visible = 1 if rng.random() < cfg.p_solo else int(rng.integers(2, 4))
     dubbed = rng.random() < cfg.p_dubbed
-    offscreen = 0 if dubbed or n_visible == 3 else int(rng.random() < cfg.p_offscreen)
+    offscreen = 0 if dubbed else int(rng.random() < cfg.p_offscreen)
     n_types = n_visible + (int(rng.integers(1, 3)) if dubbed else offscreen)
     names = [INSTRUMENTS[i] for i in rng.choice(len(INSTRUMENTS), size=min(n_types, 4), replace=False)]
     regions = [("left", "middle", "right")[i] for i in sorted(rng.choice(3, size=n_visible, replace=False))]
