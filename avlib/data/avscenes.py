@@ -167,6 +167,13 @@ def ask(scenes: dict, video_ids: list, templates, quota: np.ndarray, rng: np.ran
     return [out[k] for k in order]
 
 
+def as_records(questions: list) -> list:
+    """Question dicts of `ask` -> QARecords (question ids by position), without writing them to disk."""
+    return [QARecord(video_id=q["video_id"], question_id=q.get("question_id", i), type=q["type"],
+                     template=q["template"], values=tuple(q["values"]), answer=q["answer"], deleted=False)
+            for i, q in enumerate(questions)]
+
+
 # --- generation -----------------------------------------------------------------------------------------
 
 def generate(root, config: AVScenesConfig | None = None, progress: bool = True) -> dict:
@@ -304,11 +311,11 @@ class AVScenes(QADataset):
         rows = torch.tensor([row[v] for v in video_ids], dtype=torch.int64)
         super().__init__(audio_feats=feats["audio"][rows].clone(), visual_feats=feats["visual"][rows].clone(),
                          video_ids=video_ids, records=records, question_vocab=Vocab.questions(train),
-                         answer_vocab=Vocab.answers(train), name="avscenes", source=root / f"avqa-{split}.json")
+                         answer_vocab=Vocab.answers(train), name="avscenes")
 
     @property
     def map_size(self) -> int:
         return int(self.visual_feats.shape[-1])
 
 
-__all__ = ["AVScenes", "AVScenesConfig", "QARecord", "generate", "quotas", "read_scenes", "sample_scene"]
+__all__ = ["AVScenes", "AVScenesConfig", "as_records", "ask", "generate", "quotas", "read_scenes", "sample_scene"]

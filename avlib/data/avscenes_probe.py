@@ -7,6 +7,8 @@ checks the questions and their answers, whatever an extractor keeps):
   heard  per instrument type: its sounding mask (10), gain, rate (one-hot of 1/2/4 notes/s), heard at all;
          off-screen sources included, silent visible ones absent.
   seen   per instrument type: how many are in the frame in each region (left/middle/right) and in all; the venue.
+  both   heard + seen + what links them: per type, the seen counts per region times its heard flag, gain and
+         mask (a small MLP does not find these products from a few thousand questions).
 A question is the one-hot of its template and of each placeholder value; each placeholder that names an
 instrument also gathers that instrument's row of the view ("slot" features), so a small MLP need not learn
 the lookup.
@@ -18,7 +20,7 @@ import torch
 from avlib.data.avscenes_media import INSTRUMENTS, SEGMENTS
 from avlib.data.avscenes_questions import sounds
 
-VIEWS = {"question": (), "audio": ("audio",), "visual": ("visual",), "audio-visual": ("audio", "visual")}
+VIEWS = {"question": (), "audio": ("audio",), "visual": ("visual",), "audio-visual": ("audio", "visual", "joint")}
 RATES = (1, 2, 4)
 REGIONS = ("left", "middle", "right")
 MAX_SLOTS = 4
@@ -52,7 +54,7 @@ def seen_view(scene) -> tuple:
 
 def design(records, scenes, templates: list, values: list) -> dict:
     """{"question": [N, q], "audio": [N, a], "visual": [N, v]} float32 feature blocks of `records`."""
-    blocks = {"question": [], "audio": [], "visual": []}
+    blocks = {"question": [], "audio": [], "visual": [], "joint": []}
     for r in records:
         scene = scenes[r.video_id]
         q = np.zeros(len(templates) + MAX_SLOTS * len(values), np.float32)
@@ -60,14 +62,20 @@ def design(records, scenes, templates: list, values: list) -> dict:
         heard, (seen, venue) = heard_view(scene), seen_view(scene)
         slots_a = np.zeros((MAX_SLOTS, heard.shape[1]), np.float32)
         slots_v = np.zeros((MAX_SLOTS, seen.shape[1]), np.float32)
+        # what links the two: per type, its seen counts per region times its heard row (flag, gain, mask)
+        joint = seen[:, :3, None] * np.concatenate([heard[:, -1:], heard[:, SEGMENTS : SEGMENTS + 1],
+                                                    heard[:, :SEGMENTS]], axis=1)[:, None, :]
+        slots_j = np.zeros((MAX_SLOTS,) + joint.shape[1:], np.float32)
         for k, value in enumerate(r.values[:MAX_SLOTS]):
             if value in values:
                 q[len(templates) + k * len(values) + values.index(value)] = 1
             if value in INSTRUMENTS:
-                slots_a[k], slots_v[k] = heard[INSTRUMENTS.index(value)], seen[INSTRUMENTS.index(value)]
+                t = INSTRUMENTS.index(value)
+                slots_a[k], slots_v[k], slots_j[k] = heard[t], seen[t], joint[t]
         blocks["question"].append(q)
         blocks["audio"].append(np.concatenate([slots_a.ravel(), heard.ravel()]))
         blocks["visual"].append(np.concatenate([slots_v.ravel(), seen.ravel(), [venue]]))
+        blocks["joint"].append(np.concatenate([slots_j.ravel(), joint.ravel()]))
     return {k: torch.from_numpy(np.stack(v).astype(np.float32)) for k, v in blocks.items()}
 
 
@@ -78,7 +86,7 @@ def train_modality_probe(job: dict, data: dict) -> dict:
     torch.manual_seed(job["seed"])
     def inputs(split):
         return torch.cat([data[split]["x"]["question"], *(data[split]["x"][b] for b in VIEWS[job["view"]])], dim=1)
-    x, y = inputs("train"), data["train"]["y"]
+    x, y = inputs("train"), data["train"]["y"]  # train answers are all known (index >= 0)
     net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], job["hidden"]), torch.nn.ReLU(),
                               torch.nn.Linear(job["hidden"], data["n_answers"]))
     opt = torch.optim.Adam(net.parameters(), lr=job["lr"], weight_decay=1e-4)
@@ -96,13 +104,15 @@ def train_modality_probe(job: dict, data: dict) -> dict:
     return {"view": job["view"], "seed": job["seed"], "overall": float(right.mean()), **acc}
 
 
-def probe_data(datasets: dict, scenes: dict, eval_split: str = "val") -> dict:
-    """The `data` of train_modality_probe from AV-Scenes datasets {"train", eval_split} and their scenes."""
-    templates = sorted({r.template for d in datasets.values() for r in d.records})
-    values = sorted({v for r in datasets["train"].records for v in r.values})
-    out = {"n_answers": datasets["train"].n_answers}
-    for key, split in (("train", "train"), ("eval", eval_split)):
-        d = datasets[split]
-        out[key] = {"x": design(d.records, scenes, templates, values), "y": d.label,
-                    "modality": [r.modality for r in d.records]}
+def probe_data(records: dict, scenes: dict) -> dict:
+    """The `data` of train_modality_probe: records {"train": [QARecord], "eval": [QARecord]} (from AV-Scenes
+    annotations) and the scenes they ask about. Answers are indexed over the train answers; an eval question
+    whose answer train never has counts as wrong for every view."""
+    templates = sorted({r.template for rs in records.values() for r in rs})
+    values = sorted({v for r in records["train"] for v in r.values})
+    answers = sorted({r.answer for r in records["train"]})
+    out = {"n_answers": len(answers)}
+    for key, rs in records.items():
+        y = torch.tensor([answers.index(r.answer) if r.answer in answers else -1 for r in rs], dtype=torch.int64)
+        out[key] = {"x": design(rs, scenes, templates, values), "y": y, "modality": [r.modality for r in rs]}
     return out
