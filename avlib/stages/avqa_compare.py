@@ -23,7 +23,8 @@ COLUMNS = {"dataset": "dataset", "source": "source", "origin": "origin", "main_s
            "av_existential": "AV existential", "av_location": "AV location", "av_counting": "AV counting"}
 SOURCE_NOTE = ("Rows marked 'paper' are the MUSIC-AVQA paper's Table 1 (Li et al., CVPR 2022), transcribed in "
                "avlib/reference/avqa_dataset_comparison.csv. The AV-Scenes row is computed from the generated data "
-               "(videos from scenes.json, question kinds from the annotation files): embedded data, not a paper number.")
+               "(videos from scenes.json, question kinds from the annotation files): embedded data, not a paper "
+               "number.")
 
 
 def smoke(p):
