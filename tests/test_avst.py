@@ -3,10 +3,10 @@ and training through `train_qa` (deterministic)."""
 
 import pytest
 import torch
+from fixtures_avqa import FakeQA, fake_splits
 
 from avlib.models.avst import ABLATION_ROWS, AVST, ablation_row, other_video_indices
 from avlib.train_qa import QAJob, train_qa
-from fixtures_avqa import FakeQA, fake_splits
 
 KW = dict(vocab_size=20, n_answers=5, hidden=16, visual_dim=32)
 

@@ -183,12 +183,6 @@ class AVST(nn.Module):
         self.fusion = nn.Linear(n_inputs * hidden, hidden) if n_inputs else None
         self.answer = nn.Linear(hidden, n_answers)
 
-    def _visual_segments(self, positions, audio):
-        """[B, T, H] per-segment visual vectors (grounded by the audio with SG; average-pooled without)."""
-        if self.spatial:
-            return self.spatial_grounding(positions, audio)
-        return positions.mean(2), None
-
     def _over_time(self, question, segments, grounding):
         """[B, H]: temporal grounding plus the temporal mean (TG), or the temporal mean alone."""
         mean = segments.mean(1)
@@ -207,10 +201,12 @@ class AVST(nn.Module):
             if w is not None:
                 attention["temporal_audio"] = w
         if self.use_visual:
-            positions = visual_positions(visual, self.visual_proj)  # [B, T, N, H]
-            v, spatial_w = self._visual_segments(positions, a)
-            if spatial_w is not None:
+            if self.spatial:
+                positions = visual_positions(visual, self.visual_proj)  # [B, T, N, H]
+                v, spatial_w = self.spatial_grounding(positions, a)  # [B, T, H], [B, T, N]
                 attention["spatial"] = spatial_w
+            else:  # average-pooled frame; pooling before the (linear) projection gives the same vector, cheaper
+                v = self.visual_proj(visual.float().mean((3, 4)))  # [B, T, H]
             v_time, w = self._over_time(q, v, getattr(self, "temporal_visual", None))
             parts.append(v_time)
             if w is not None:

@@ -10,13 +10,15 @@ from avlib.metrics import paired_difference
 from avlib.models.avst import ABLATION_ROWS
 from avlib.params import Choice, Float, Int, ListOf, ParamError, Schema, Str
 from avlib.report import DATASET_NAMES, ours_column, paper_column
-from avlib.stages.avqa_training import (  # noqa: F401 - load_data: the notebook's stage.load_data(p)
+from avlib.stages.avqa_training import (  # noqa: F401 - some only for the notebook (stage.<name>)
     DATASETS,
     GROUP_COLUMNS,
     GROUPS,
     QA_FIELDS,
     accuracy_cells,
+    chosen_of,
     group_results,
+    groups_figure,
     job,
     load_data,
     lr_grid_frame,

@@ -11,12 +11,13 @@ from avlib.metrics import paired_difference
 from avlib.models.qa_baselines import BASELINES
 from avlib.params import Choice, Int, ListOf, Schema, Str
 from avlib.report import DATASET_NAMES, format_ci, ours_column, paper_column
-from avlib.stages.avqa_training import (  # noqa: F401 - load_data, chosen_lr: the notebook's
+from avlib.stages.avqa_training import (  # noqa: F401 - some only for the notebook (stage.<name>)
     DATASETS,
     GROUP_COLUMNS,
     QA_FIELDS,
     chosen_lr,
     group_results,
+    groups_figure,
     job,
     load_data,
     summary,

@@ -86,3 +86,22 @@ def summary(runs, key: str = "all") -> dict | None:
 def time_note(results) -> str:
     cpu = sum(r.cpu_s for r in results)
     return f"{len(results)} trainings, {cpu:.0f} s CPU in all ({cpu / len(results):.1f} s each)"
+
+
+def chosen_of(grid: pd.DataFrame) -> float:
+    return float(grid.loc[grid["chosen"], "lr"].iloc[0])
+
+
+def groups_figure(results, names: dict | None = None):
+    """Test accuracy (%) per model and question group (audio / visual / audio-visual / all), 95% t-intervals."""
+    import matplotlib.pyplot as plt
+
+    from avlib.plots import bars_with_ci
+
+    df = pd.DataFrame([{"model": (names or {}).get(r.job.model, r.job.model), "questions": GROUP_COLUMNS[g],
+                        "accuracy (%)": 100 * r.test[g]} for r in results for g in GROUPS if r.test[g] is not None])
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * df["model"].nunique()), 3.6))
+    bars_with_ci(ax, df, x="model", y="accuracy (%)", hue="questions")
+    ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    return fig
