@@ -58,7 +58,7 @@ class AVScenesConfig:
     n_train: int = 320  # videos per split
     n_val: int = 80
     n_test: int = 100
-    questions_per_video: int = 8  # mean; the real data has ~4.9 QA pairs per video
+    questions_per_video: int = 12  # mean; the real data has ~4.9 per video (ours: fewer videos, more questions)
     map_size: int = 4  # visual maps are 512 x map_size x map_size (real: 14)
     p_solo: float = 0.3  # scenes with one instrument in the frame
     p_offscreen: float = 0.3  # scenes with an extra instrument heard but not seen
@@ -218,8 +218,8 @@ def generate(root, config: AVScenesConfig | None = None, progress: bool = True) 
                 "visual": ((visual - v_mean) / v_std).half().contiguous()}
     meta = {"dataset": "avscenes", "config": asdict(cfg), "sizes": cfg.sizes,
             "questions": {s: len(records[s]) for s in SPLITS}, "shortfall": shortfall,
-            "extractors": {"visual": "fixed random-init 4-layer stride-2 CNN 3-32-64-128-512 (Kaiming normal, seed "
-                                     f"{cfg.seed + 1}) on {size}x{size} frames",
+            "extractors": {"visual": "fixed random-init patch embedding (4x4 stride-4 conv 3->512 + ReLU, 4x4 "
+                                     f"average pool; seed {cfg.seed + 1}) on {size}x{size} frames",
                            "audio": "per-second log-mel (64 bands) mean and mean |frame change| per band, times a "
                                     f"fixed random orthogonal 128x128 matrix (seed {cfg.seed + 2})"}}
 

@@ -47,7 +47,7 @@ class NpyFeatures:
 
     def load(self, i: int) -> torch.Tensor:
         array = np.load(self.paths[i], mmap_mode="r")
-        sampled = np.asarray(array[:: self.stride][: self.n_segments], dtype=np.float32)
+        sampled = np.array(array[:: self.stride][: self.n_segments], dtype=np.float32)  # a copy
         if len(sampled) != self.n_segments:
             raise DatasetError(f"music_avqa: feature file {self.paths[i]} has {len(array)} rows; expected at least "
                                f"{self.stride * (self.n_segments - 1) + 1} (stride {self.stride}, T={self.n_segments})")
