@@ -5,10 +5,17 @@ import pytest
 import torch
 from fixtures_avqa import FakeQA, fake_splits
 
+from avlib.engine import single_threaded
 from avlib.models.avst import ABLATION_ROWS, AVST, ablation_row, other_video_indices
 from avlib.train_qa import QAJob, train_qa
 
 KW = dict(vocab_size=20, n_answers=5, hidden=16, visual_dim=32)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with single_threaded():  # tiny tensors: threads only cost (and the suite shares 2 cores)
+        yield
 
 
 def _batch(n=6, hw=(4, 5), channels=32, seed=0):

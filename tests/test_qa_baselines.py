@@ -5,10 +5,17 @@ import pytest
 import torch
 from fixtures_avqa import FakeQA, fake_splits
 
+from avlib.engine import single_threaded
 from avlib.models.qa_baselines import BASELINES
 from avlib.train_qa import QAJob, build_qa_model, train_qa
 
 READS = {"AudioQA": (True, False), "VisualQA": (False, True), "VideoQA": (False, True), "AVQA": (True, True)}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with single_threaded():  # tiny tensors: threads only cost (and the suite shares 2 cores)
+        yield
 
 
 @pytest.mark.parametrize("name", list(BASELINES))
