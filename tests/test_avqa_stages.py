@@ -93,7 +93,8 @@ def tiny_avscenes(tmp_path_factory):
     from avlib.data.avscenes import AVScenesConfig, generate
 
     root = tmp_path_factory.mktemp("avscenes") / "avscenes"
-    generate(root, AVScenesConfig(n_train=60, n_val=8, n_test=8, questions_per_video=8), progress=False)  # train holds every answer
+    # train large enough to hold every answer of val and test (the loader requires it)
+    generate(root, AVScenesConfig(n_train=60, n_val=8, n_test=8, questions_per_video=8), progress=False)
     return root
 
 

@@ -130,8 +130,8 @@ def findings(result, examples, *, p, lr) -> str:
         f"- Spatial attention: the largest position weight is on average {math.fsum(spread) / len(spread):.1f}x the "
         "uniform weight (1 = no grounding).",
         f"- Visual temporal attention peaks above 1.5x uniform for {peaked}/{len(examples)} questions.",
-        "- The heatmaps show where AVST looks, not whether that is the sounding instrument: AV-Scenes keeps no "
-        "position labels the figure could be checked against.", ""])
+        "- The heatmaps show where AVST looks; this stage does not yet score them against where the sounding "
+        "instrument is (AV-Scenes' scenes.json holds each instrument's region: a check left to do).", ""])
 
 
 def run_metrics(result, examples) -> dict:
