@@ -14,7 +14,8 @@ Tokenization follows the official code: the trailing "?" (or "？") is stripped,
 (`<Object>`, `<LR>`, ...) is replaced, in order, by the next value of `templ_values`, and the question is
 split on spaces and padded to 14 tokens. Unlike the official code we also lower-case (its vocabulary holds
 "Is" and "is" apart) and map words unseen in train to "<unk>" (index 1; "<pad>" is 0) instead of failing.
-Both vocabularies are built from the train split only.
+Both vocabularies are built from the train split only; a val/test answer train never has gets label -100
+(`UNSEEN_ANSWER`: ignored by cross_entropy, and counted wrong since no model predicts it).
 
 Items: {"audio": float32 [T, 128], "visual": float32 [T, 512, H, W], "question": int64 [14],
 "label": int64 answer index, "type": int64 index into `dataset.types`, "video": int64 video index}.
@@ -33,6 +34,7 @@ from avlib.data.errors import DatasetError
 
 MAX_QUESTION_LEN = 14  # the official code pads every question to 14 tokens (the longest template)
 PAD, UNK = "<pad>", "<unk>"
+UNSEEN_ANSWER = -100  # label of an answer train never has: cross_entropy's ignore_index; never predicted, so wrong
 # The 9 question types of the paper's Table 2, in its order, spelled "<Modality>/<Type>" from the JSON.
 TYPES = ("Audio/Counting", "Audio/Comparative", "Visual/Counting", "Visual/Location",
          "Audio-Visual/Existential", "Audio-Visual/Counting", "Audio-Visual/Location",
@@ -196,20 +198,15 @@ class QADataset(torch.utils.data.Dataset):
     types = list(TYPES)
 
     def __init__(self, *, audio_feats, visual_feats, video_ids, records, question_vocab, answer_vocab,
-                 name: str = "avqa", source=None):
+                 name: str = "avqa"):
         self.audio_feats, self.visual_feats, self.video_ids = audio_feats, visual_feats, list(video_ids)
         self.records, self.question_vocab, self.answer_vocab = list(records), question_vocab, answer_vocab
         self.name = name
         row = {v: i for i, v in enumerate(self.video_ids)}
-        unseen = [r for r in self.records if r.answer not in answer_vocab]
-        if unseen:
-            r = unseen[0]
-            raise DatasetError(f"{name}: {source or 'annotations'}: question_id {r.question_id} has answer "
-                               f"{r.answer!r}, not among the {len(answer_vocab)} train answers; expected train to "
-                               "hold every answer")
         self.question = (torch.stack([question_vocab.encode_question(r.tokens) for r in self.records])
                          if self.records else torch.zeros(0, MAX_QUESTION_LEN, dtype=torch.int64))
-        self.label = torch.tensor([answer_vocab.index[r.answer] for r in self.records], dtype=torch.int64)
+        self.label = torch.tensor([answer_vocab.index.get(r.answer, UNSEEN_ANSWER) for r in self.records],
+                                  dtype=torch.int64)
         self.type = torch.tensor([TYPES.index(r.type) for r in self.records], dtype=torch.int64)
         self.video = torch.tensor([row[r.video_id] for r in self.records], dtype=torch.int64)
 

@@ -60,8 +60,8 @@ class AVScenesConfig:
     n_test: int = 100
     questions_per_video: int = 12  # mean; the real data has ~4.9 per video (ours: fewer videos, more questions)
     map_size: int = 4  # visual maps are 512 x map_size x map_size (real: 14)
-    p_solo: float = 0.3  # scenes with one instrument in the frame
-    p_offscreen: float = 0.3  # scenes with an extra instrument heard but not seen
+    p_solo: float = 0.35  # scenes with one instrument in the frame
+    p_offscreen: float = 0.5  # scenes with an extra instrument heard but not seen
     p_dubbed: float = 0.12  # scenes whose visible instruments are all silent, the sound off-screen
     p_silent: float = 0.2  # a visible instrument (in a non-dubbed scene) never sounds
     p_always: float = 0.3  # a sounding instrument sounds in all 10 segments
@@ -100,7 +100,7 @@ def sample_scene(rng: np.random.Generator, cfg: AVScenesConfig) -> dict:
     """One scene (see avscenes_questions for its fields)."""
     n_visible = 1 if rng.random() < cfg.p_solo else int(rng.integers(2, 4))
     dubbed = rng.random() < cfg.p_dubbed
-    offscreen = 0 if dubbed or n_visible == 3 else int(rng.random() < cfg.p_offscreen)
+    offscreen = 0 if dubbed else int(rng.random() < cfg.p_offscreen)
     n_types = n_visible + (int(rng.integers(1, 3)) if dubbed else offscreen)
     names = [INSTRUMENTS[i] for i in rng.choice(len(INSTRUMENTS), size=min(n_types, 4), replace=False)]
     regions = [("left", "middle", "right")[i] for i in sorted(rng.choice(3, size=n_visible, replace=False))]
@@ -165,6 +165,13 @@ def ask(scenes: dict, video_ids: list, templates, quota: np.ndarray, rng: np.ran
         out += made
     order = sorted(range(len(out)), key=lambda k: (out[k]["video_id"], k))  # grouped by video, stable
     return [out[k] for k in order]
+
+
+def as_records(questions: list) -> list:
+    """Question dicts of `ask` -> QARecords (question ids by position), without writing them to disk."""
+    return [QARecord(video_id=q["video_id"], question_id=q.get("question_id", i), type=q["type"],
+                     template=q["template"], values=tuple(q["values"]), answer=q["answer"], deleted=False)
+            for i, q in enumerate(questions)]
 
 
 # --- generation -----------------------------------------------------------------------------------------
@@ -304,11 +311,11 @@ class AVScenes(QADataset):
         rows = torch.tensor([row[v] for v in video_ids], dtype=torch.int64)
         super().__init__(audio_feats=feats["audio"][rows].clone(), visual_feats=feats["visual"][rows].clone(),
                          video_ids=video_ids, records=records, question_vocab=Vocab.questions(train),
-                         answer_vocab=Vocab.answers(train), name="avscenes", source=root / f"avqa-{split}.json")
+                         answer_vocab=Vocab.answers(train), name="avscenes")
 
     @property
     def map_size(self) -> int:
         return int(self.visual_feats.shape[-1])
 
 
-__all__ = ["AVScenes", "AVScenesConfig", "QARecord", "generate", "quotas", "read_scenes", "sample_scene"]
+__all__ = ["AVScenes", "AVScenesConfig", "as_records", "ask", "generate", "quotas", "read_scenes", "sample_scene"]

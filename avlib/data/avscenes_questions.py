@@ -13,6 +13,8 @@ Which modality a template needs (the type the paper gives it) decides what the a
               count; off-screen ones do not (so the audio misleads).
   Audio-Visual  both: e.g. which of the VISIBLE instruments sound, where the loudest one is, the order in which
               the instruments in the frame come in (off-screen sources excluded).
+Two AV templates name an instrument by type and place; the answer is "no" when the premise is false (the
+instrument is not in the frame, or not where the question puts it), so the audio alone cannot answer them.
 Each answerer gets the scene, a numpy Generator and `want` ("yes"/"no" for yes/no templates, so the
 generator can balance them; None otherwise) and returns (templ_values, answer) or None when the template
 does not apply to the scene (e.g. "What kind of musical instrument is it?" needs a solo scene).
@@ -142,6 +144,8 @@ def make_answerers(instruments: tuple) -> dict:
                 return None
             big, small = (left[0], right[0]) if key(left[0]) > key(right[0]) else (right[0], left[0])
             first, second = (big, small) if want == "yes" else (small, big)
+            if named and want == "no" and rng.random() < 0.5:  # a false premise: the regions swapped
+                return [big["name"], small["region"], small["name"], big["region"]], "no"
             if named:
                 return [first["name"], first["region"], second["name"], second["region"]], want
             return [first["region"], second["region"]], want
@@ -243,6 +247,9 @@ def make_answerers(instruments: tuple) -> dict:
         row = visible(scene)
         yes = [s["name"] for s in row if all(s["mask"])]
         no = [s["name"] for s in row if not all(s["mask"]) and s["name"] not in yes]
+        off = [s["name"] for s in scene["sources"] if not s["visible"] and all(s["mask"])]
+        if off and rng.random() < 0.5:  # always heard, but not in the video: "no"
+            no = off
         pool = yes if want == "yes" else no
         return ([_pick(rng, pool)], want) if pool else None
 

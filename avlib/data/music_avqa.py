@@ -93,7 +93,7 @@ class MusicAVQA(QADataset):
             features = {k: f[torch.arange(len(f))] if len(f) else torch.zeros(0) for k, f in features.items()}
         super().__init__(audio_feats=features["audio"], visual_feats=features["visual"], video_ids=video_ids,
                          records=records, question_vocab=Vocab.questions(train), answer_vocab=Vocab.answers(train),
-                         name="music_avqa", source=annotation_path(root, split, variant))
+                         name="music_avqa")
 
 
 def _check_shapes(audio: torch.Tensor, visual: torch.Tensor, audio_path, visual_path):
