@@ -91,7 +91,7 @@ def attention_figure(examples, *, top_segments: int):
     for row, e in zip(axes, examples, strict=True):
         top = np.argsort(-e["temporal_visual"], kind="stable")[:top_segments]
         for ax, t in zip(row[:top_segments], top, strict=True):
-            ax.imshow(e["spatial"][t], cmap="inferno", vmin=0, interpolation="nearest")
+            ax.imshow(e["spatial"][t], cmap="inferno", interpolation="nearest")  # own scale: weights are near uniform
             ax.set_title(f"segment {t} (visual att. {e['temporal_visual'][t]:.2f})", fontsize=7)
             ax.set_xticks([]), ax.set_yticks([])
         ax = row[-1]
