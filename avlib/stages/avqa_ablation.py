@@ -36,6 +36,10 @@ PARAMS = Schema(
 )
 
 
+# the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
+HEADLINE = ["*/all/mean", "*/all/ci95", "lr"]
+
+
 def check(p):
     if p.selection_seed in p.seeds:
         raise ParamError(f"avqa_ablation.selection_seed={p.selection_seed}: expected a seed outside seeds {p.seeds}")

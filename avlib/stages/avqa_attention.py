@@ -25,6 +25,10 @@ PARAMS = Schema(
 )
 
 
+# the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
+HEADLINE = ["test_all", "shown", "shown_correct"]
+
+
 def smoke(p):
     p.epochs = 1
     return p

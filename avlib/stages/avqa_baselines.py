@@ -44,6 +44,10 @@ PARAMS = Schema(
 )
 
 
+# the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
+HEADLINE = ["*/all/mean"]
+
+
 def smoke(p):
     p.seeds, p.epochs = p.seeds[:2], 1
     return p
