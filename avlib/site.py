@@ -142,6 +142,20 @@ def compare_columns(columns: list) -> list:
     return [c for i, c in enumerate(columns) if i < first or _cell_class(c) or c.startswith("Δ")]
 
 
+MAX_COLUMNS = 12  # a wider table is shown as several, its row labels repeated: no table scrolls at 1280 px
+
+
+def column_groups(columns: list) -> list[list]:
+    """`columns` cut into groups of at most MAX_COLUMNS, each starting with the row labels (the columns before
+    the first `ours (...)`/`paper (...)` one, else the first column)."""
+    if len(columns) <= MAX_COLUMNS:
+        return [columns]
+    first = next((i for i, c in enumerate(columns) if _cell_class(c)), 1) or 1
+    labels, rest = columns[:first], columns[first:]
+    step = max(1, MAX_COLUMNS - len(labels))
+    return [labels + rest[i:i + step] for i in range(0, len(rest), step)]
+
+
 def table_html(csv: Path, max_rows: int | None = None, compare: bool = False) -> str:
     """The CSV as an HTML table, paper columns and ours marked; the note of its .md twin below it.
     `compare`: only ours beside the paper's (`compare_columns`), for the front page."""
@@ -151,19 +165,23 @@ def table_html(csv: Path, max_rows: int | None = None, compare: bool = False) ->
         kept = compare_columns(list(df.columns))
         dropped, df = len(df.columns) - len(kept), df[kept]
     shown = df if max_rows is None else df.head(max_rows)
-    classes = [_cell_class(c) for c in df.columns]
-    head = "".join(f"<th class='{k}'>{esc(c)}</th>" for c, k in zip(df.columns, classes, strict=True))
-    rows = "".join("<tr>" + "".join(f"<td class='{k}'>{esc(_cell(v))}</td>"
-                                    for v, k in zip(row, classes, strict=True)) + "</tr>"
-                   for row in shown.itertuples(index=False))
+    tables = "".join(_table(shown[group]) for group in column_groups(list(df.columns)))
     more = ", ".join(([f"first {max_rows} of {len(df)} rows"] if len(shown) < len(df) else [])
                      + ([f"{dropped} more columns on the stage page"] if dropped else []))
     more = f"<p class='more'>{more}</p>" if more else ""
     note = csv.with_suffix(".md").read_text().strip()
     note = note.split("\n\n", 1)[1] if "\n\n" in note else ""
+    return tables + more + (f"<div class='note'>{md(note)}</div>" if note else "")
+
+
+def _table(df: pd.DataFrame) -> str:
+    classes = [_cell_class(c) for c in df.columns]
+    head = "".join(f"<th class='{k}'>{esc(c)}</th>" for c, k in zip(df.columns, classes, strict=True))
+    rows = "".join("<tr>" + "".join(f"<td class='{k}'>{esc(_cell(v))}</td>"
+                                    for v, k in zip(row, classes, strict=True)) + "</tr>"
+                   for row in df.itertuples(index=False))
     wide = " class='wide'" if len(df.columns) > 10 else ""
-    return (f"<div class='table'><table{wide}><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>{more}"
-            + (f"<div class='note'>{md(note)}</div>" if note else ""))
+    return f"<div class='table'><table{wide}><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
 
 
 def figure_html(png: Path, href: str, caption: str, thumb: bool = False) -> str:

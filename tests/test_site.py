@@ -162,3 +162,13 @@ def test_the_same_figure_drawn_twice_is_the_same_bytes_with_no_timestamp_or_text
     first, second = ((tmp_path / str(i) / "fig.png").read_bytes() for i in range(2))
     assert first == second
     assert set(_png_chunks(first)) <= {"IHDR", "pHYs", "IDAT", "IEND"}, _png_chunks(first)  # no tIME, tEXt
+
+
+def test_a_wide_table_is_cut_into_groups_that_repeat_its_row_labels():
+    from avlib.site import MAX_COLUMNS, column_groups
+
+    columns = ["method", "setting"] + [f"{side} (X) t{i}" for i in range(14) for side in ("ours", "paper")]
+    groups = column_groups(columns)
+    assert all(len(g) <= MAX_COLUMNS and g[:2] == ["method", "setting"] for g in groups)
+    assert [c for g in groups for c in g[2:]] == columns[2:]  # every column once, in order
+    assert column_groups(columns[:MAX_COLUMNS]) == [columns[:MAX_COLUMNS]]
