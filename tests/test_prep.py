@@ -19,9 +19,14 @@ from avlib.prep.cremad import OFFICIAL_SPLITS, prepare_cremad
 from avlib.prep.media import MediaError, check_complete, ffmpeg_exe, probe
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
 
-import prep as prep_tool  # noqa: E402
+from avlib.params import ParamError  # noqa: E402
+from avlib.prep.stage import PrepError, prepare  # noqa: E402
+from avlib.stages import prep_cremad as prep_cremad_stage  # noqa: E402
+
+
+def _p(**values):
+    return prep_cremad_stage.PARAMS.check({"smoke": False, **values})
 
 
 def encode(path: Path, *, seconds: float = 3.0) -> None:
@@ -164,20 +169,36 @@ def test_kinetics_sounds_lists_are_read_in_the_ogm_ge_format(tmp_path):
 
 def test_the_stage_without_a_raw_root_succeeds_with_a_not_configured_report(tmp_path):
     p = {"raw_root": "", "out_root": str(tmp_path / "data"), "fps": 1, "workers": 1, "allow_missing": False}
-    assert prep_tool.run("prep_cremad", p, tmp_path / "reports") == 0
-    assert json.loads((tmp_path / "reports" / "prep_cremad" / "metrics.json").read_text()) == {"configured": False}
-    assert "not configured" in (tmp_path / "reports" / "prep_cremad" / "report.md").read_text()
-    with pytest.raises(SystemExit, match=r"prep_cremad.fps=0; expected an integer >= 1"):
-        prep_tool.run("prep_cremad", {**p, "fps": 0}, tmp_path / "reports")
-    with pytest.raises(SystemExit, match="raw_root='/nonexistent' is not a directory"):
-        prep_tool.run("prep_cremad", {**p, "raw_root": "/nonexistent"}, tmp_path / "reports")
+    out = tmp_path / "reports" / "prep_cremad"
+    assert prepare("prep_cremad", _p(**p), out) == {"configured": False, "clips_written": 0}
+    assert json.loads((out / "metrics.json").read_text()) == {"configured": False, "clips_written": 0}
+    assert "not configured" in (out / "report.md").read_text()
+    with pytest.raises(ParamError, match=r"prep_cremad.fps=0: expected an integer >= 1"):
+        _p(**{**p, "fps": 0})
+    with pytest.raises(ParamError, match="prep_cremad.raw_root='/nonexistent': expected the raw release's folder"):
+        _p(**{**p, "raw_root": "/nonexistent"})
 
 
 def test_the_stage_fails_after_reporting_when_a_listed_clip_is_missing(cremad_raw, tmp_path, monkeypatch):
     raw, lists = cremad_raw
     monkeypatch.setattr("avlib.prep.cremad.OFFICIAL_SPLITS", lists)
     p = {"raw_root": str(raw), "out_root": str(tmp_path / "data"), "fps": 1, "workers": 2, "allow_missing": False}
-    assert prep_tool.run("prep_cremad", p, tmp_path / "reports", progress=False) == 1
-    metrics = json.loads((tmp_path / "reports" / "prep_cremad" / "metrics.json").read_text())
+    out = tmp_path / "reports" / "prep_cremad"
+    with pytest.raises(PrepError, match="2 listed clips not prepared"):
+        prepare("prep_cremad", _p(**p), out)
+    metrics = json.loads((out / "metrics.json").read_text())  # written before the error
     assert metrics["failed"] == 1 and metrics["missing"] == 1 and metrics["train_written"] == 1
-    assert prep_tool.run("prep_cremad", {**p, "allow_missing": True}, tmp_path / "reports", progress=False) == 0
+    assert prepare("prep_cremad", _p(**{**p, "allow_missing": True}), out)["train_written"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["prep_cremad", "prep_clips"])
+def test_the_prep_notebook_runs_not_configured_through_the_runner(stage, tmp_path):
+    sys.path.insert(0, str(ROOT / "tools"))
+    import run_stage
+
+    out = run_stage.run(stage, [f"out_root={tmp_path / 'data'}"], tmp_path / "reports")
+    for name in ("report.md", "metrics.json", "headline.json", "notebook.html", "provenance.json"):
+        assert (out / name).exists(), name
+    assert "not configured" in (out / "report.md").read_text()
+    assert json.loads((out / "headline.json").read_text()) == {stage: {"clips_written": 0}}
