@@ -37,7 +37,7 @@ PARAMS = Schema(
 
 
 # the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
-HEADLINE = ["*/all/mean", "*/all/ci95", "lr"]
+HEADLINE = ["*/all/mean", "*/all/ci95"]
 
 
 def check(p):

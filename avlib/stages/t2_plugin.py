@@ -50,7 +50,7 @@ PARAMS = Schema(
 
 
 # the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
-HEADLINE = ["*/acc", "*/delta_acc", "*/delta_acc_ci95"]
+HEADLINE = ["*/delta_acc", "*/delta_acc_ci95"]
 
 
 def check(p):
