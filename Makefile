@@ -25,8 +25,8 @@ repro: $(STAMP)
 repro-force: $(STAMP)  ## re-run every stage even if DVC finds it up to date
 	$(RUN) dvc repro --force
 
-test: $(STAMP)
-	$(RUN) python -m pytest
+test: $(STAMP)  ## the suite on every core (pytest-xdist; each test is independent of the others)
+	$(RUN) python -m pytest -n auto
 
 lint: $(STAMP)
 	$(RUN) ruff check .

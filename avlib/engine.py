@@ -11,6 +11,8 @@ spec-major, whatever path ran them:
            under `torch.func.vmap` (so one kernel launch serves every run), each run with its own init,
            data order, balancer coefficients and GE noise. It cuts launch overhead on a GPU; on the CPU it
            runs too (tests), but is no faster than workers there.
+  ddp      (`ddp=N`, a stage's `ddp` knob) each run on N torchrun processes, DistributedDataParallel:
+           for models too big or too slow for one GPU (`avlib.torchrun`); one launch for all the runs.
 
 Resume: when `AVLAB_RESUME_DIR` is set (tools/run_stage.py sets it to reports/.<stage>.resume/), every
 finished job of `run_tasks` (so every run of `run_specs` on the CPU) is pickled there under a key that hashes
@@ -32,6 +34,7 @@ import pickle
 import time
 import types
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -82,8 +85,10 @@ def single_threaded():
 
 
 def run_specs(specs: list, seeds: list, data: dict, *, train: TrainConfig, model: dict | None = None,
-              probe: bool = True, progress: bool = True, workers: int = 0, engine: str = "auto") -> list[RunResult]:
-    """Every spec at every seed; results in spec-major order (spec 0 at each seed, then spec 1, ...)."""
+              probe: bool = True, progress: bool = True, workers: int = 0, engine: str = "auto",
+              ddp: int = 0) -> list[RunResult]:
+    """Every spec at every seed; results in spec-major order (spec 0 at each seed, then spec 1, ...).
+    `ddp=N` (N >= 1): each run trains on N torchrun processes instead (`avlib.torchrun`; one per GPU)."""
     if engine not in ENGINES:
         raise EngineError(f"engine={engine!r}; expected one of {ENGINES}")
     if not specs or not seeds:
@@ -95,21 +100,26 @@ def run_specs(specs: list, seeds: list, data: dict, *, train: TrainConfig, model
     if engine == "auto":
         engine = "batched" if device.type == "cuda" else "workers"
     jobs = [(spec, seed) for spec in specs for seed in seeds]
+    task = partial(_spec_task, train=train, model=model, probe=probe)
+    if ddp:
+        return run_tasks(task, jobs, data, ddp=ddp, ddp_device=train.device, progress=progress)
     if engine == "batched":
         return _run_batched(specs, seeds, data, train, model, probe, progress)
     if device.type != "cpu":
         raise EngineError(f"engine='workers' runs on the CPU; device={train.device!r} asks for {device}. "
                           "Use engine='batched' (the default on CUDA)")
-    return run_tasks(partial(_spec_task, train=train, model=model, probe=probe), jobs, data, workers=workers,
-                     progress=progress)
+    return run_tasks(task, jobs, data, workers=workers, progress=progress)
 
 
-def _spec_task(job, data, *, train, model, probe) -> RunResult:
+def _spec_task(job, data, *, train, model, probe, device=None) -> RunResult:
+    """One (spec, seed) run; `device`: a torchrun rank's own device (`avlib.torchrun`)."""
     spec, seed = job
+    train = train if device is None else replace(train, device=str(device))
     return run_one(spec, seed, data, train=train, model=model, probe=probe)
 
 
-def run_tasks(task, jobs: list, data, *, workers: int = 0, progress: bool = True, desc: str = "runs") -> list:
+def run_tasks(task, jobs: list, data, *, workers: int = 0, progress: bool = True, desc: str = "runs",
+              ddp: int = 0, ddp_device: str = "auto") -> list:
     """`task(job, data)` for every job, single-threaded, on the CPU; results in job order.
 
     The engine for task families that are not AV classifiers (event localization, QA, self-supervised
@@ -118,6 +128,9 @@ def run_tasks(task, jobs: list, data, *, workers: int = 0, progress: bool = True
     per core, 1: here, one after another). `task` must be importable by name (a module-level function, or
     a `functools.partial` of one): workers pickle it. `data` reaches each worker once. Every call runs
     with one torch and one BLAS thread, so results are bit-identical whatever the number of workers.
+    `ddp=N`: instead, one torchrun launch of N processes runs the jobs one after another, each on all N
+    ranks (`avlib.torchrun`; `task` then takes a `device=` keyword: its rank's device; `ddp_device="cpu"`
+    keeps the ranks off the GPUs); finished jobs are checkpointed when the launch returns.
     """
     if not jobs:
         raise EngineError("run_tasks needs at least one job")
@@ -141,7 +154,13 @@ def run_tasks(task, jobs: list, data, *, workers: int = 0, progress: bool = True
 
     try:
         n = min(workers or available_cores(), max(len(todo), 1))
-        if n == 1:
+        if ddp and todo:
+            from avlib.torchrun import launch
+
+            launched = launch(task, [jobs[i] for i in todo], data, procs=ddp, device=ddp_device, progress=progress)
+            for i, result in zip(todo, launched, strict=True):
+                finished(i, result)
+        elif n == 1:
             with single_threaded():
                 for i in todo:
                     finished(i, task(jobs[i], data))
@@ -265,13 +284,13 @@ class Checkpoints:
 
 
 def choose_on_val(specs: list, seed: int, data: dict, *, train: TrainConfig, model: dict | None = None,
-                  workers: int = 0, progress: bool = True):
+                  workers: int = 0, progress: bool = True, ddp: int = 0):
     """Train each spec once at `seed` (a selection seed, outside the reported ones) and pick the best val
     accuracy (ties: the first). Returns (DataFrame of the grid, the chosen spec). Test is never looked at."""
     import pandas as pd
 
     runs = run_specs(specs, [seed], data, train=train, model=model, probe=False, progress=progress,
-                     workers=workers)
+                     workers=workers, ddp=ddp)
     grid = pd.DataFrame([{"setting": r.label, "val_acc": r.fit.val["acc"], "val_audio_acc": r.fit.val.get("audio_acc"),
                           "val_visual_acc": r.fit.val.get("visual_acc")} for r in runs])
     best = int(grid["val_acc"].to_numpy().argmax())

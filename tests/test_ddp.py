@@ -100,3 +100,88 @@ def test_two_gloo_processes_match_one_and_agree_across_ranks(tmp_path):
         assert abs(h1["val_acc"] - h2["val_acc"]) <= 2 / n_val
     assert abs(one["test"]["acc"] - two["test"]["acc"]) <= 2 / n_test
     assert one["history"][0]["k_audio"] != 1.0  # OGM-GE did modulate: the comparison is not vacuous
+
+
+# --- the engine's DDP path: run_specs(..., ddp=N), the knob `ddp` of t1_fusion, t3_imbalance, fig_underopt
+
+def _engine_runs(**engine):
+    from avlib.balance import OGMConfig
+    from avlib.engine import run_specs
+    from avlib.experiment import RunSpec
+    from avlib.train import TrainConfig
+
+    spec = importlib.util.spec_from_file_location("torchrun_fit", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    data = module.synthetic(256)
+    specs = [RunSpec("concat", "concat"), RunSpec("concat+ogm", "concat", OGMConfig(alpha=0.5, end_epoch=2))]
+    train = TrainConfig(epochs=2, batch_size=32, lr=0.1, device="cpu")
+    return run_specs(specs, [0], data, train=train, model={"width": 4}, progress=False, **engine)
+
+
+@pytest.mark.slow
+def test_run_specs_under_one_torchrun_process_gives_the_in_process_runs_bit_for_bit():
+    here, launched = _engine_runs(workers=1), _engine_runs(ddp=1)
+    for a, b in zip(here, launched, strict=True):
+        assert (a.label, a.seed) == (b.label, b.seed)
+        assert a.fit.history == b.fit.history and a.fit.test == b.fit.test and a.probe == b.probe
+
+
+@pytest.mark.slow
+def test_run_specs_on_two_torchrun_processes_matches_one_within_the_stated_tolerance():
+    one, two = _engine_runs(workers=1), _engine_runs(ddp=2)
+    for a, b in zip(one, two, strict=True):
+        assert a.label == b.label and len(a.fit.history) == len(b.fit.history) == 2
+        assert abs(a.fit.test["acc"] - b.fit.test["acc"]) <= 2 / 64
+        assert a.fit.history != b.fit.history  # two ranks really ran (gloo: per-rank BatchNorm)
+    ogm_one, ogm_two = one[1].fit.history, two[1].fit.history
+    assert ogm_one[0]["k_audio"] != 1.0  # OGM-GE modulated
+    for h1, h2 in zip(ogm_one, ogm_two, strict=True):
+        for key in ("k_audio", "k_visual", "rho_audio"):
+            assert abs(h1[key] - h2[key]) <= 0.01, (key, h1[key], h2[key])
+
+
+@pytest.mark.slow
+def test_a_failing_rank_raises_with_its_traceback():
+    from functools import partial
+
+    from avlib.engine import _spec_task, run_tasks
+    from avlib.experiment import RunSpec
+    from avlib.torchrun import TorchrunError
+    from avlib.train import TrainConfig
+
+    task = partial(_spec_task, train=TrainConfig(device="cpu"), model=None, probe=False)
+    with pytest.raises(TorchrunError, match=r"(?s)Traceback.*'NoneType' object is not subscriptable"):
+        run_tasks(task, [(RunSpec("concat", "concat"), 0)], None, ddp=2, progress=False)  # no data
+
+
+def test_ddp_that_does_not_divide_the_batch_is_refused_before_training():
+    import yaml
+
+    from avlib.params import ParamError
+    from avlib.stages import t1_fusion
+
+    section = yaml.safe_load((ROOT / "params.yaml").read_text())["t1_fusion"]
+    assert t1_fusion.PARAMS.check({**section, "ddp": 4}).ddp == 4
+    with pytest.raises(ParamError, match=r"t1_fusion.ddp=3: expected a number of processes that divides batch_size=64"):
+        t1_fusion.PARAMS.check({**section, "ddp": 3})
+
+
+def test_ddp_asks_for_at_least_one_process():
+    from avlib.torchrun import launch
+
+    with pytest.raises(ValueError, match="ddp=0"):
+        launch(print, [0], None, procs=0)
+
+
+@pytest.mark.slow
+def test_t1_notebook_smoke_under_torchrun(tmp_path, tiny_avdigits):
+    sys.path.insert(0, str(ROOT / "tools"))
+    import run_stage
+
+    out = run_stage.run("t1_fusion", ["smoke=true", f"root={tiny_avdigits}", "ddp=2"], tmp_path / "reports")
+    ran = json.loads((out / "provenance.json").read_text())["ran_with"]
+    assert ran["ddp"] == 2
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"audio_only", "concat", "concat+ogm_ge"} <= set(metrics)
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["t1_fusion"]

@@ -44,6 +44,7 @@ from avlib.data.avdigits import (
     log_mel,
 )
 from avlib.data.errors import DatasetError
+from avlib.data.in_memory import InMemoryAV
 from avlib.data.speech import SAMPLE_RATE as SPEECH_RATE
 from avlib.data.speech import synthesize_many
 
@@ -221,7 +222,7 @@ def _split_problem(data) -> str | None:
     return None
 
 
-class AVClips(torch.utils.data.Dataset):
+class AVClips(InMemoryAV):
     """One split of generated AV-Digits clips, in memory. Items: audio (T, 1, n_mels, frames), visual
     (T, 1, 28, 28), label ()."""
 
@@ -255,14 +256,3 @@ class AVClips(torch.utils.data.Dataset):
     @property
     def segments(self) -> int:
         return self.audio.shape[1]
-
-    def __len__(self) -> int:
-        return len(self.label)
-
-    def __getitem__(self, i):
-        return {"audio": self.audio[i], "visual": self.visual[i], "label": self.label[i]}
-
-    def __getitems__(self, indices):
-        """A whole batch in one gather per tensor (indices: a list or a LongTensor)."""
-        idx = torch.as_tensor(indices)
-        return {"audio": self.audio[idx], "visual": self.visual[idx], "label": self.label[idx]}

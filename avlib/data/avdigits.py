@@ -41,6 +41,7 @@ import torchaudio
 from scipy.ndimage import gaussian_filter
 
 from avlib.data.errors import DatasetError
+from avlib.data.in_memory import InMemoryAV
 from avlib.data.speech import SAMPLE_RATE as SPEECH_RATE
 from avlib.data.speech import synthesize_many
 
@@ -375,7 +376,7 @@ def _split_problem(data) -> str | None:
     return None
 
 
-class AVDigits(torch.utils.data.Dataset):
+class AVDigits(InMemoryAV):
     """One split of generated AV-Digits, held in memory (a few MB)."""
 
     n_classes = 10
@@ -405,14 +406,3 @@ class AVDigits(torch.utils.data.Dataset):
         self = cls.__new__(cls)
         self.audio, self.visual, self.label, self.voice = audio, visual, label, [""] * len(label)
         return self
-
-    def __len__(self) -> int:
-        return len(self.label)
-
-    def __getitem__(self, i):
-        return {"audio": self.audio[i], "visual": self.visual[i], "label": self.label[i]}
-
-    def __getitems__(self, indices):
-        """A whole batch in one gather per tensor (indices: a list or a LongTensor)."""
-        idx = torch.as_tensor(indices)
-        return {"audio": self.audio[idx], "visual": self.visual[idx], "label": self.label[idx]}

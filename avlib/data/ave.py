@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from avlib.data.errors import DatasetError
+from avlib.data.in_memory import InMemoryAV
 
 N_SEGMENTS = 10
 AUDIO_SHAPE = (N_SEGMENTS, 128)
@@ -89,7 +90,7 @@ def read_split(root, split: str, *, n_classes: int, name: str = "ave") -> dict:
     return out
 
 
-class SegmentDataset(torch.utils.data.Dataset):
+class SegmentDataset(InMemoryAV):
     """Clips of 10 segments held in memory: the item format of AVE and AV-Events (module docstring)."""
 
     n_classes = 29  # a subclass or instance sets its own
@@ -101,16 +102,6 @@ class SegmentDataset(torch.utils.data.Dataset):
         if n_classes is not None:
             self.n_classes = n_classes
         return self
-
-    def __len__(self) -> int:
-        return len(self.label)
-
-    def __getitem__(self, i):
-        return {"audio": self.audio[i], "visual": self.visual[i], "label": self.label[i]}
-
-    def __getitems__(self, indices):
-        idx = torch.as_tensor(indices)
-        return {"audio": self.audio[idx], "visual": self.visual[idx], "label": self.label[idx]}
 
 
 class AVE(SegmentDataset):

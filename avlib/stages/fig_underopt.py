@@ -27,16 +27,17 @@ from avlib.models.fusion import FUSIONS  # noqa: E402
 from avlib.params import Bool, Choice, Int, ListOf, Schema, Str, device  # noqa: E402
 from avlib.plots import line_with_band  # noqa: E402
 from avlib.report import DATASET_NAMES, format_ci  # noqa: E402
-from avlib.stages.training import DATASETS, LOADER_FIELD, TRAIN_FIELDS, load_data, model_kwargs, train_config  # noqa: E402, F401 - load_data, ...: the notebook's stage.load_data(p)
+from avlib.stages.training import DATASETS, LOADER_FIELD, TRAIN_FIELDS, ddp_rule, load_data, model_kwargs, train_config  # noqa: E402, F401 - load_data, ...: the notebook's stage.load_data(p)
 
 PARAMS = Schema(
     "fig_underopt",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0)), fusion=Choice(*FUSIONS),
     **TRAIN_FIELDS,
     ogm_grid=Str(), ogm_params=Choice("conv", "all"),
-    device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0),
+    device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0), ddp=Int(min=0),
     loader=LOADER_FIELD,
 )
+PARAMS.rules.append(ddp_rule("fig_underopt"))
 
 MODALITIES = ("audio", "visual")
 

@@ -18,7 +18,7 @@ from avlib.models import KINDS  # noqa: E402
 from avlib.params import Bool, Choice, Float, Int, ListOf, ParamError, Schema, Str, device  # noqa: E402
 from avlib.plots import bars_with_ci, line_with_band  # noqa: E402
 from avlib.report import DATASET_NAMES, format_ci, ours_column, paper_column  # noqa: E402
-from avlib.stages.training import DATASETS, LOADER_FIELD, TRAIN_FIELDS, load_data, model_kwargs, train_config  # noqa: E402, F401 - load_data, ...: the notebook's stage.load_data(p)
+from avlib.stages.training import DATASETS, LOADER_FIELD, TRAIN_FIELDS, ddp_rule, load_data, model_kwargs, train_config  # noqa: E402, F401 - load_data, ...: the notebook's stage.load_data(p)
 
 PARAMS = Schema(
     "t1_fusion",
@@ -26,7 +26,7 @@ PARAMS = Schema(
     **TRAIN_FIELDS,
     alpha_grid=ListOf(Float(positive=True)), window_grid=ListOf(Float(positive=True, max=1)),
     selection_seed=Int(min=0), paper_alpha=Float(positive=True), ogm_params=Choice("conv", "all"),
-    device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0),
+    device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0), ddp=Int(min=0),
     loader=LOADER_FIELD,
 )
 
@@ -44,7 +44,7 @@ def check(p):
         raise ParamError(f"t1_fusion.rows={p.rows}: expected at least one fusion (OGM-GE needs two modalities)")
 
 
-PARAMS.rules.append(check)
+PARAMS.rules += [check, ddp_rule("t1_fusion")]
 
 METHOD_NAMES = {"audio_only": "Audio-only", "visual_only": "Visual-only", "baseline": "Baseline",
                 "concat": "Concatenation", "sum": "Summation", "film": "FiLM", "gated": "Gated"}
@@ -71,7 +71,7 @@ def ogm_grid_specs(p) -> list:
 def choose_ogm(p, data, train, model):
     """(grid table, chosen OGMConfig): val accuracy of each grid point at the selection seed."""
     grid, best = choose_on_val(ogm_grid_specs(p), p.selection_seed, data, train=train, model=model,
-                               workers=p.workers)
+                               workers=p.workers, ddp=p.ddp)
     grid.insert(1, "window_end_epoch", [s.method.end_epoch for s in ogm_grid_specs(p)])
     return grid, best.method
 

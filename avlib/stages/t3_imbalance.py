@@ -12,7 +12,7 @@ from avlib.metrics import mean_ci, paired_difference
 from avlib.models.fusion import FUSIONS
 from avlib.params import Bool, Choice, Int, ListOf, ParamError, Schema, Str, device
 from avlib.report import DATASET_NAMES, format_ci, ours_column, paper_column
-from avlib.stages.training import DATASETS, LOADER_FIELD, TRAIN_FIELDS, load_data, model_kwargs, train_config  # noqa: F401 - load_data, ...: the notebook's stage.load_data(p)
+from avlib.stages.training import DATASETS, LOADER_FIELD, TRAIN_FIELDS, ddp_rule, load_data, model_kwargs, train_config  # noqa: F401 - load_data, ...: the notebook's stage.load_data(p)
 
 PLAIN = "concat"  # the row without a balancing method: the fusion trained jointly, as it is
 ROW_NAMES = {PLAIN: "Concatenation", "modality_drop_audio": "Modality-Drop (audio)",
@@ -56,7 +56,7 @@ PARAMS = Schema(
     rows=ListOf(Choice(PLAIN, *METHODS)), paper_only_rows=ListOf(Choice("MLA", "MMPareto"), min_len=0),
     **TRAIN_FIELDS,
     grids=_grids, selection_seed=Int(min=0),
-    device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0),
+    device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0), ddp=Int(min=0),
     loader=LOADER_FIELD,
 )
 
@@ -73,7 +73,7 @@ def check(p):
                          "(write {} for a method run at its defaults)")
 
 
-PARAMS.rules.append(check)
+PARAMS.rules += [check, ddp_rule("t3_imbalance")]
 
 
 def smoke(p):
@@ -107,7 +107,8 @@ def choose_methods(p, data, train, model) -> tuple[pd.DataFrame, dict]:
     """(grid table, {method: chosen config}): every grid point trained once at the selection seed (all
     methods' points in one batch of runs), the best val accuracy per method kept (ties: the first)."""
     specs = grid_specs(p)
-    runs = run_specs(specs, [p.selection_seed], data, train=train, model=model, probe=False, workers=p.workers)
+    runs = run_specs(specs, [p.selection_seed], data, train=train, model=model, probe=False, workers=p.workers,
+                     ddp=p.ddp)
     grid = pd.DataFrame([{"method": r.label.split("|")[0], "setting": r.label.split("|")[1],
                           "val_acc": r.fit.val["acc"], "val_audio_acc": r.fit.val.get("audio_acc"),
                           "val_visual_acc": r.fit.val.get("visual_acc")} for r in runs])

@@ -3,7 +3,7 @@ they read, their training knobs' schema, and the data, TrainConfig and model opt
 
 from avlib.data import avdigits, cremad, load_splits  # noqa: F401 - the loaders these stages read (their DVC deps)
 from avlib.data.loader import head
-from avlib.params import Bool, Choice, Dict, Float, Int
+from avlib.params import Bool, Choice, Dict, Float, Int, ParamError
 from avlib.train import TrainConfig
 
 DATASETS = ("avdigits", "cremad")
@@ -37,3 +37,12 @@ def train_config(p, seed: int = 0) -> TrainConfig:
 def model_kwargs(p) -> dict:
     """Encoder options: real datasets have RGB frames, AV-Digits grey digits."""
     return {"encoder": p.encoder, "width": p.width, **({"visual_channels": 3} if p.dataset != "avdigits" else {})}
+
+
+def ddp_rule(stage: str):
+    """A Schema rule: under torchrun (`ddp: N`) every global batch must split into N equal shares."""
+    def check(p):
+        if p.ddp > 1 and p.batch_size % p.ddp:
+            raise ParamError(f"{stage}.ddp={p.ddp}: expected a number of processes that divides "
+                             f"batch_size={p.batch_size} (each rank trains on batch_size / ddp samples)")
+    return check
