@@ -7,6 +7,10 @@ import the rest of avlib, so a DVC stage depends only on the files its notebook 
 
 import importlib
 
+from avlib.blas import pin_kernels
+
+pin_kernels()  # before numpy loads, where it has not yet: the same probe bits on every x86-64 machine
+
 _EXPORTS = {
     "METHODS": "avlib.balance", "OGMConfig": "avlib.balance", "method_config": "avlib.balance",
     "load_dataset": "avlib.data", "load_splits": "avlib.data", "run_specs": "avlib.engine",

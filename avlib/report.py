@@ -128,6 +128,7 @@ def versions() -> dict:
         except PackageNotFoundError:
             out[name] = "not installed"
     out["torch_threads"] = torch.get_num_threads()
+    out["openblas_coretype"] = os.environ.get("OPENBLAS_CORETYPE", "by CPU")  # avlib/blas.py
     out["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
     return out
 

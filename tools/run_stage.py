@@ -37,6 +37,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing: avlib is importable
 
+from avlib.blas import pin_kernels  # noqa: E402
+
+pin_kernels()  # in the environment the kernel inherits, before anything loads numpy (avlib/blas.py)
+
 import nbformat  # noqa: E402
 import papermill  # noqa: E402
 import yaml  # noqa: E402

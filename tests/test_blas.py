@@ -1,0 +1,35 @@
+"""The OpenBLAS kernel pin (avlib/blas.py) that makes the probes' bits the same on every x86-64 machine."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from avlib import blas
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_pin_is_set_where_haswell_kernels_run_and_a_users_choice_is_kept(monkeypatch):
+    monkeypatch.setattr(blas.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(blas, "has_avx2", lambda: True)
+    assert blas.pin_kernels({}) == "Haswell"
+    assert blas.pin_kernels({"OPENBLAS_CORETYPE": "Zen"}) == "Zen"
+    monkeypatch.setattr(blas, "has_avx2", lambda: False)
+    assert blas.pin_kernels({}) is None  # Haswell kernels would not run on this CPU
+    monkeypatch.setattr(blas.platform, "machine", lambda: "aarch64")
+    assert blas.pin_kernels({}) is None
+
+
+def test_a_process_that_imports_avlib_first_loads_openblas_with_the_pin():
+    if blas.pin_kernels(dict(os.environ)) is None:
+        pytest.skip("not x86-64 with AVX2: nothing is pinned here")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    code = ("import avlib, numpy, json; from threadpoolctl import threadpool_info; "
+            "print(json.dumps([i.get('architecture') for i in threadpool_info() if i['internal_api'] == 'openblas']))")
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads(done.stdout)) == {"Haswell"}
