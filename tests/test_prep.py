@@ -13,6 +13,9 @@ import pytest
 import soundfile as sf
 
 from avlib.data.cremad import CremaD, read_split_csv
+from avlib.data.errors import DatasetError
+from avlib.data.kinetics_sounds import KineticsSounds
+from avlib.data.vggsound import VGGSound
 from avlib.prep import clips as clips_prep
 from avlib.prep.common import RECORDS
 from avlib.prep.cremad import OFFICIAL_SPLITS, prepare_cremad
@@ -132,9 +135,11 @@ def clips_raw(tmp_path_factory):
     (raw / "sub").mkdir()
     encode(raw / "sub" / "vidA_000010.mp4")
     encode(raw / "vidB_000020.mp4")
+    encode(raw / "vidD_000040.mp4")
     truncate(raw / "vidB_000020.mp4")  # the index (moov) is at the end: ffmpeg cannot open it
     lists = raw / "vggsound.csv"
-    lists.write_text("vidA,10,playing guitar,train\nvidB,20,dog barking,train\nvidC,30,dog barking,test\n")
+    lists.write_text('vidA,10,"playing guitar, loudly",train\nvidB,20,dog barking,train\nvidC,30,dog barking,test\n'
+                     'vidD,40,dog barking,train\n')
     return raw, lists
 
 
@@ -143,18 +148,59 @@ def test_clip_prep_writes_16k_wav_and_frames_and_lists_the_bad_clips(clips_raw, 
     out = tmp_path / "vgg"
     m = clips_prep.prepare_clips("vggsound", raw, out, list_format="vggsound",
                                  lists={"train": lists, "test": lists}, workers=2, progress=False)
-    assert m["counts"] == {"clips": 2, "prepared": 1, "skipped": 0, "failed": 1} and m["missing"] == 1
+    assert m["counts"] == {"clips": 3, "prepared": 2, "skipped": 0, "failed": 1} and m["missing"] == 1
     info = sf.info(str(out / "audio" / "vidA_000010.wav"))
     assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16") and abs(info.duration - 3) < 0.1
-    assert len(list((out / "Image-01-FPS" / "vidA_000010").glob("*.jpg"))) == 3
-    assert list(csv.reader((out / "train.csv").open())) == [["vidA_000010", "playing guitar"]]
-    assert (out / "test.csv").read_text() == ""
+    assert len(list((out / "visual" / "vidA_000010").glob("*.jpg"))) == 3
+    # the release's csv, holding the prepared clips only (a label with a comma stays one quoted field)
+    assert list(csv.reader((out / "vggsound.csv").open())) == [["vidA", "10", "playing guitar, loudly", "train"],
+                                                               ["vidD", "40", "dog barking", "train"]]
+    assert m["splits"] == {"train": {"listed": 3, "written": 2}, "test": {"listed": 1, "written": 0}}
     report = (out / "prep_report.md").read_text()
     assert "vidB_000020 | train | ffmpeg cannot read vidB_000020.mp4" in report
     assert "vidC_000030 | test | missing: no vidC_000030.mp4 under raw_root" in report
     again = clips_prep.prepare_clips("vggsound", raw, out, list_format="vggsound",
                                      lists={"train": lists, "test": lists}, workers=2, progress=False)
-    assert again["counts"]["skipped"] == 1 and again["sha256"] == m["sha256"]
+    assert again["counts"]["skipped"] == 2 and again["sha256"] == m["sha256"]
+    # the vggsound loader reads what was written: two train clips (one carved off as val), no test rows
+    train = VGGSound(out, "train", val_fraction=0.5, image_size=16, n_frames=2)
+    val = VGGSound(out, "val", val_fraction=0.5, image_size=16, n_frames=2)
+    assert (len(train), len(val), train.classes) == (1, 1, ["dog barking", "playing guitar, loudly"])
+    assert sorted(train.clips + val.clips) == ["vidA_000010", "vidD_000040"]
+    assert train[0]["visual"].shape == (2, 3, 16, 16) and train[0]["audio"].shape == (1, 257, 188)
+    with pytest.raises(DatasetError, match="no 'test' rows"):
+        VGGSound(out, "test")
+
+
+def test_kinetics_sounds_prep_writes_the_loaders_split_files_with_frame_counts(clips_raw, tmp_path):
+    raw, _ = clips_raw
+    train, test = tmp_path / "my_train.txt", tmp_path / "my_test.txt"
+    train.write_text("vidA_000010,10,4\nvidB_000020,10,7\nvidD_000040,10,9\n")  # OGM-GE's: clip, frames, label
+    test.write_text("vidC_000030,10,2\n")
+    out = tmp_path / "ks"
+    m = clips_prep.prepare_clips("kinetics_sounds", raw, out, list_format="kinetics_sounds",
+                                 lists={"train": train, "test": test}, workers=2, progress=False)
+    assert m["split_files"] == ["train.txt", "test.txt"] and m["counts"]["prepared"] == 2
+    assert (out / "train.txt").read_text() == "vidA_000010,3,4\nvidD_000040,3,9\n"  # 3 s at 1 fps, not 10
+    assert (out / "test.txt").read_text() == ""
+    train = KineticsSounds(out, "train", val_fraction=0.5, image_size=16, n_frames=3)
+    val = KineticsSounds(out, "val", val_fraction=0.5, image_size=16, n_frames=3)
+    assert sorted(train.labels + val.labels) == [4, 9]
+    assert train[0]["visual"].shape == (3, 3, 16, 16) and train[0]["audio"].shape == (1, 257, 188)
+
+
+def test_lists_that_the_loader_cannot_read_are_refused_before_any_clip_is_prepared(clips_raw, tmp_path):
+    raw, lists = clips_raw
+    names = tmp_path / "names.csv"
+    names.write_text("vidA_000010,playing guitar\n")
+    out = tmp_path / "never"
+    with pytest.raises(ValueError, match="names.csv: clip 'vidA_000010' has label 'playing guitar'.*0..30"):
+        clips_prep.prepare_clips("kinetics_sounds", raw, out, list_format="csv", lists={"train": names})
+    odd = tmp_path / "odd.csv"
+    odd.write_text("clip7,dog\n")
+    with pytest.raises(ValueError, match="odd.csv: clip 'clip7'.*<youtube id>_<start seconds as 6 digits>"):
+        clips_prep.prepare_clips("vggsound", raw, out, list_format="csv", lists={"train": odd})
+    assert not out.exists()
 
 
 def test_kinetics_sounds_lists_are_read_in_the_ogm_ge_format(tmp_path):
@@ -202,3 +248,31 @@ def test_the_prep_notebook_runs_not_configured_through_the_runner(stage, tmp_pat
         assert (out / name).exists(), name
     assert "not configured" in (out / "report.md").read_text()
     assert json.loads((out / "headline.json").read_text()) == {stage: {"clips_written": 0}}
+
+
+@pytest.mark.slow
+def test_from_the_released_mp4s_to_table_1_kinetics_sounds(tmp_path):
+    """The whole real-data path on the CPU: mp4 clips as released -> prep_clips -> t1_fusion (smoke) reads them."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import run_stage
+
+    raw, out, reports = tmp_path / "raw", tmp_path / "ks", tmp_path / "reports"
+    raw.mkdir()
+    train_rows, test_rows = [], []
+    for i in range(8):
+        clip = f"clip{i}_{10 * i:06d}"
+        encode(raw / f"{clip}.mp4", seconds=2.0)
+        (test_rows if i >= 6 else train_rows).append(f"{clip},20,{i % 2}")
+    (tmp_path / "train.txt").write_text("\n".join(train_rows) + "\n")
+    (tmp_path / "test.txt").write_text("\n".join(test_rows) + "\n")
+    lists = [f"train_list={tmp_path / 'train.txt'}", f"test_list={tmp_path / 'test.txt'}"]
+    prepared = run_stage.run("prep_clips", [f"raw_root={raw}", f"out_root={out}", *lists, "workers=2"], reports)
+    assert json.loads((prepared / "metrics.json").read_text())["clips_written"] == 8
+    t1 = run_stage.run("t1_fusion", ["smoke=true", "dataset=kinetics_sounds", f"root={out}",
+                                     "rows=[audio_only, concat]", "batch_size=4", "width=2",
+                                     "loader={image_size: 16, val_fraction: 0.34, augment: true}"], reports)
+    assert "ours (KS) acc" in (t1 / "table.md").read_text()
+    metrics = json.loads((t1 / "metrics.json").read_text())
+    assert {"audio_only", "concat", "concat+ogm_ge"} <= set(metrics)
+    ran = json.loads((t1 / "provenance.json").read_text())["ran_with"]
+    assert ran["dataset"] == "kinetics_sounds" and ran["loader"]["augment"] is True

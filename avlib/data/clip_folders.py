@@ -6,7 +6,8 @@ frames, listed by a split file; val carved from train with a fixed seed (as `cre
 
 Items follow `avlib.data.cremad` (whose helpers are imported): audio = 3 s at 22,050 Hz as a log-magnitude
 STFT (1, 257, 188), visual = `n_frames` frames chosen evenly (n_frames, 3, image_size, image_size),
-label = the class index.
+label = the class index. `augment` (train split only): cremad's random resized crop + mirror per frame,
+as OGM-GE's transforms for these sets; off by default.
 """
 
 from pathlib import Path
@@ -25,7 +26,7 @@ class ClipFolders(Dataset):
     name = "clips"
 
     def __init__(self, root, split: str, rows: list, *, val_fraction: float = 0.1, val_seed: int = 0,
-                 n_frames: int = 1, image_size: int = 224, min_frames: dict | None = None):
+                 n_frames: int = 1, image_size: int = 224, augment: bool = False, min_frames: dict | None = None):
         if not (isinstance(val_fraction, int | float) and 0 < val_fraction < 1):
             raise DatasetError(f"{self.name}: val_fraction must be in (0, 1), got {val_fraction!r}")
         if not (is_int(val_seed) and val_seed >= 0):
@@ -33,6 +34,9 @@ class ClipFolders(Dataset):
         if not (is_int(n_frames) and n_frames >= 1) or not (is_int(image_size) and image_size >= 1):
             raise DatasetError(f"{self.name}: n_frames and image_size must be integers >= 1, got "
                                f"{n_frames!r}, {image_size!r}")
+        if not isinstance(augment, bool):
+            raise DatasetError(f"{self.name}: augment must be true or false, got {augment!r}")
+        self.augment = augment and split == "train"
         if split != "test":
             in_val = np.zeros(len(rows), dtype=bool)
             in_val[carve_val(len(rows), val_fraction, val_seed)] = True
@@ -58,5 +62,6 @@ class ClipFolders(Dataset):
 
     def __getitem__(self, idx):
         return {"audio": log_spectrogram(load_audio(self._wavs[idx])),
-                "visual": torch.stack([load_frame(p, self.image_size) for p in self._frames[idx]]),
+                "visual": torch.stack([load_frame(p, self.image_size, augment=self.augment)
+                                       for p in self._frames[idx]]),
                 "label": torch.tensor(self.labels[idx], dtype=torch.long)}

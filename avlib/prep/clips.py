@@ -1,13 +1,15 @@
-"""Kinetics-Sounds / VGGSound clips (mp4) -> wav + frames, in the layout of OGM-GE's VGGSound pipeline.
+"""Kinetics-Sounds / VGGSound clips (mp4) -> wav + frames, in the layout the `kinetics_sounds` / `vggsound`
+loaders read (`avlib.data.clip_folders`).
 
     <raw_root>/**/<clip>.mp4                       the downloaded clips (any folder depth)
  -> <out_root>/audio/<clip>.wav                    16 kHz mono 16-bit PCM (OGM-GE data/VGGSound/mp4_to_wav.py)
-    <out_root>/Image-01-FPS/<clip>/00000.jpg ...   frames at 1 fps (its video_preprocessing.py)
-    <out_root>/train.csv, test.csv                 "<clip>,<label>" rows of the split lists, clips prepared
+    <out_root>/visual/<clip>/00000.jpg ...         frames at 1 fps (its video_preprocessing.py)
+    <out_root>/<the loader's split file>           the prepared clips of the split lists:
+        kinetics_sounds: train.txt, test.txt       rows "<clip>,<frames written>,<label index>"
+        vggsound:        vggsound.csv              rows "<youtube id>,<start s>,<label>,<train|test>"
     <out_root>/manifest.json, prep_report.md       as for CREMA-D (`avlib.prep.common`)
 
-The loaders (`avlib/data/kinetics_sounds.py`, `vggsound.py`) were not in this checkout when this was
-written; this layout follows the OGM-GE code and is the contract they read.
+So `dataset: kinetics_sounds, root: <out_root>` in a training stage reads what this wrote.
 
 Split lists (`list_format`):
     "kinetics_sounds"  OGM-GE's data/KineticSound/my_{train,test}.txt rows "<clip>,<n>,<label index>"
@@ -15,9 +17,14 @@ Split lists (`list_format`):
     "vggsound"         the VGGSound release's vggsound.csv, rows "<youtube id>,<start s>,<label>,<train|test>"
                        (one file for both splits; clip name "<id>_<start as 6 digits>", the release's mp4 names)
     "csv"              rows "<clip>,<label>"
+Any format serves either dataset as long as its rows fit the loader's file: integer label indices
+0..30 for kinetics_sounds, clip names "<id>_<start as 6 digits>" and splits train/test for vggsound;
+`check_for_loader` says which row does not, before any clip is prepared.
 """
 
 import csv
+import io
+import re
 from pathlib import Path
 
 from avlib.prep.common import (
@@ -35,7 +42,9 @@ from avlib.prep.media import check_complete, extract_audio, extract_frames, prob
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 KS_LISTS = {"train": REFERENCE / "kinetics_sounds_train.txt", "test": REFERENCE / "kinetics_sounds_test.txt"}
 FORMATS = ("kinetics_sounds", "vggsound", "csv")
-FRAMES, SAMPLE_RATE = "Image-01-FPS", 16_000
+FRAMES, SAMPLE_RATE = "visual", 16_000  # clip_folders reads <root>/visual/<clip>/*.jpg
+KS_CLASSES = 31
+VGGSOUND_CLIP = re.compile(r"^(.+)_(\d{6})$")
 
 
 def _rows(path: Path) -> list:
@@ -67,6 +76,52 @@ def read_lists(list_format: str, lists: dict) -> dict:
     return out
 
 
+def check_for_loader(dataset: str, splits: dict, lists: dict) -> None:
+    """Raise ValueError, naming the list file and row, where `splits` cannot be written as `dataset`'s
+    loader file (module docstring)."""
+    for split, rows in splits.items():
+        source = lists.get(split) or ", ".join(sorted({str(v) for v in lists.values()}))
+        where = f"prep_clips dataset={dataset}: split list {source}"
+        if dataset == "kinetics_sounds":
+            for clip, label in rows:
+                if not (label.isdigit() and int(label) < KS_CLASSES):
+                    raise ValueError(f"{where}: clip {clip!r} has label {label!r}; the kinetics_sounds loader "
+                                     f"expects an integer class index 0..{KS_CLASSES - 1}")
+        elif dataset == "vggsound":
+            if split not in ("train", "test"):
+                raise ValueError(f"{where}: split {split!r}; the vggsound loader expects 'train' or 'test'")
+            bad = next((clip for clip, _ in rows if not VGGSOUND_CLIP.match(clip)), None)
+            if bad is not None:
+                raise ValueError(f"{where}: clip {bad!r}; the vggsound loader expects names "
+                                 "'<youtube id>_<start seconds as 6 digits>'")
+        else:
+            raise ValueError(f"prep_clips dataset={dataset!r}; expected kinetics_sounds or vggsound")
+
+
+def write_split_files(dataset: str, out_root: Path, kept: dict) -> list[str]:
+    """Write the loader's split file(s) for the prepared clips `kept` ({split: [(clip, label)]}); return
+    their names."""
+    if dataset == "kinetics_sounds":
+        for split, rows in kept.items():
+            n_frames = {c: len(list((out_root / FRAMES / c).glob("*.jpg"))) for c, _ in rows}
+            atomic_text(out_root / f"{split}.txt", "".join(f"{c},{n_frames[c]},{label}\n" for c, label in rows))
+        return [f"{split}.txt" for split in kept]
+    lines = []
+    for split, rows in kept.items():
+        for clip, label in rows:
+            ytid, start = VGGSOUND_CLIP.match(clip).groups()
+            # the release's csv quotes labels with commas ("people babbling, laughing"); csv keeps them whole
+            lines.append(_csv_row([ytid, int(start), label, split]))
+    atomic_text(out_root / "vggsound.csv", "".join(lines))
+    return ["vggsound.csv"]
+
+
+def _csv_row(cells) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(cells)
+    return buf.getvalue()
+
+
 def _work(out_root: Path, fps: int, sample_rate: int):
     def work(clip: Clip) -> None:
         src = clip.sources["video"]
@@ -93,6 +148,7 @@ def prepare_clips(dataset: str, raw_root, out_root, *, list_format: str, lists: 
             raise ValueError(f"prep_clips: list_format {list_format!r} needs the split list files (lists)")
         lists = KS_LISTS
     splits = read_lists(list_format, lists)
+    check_for_loader(dataset, splits, lists)
     found = {}
     for p in sorted(raw_root.rglob("*.mp4")):
         found.setdefault(p.stem, p)
@@ -107,16 +163,14 @@ def prepare_clips(dataset: str, raw_root, out_root, *, list_format: str, lists: 
                          desc=f"prep {dataset}", progress=progress)
     problems += [(o.name, split_of[o.name], o.reason) for o in outcomes if o.status == "failed"]
     ok = {o.name for o in outcomes if o.status != "failed"}
-    split_counts = {}
-    for s, rows in splits.items():
-        kept = [(c, label) for c, label in rows if c in ok]
-        atomic_text(out_root / f"{s}.csv", "".join(f"{c},{label}\n" for c, label in kept))
-        split_counts[s] = {"listed": len(rows), "written": len(kept)}
+    kept = {s: [(c, label) for c, label in rows if c in ok] for s, rows in splits.items()}
+    split_files = write_split_files(dataset, out_root, kept)
+    split_counts = {s: {"listed": len(rows), "written": len(kept[s])} for s, rows in splits.items()}
     unlisted = sorted(set(found) - set(split_of))
     result = manifest(dataset, raw_root, outcomes, {
         "fps": fps, "sample_rate": sample_rate, "list_format": list_format, "splits": split_counts,
         "missing": sum(r.startswith("missing") for _, _, r in problems), "unlisted": len(unlisted),
-        "split_source": {s: str(p) for s, p in lists.items()}})
+        "split_source": {s: str(p) for s, p in lists.items()}, "split_files": split_files})
     write_json(out_root / "manifest.json", result)
     summary = {"listed clips": len(split_of), "prepared now": result["counts"]["prepared"],
                "finished earlier (skipped)": result["counts"]["skipped"], "failed": result["counts"]["failed"],

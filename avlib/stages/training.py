@@ -1,12 +1,12 @@
 """What the AV-classification training stages (t1_fusion, t3_imbalance, fig_underopt) share: the datasets
 they read, their training knobs' schema, and the data, TrainConfig and model options built from them."""
 
-from avlib.data import avdigits, cremad, load_splits  # noqa: F401 - the loaders these stages read (their DVC deps)
+from avlib.data import avdigits, cremad, kinetics_sounds, load_splits, vggsound  # noqa: F401 - the loaders these stages read (their DVC deps)
 from avlib.data.loader import head
 from avlib.params import Bool, Choice, Dict, Float, Int, ParamError
 from avlib.train import TrainConfig
 
-DATASETS = ("avdigits", "cremad")
+DATASETS = ("avdigits", "cremad", "kinetics_sounds", "vggsound")  # the real ones as prep_cremad / prep_clips write them
 SMOKE_SIZES = {"train": 256, "val": 128, "test": 128}
 
 # the knobs of the optimiser and the run, the same keys in every training stage's params section
