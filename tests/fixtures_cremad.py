@@ -6,7 +6,7 @@ import numpy as np
 import soundfile as sf
 from PIL import Image
 
-from avlib.data.cremad import EMOTIONS
+from avlib.data.real.cremad import EMOTIONS
 
 FIXTURE_RATE = 16_000  # real CREMA-D is 16 kHz, so the loader's resampling is exercised
 DURATIONS = (1.0, 2.0, 3.5, 0.5)  # cycled; 1.0, 2.0 and 0.5 s are tiled, 3.5 s is truncated

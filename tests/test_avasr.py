@@ -8,13 +8,21 @@ import numpy as np
 import pytest
 import torch
 
-from avlib.avasr import AVASRConfig, AVASRJob, train_avasr
+from avlib.core.params import ParamError
+from avlib.core.runtime import single_threaded
 from avlib.data import DatasetError, load_dataset
-from avlib.data.avspeech import STATES, AVSpeech, AVSpeechConfig, frame_phones, frame_states, generate, phone_of
-from avlib.engine import single_threaded
-from avlib.metrics_asr import collapse, decode, edit_distance, phone_error_rate, phone_loop_viterbi
+from avlib.data.embedded.avspeech import (
+    STATES,
+    AVSpeech,
+    AVSpeechConfig,
+    frame_phones,
+    frame_states,
+    generate,
+    phone_of,
+)
 from avlib.models.bilinear import BilinearSoftmax, FactoredBilinearSoftmax, average_log_posteriors
-from avlib.params import ParamError
+from avlib.tasks.asr.metrics import collapse, decode, edit_distance, phone_error_rate, phone_loop_viterbi
+from avlib.tasks.asr.train import AVASRConfig, AVASRJob, train_avasr
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(n_train=10, n_val=5, n_test=5)
@@ -69,7 +77,7 @@ def test_frame_phones_from_events_by_hand():
 
 
 def test_espeak_reports_the_phones_of_an_utterance_with_their_samples():
-    from avlib.data.speech_events import synthesize_with_events
+    from avlib.data.synth.speech_events import synthesize_with_events
 
     (samples, events), = synthesize_with_events([dict(text="three", voice="en+m3", rate=175, pitch=50)])
     phones = [phone_of(m) for m, _ in events]

@@ -9,7 +9,7 @@ import torch
 from fixtures_avclips import TINY, tiny_avclips
 
 from avlib.data import load_dataset
-from avlib.data.avclips import AVClips, AVClipsConfig, generate
+from avlib.data.embedded.avclips import AVClips, AVClipsConfig, generate
 from avlib.data.errors import DatasetError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))

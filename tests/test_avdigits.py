@@ -6,7 +6,8 @@ import torch
 from conftest import TINY
 
 from avlib.data import DatasetError, load_dataset, load_splits, make_loader
-from avlib.data.avdigits import AVDigitsConfig, generate, voice_family
+from avlib.data.embedded.avdigits import AVDigitsConfig, generate
+from avlib.data.synth.voices import voice_family
 
 
 def _digest(root):
@@ -115,7 +116,7 @@ def test_bad_generator_config_is_named(bad):
 
 
 def test_failed_generation_leaves_nothing(tmp_path, monkeypatch):
-    import avlib.data.avdigits as avdigits
+    import avlib.data.embedded.avdigits as avdigits
 
     def boom(*args, **kwargs):
         raise RuntimeError("interrupted")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from avlib.data import DatasetError
-from avlib.data.avdigits import VOICE_POOL, deal_voices, variant_formants, voice_families, voice_family
+from avlib.data.synth.voices import VOICE_POOL, deal_voices, variant_formants, voice_families, voice_family
 
 
 def test_formant_twins_are_one_family():

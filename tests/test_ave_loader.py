@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from avlib.data import DatasetError, load_dataset
-from avlib.data.ave import AVE, write_ave_files
+from avlib.data.real.ave import AVE, write_ave_files
 
 N = 6
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from avlib.data import DatasetError, load_splits
-from avlib.data.avevents import AVEvents, AVEventsConfig, generate
+from avlib.data.embedded.avevents import AVEvents, AVEventsConfig, generate
 
 TINY = dict(n_train=6, n_val=4, n_test=4)
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,11 +11,11 @@ import torch
 import yaml
 
 from avlib import report
-from avlib.metrics_qa import pooled_accuracy, type_counts
-from avlib.params import ParamError
+from avlib.core.params import ParamError
 from avlib.stages import avqa_ablation, avqa_baselines
-from avlib.stages.avqa_training import chosen_lr, lr_grid_frame
-from avlib.train_qa import QAJob, QAResult
+from avlib.stages.shared.qa import chosen_lr, lr_grid_frame
+from avlib.tasks.qa.metrics import pooled_accuracy, type_counts
+from avlib.tasks.qa.train import QAJob, QAResult
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -90,7 +90,7 @@ def test_bad_parameters_name_the_key():
 
 @pytest.fixture(scope="module")
 def tiny_avscenes(tmp_path_factory):
-    from avlib.data.avscenes import AVScenesConfig, generate
+    from avlib.data.embedded.avscenes.scenes import AVScenesConfig, generate
 
     root = tmp_path_factory.mktemp("avscenes") / "avscenes"
     # train large enough to hold every answer of val and test (the loader requires it)

@@ -7,13 +7,21 @@ import numpy as np
 import pytest
 import torch
 
+from avlib.core.runtime import single_threaded
 from avlib.data import DatasetError, load_dataset, make_loader
-from avlib.data.avqa import PLACEHOLDER, TYPES, tokenize
-from avlib.data.avscenes import AVScenesConfig, as_records, ask, generate, load_templates, quotas, sample_scene
-from avlib.data.avscenes_media import INSTRUMENTS
-from avlib.data.avscenes_probe import VIEWS, probe_data, train_modality_probe
-from avlib.data.avscenes_questions import is_yes_no, make_answerers
-from avlib.engine import single_threaded
+from avlib.data.embedded.avscenes.media import INSTRUMENTS
+from avlib.data.embedded.avscenes.probe import VIEWS, probe_data, train_modality_probe
+from avlib.data.embedded.avscenes.questions import is_yes_no, make_answerers
+from avlib.data.embedded.avscenes.scenes import (
+    AVScenesConfig,
+    as_records,
+    ask,
+    generate,
+    load_templates,
+    quotas,
+    sample_scene,
+)
+from avlib.data.qa import PLACEHOLDER, TYPES, tokenize
 
 TINY = AVScenesConfig(n_train=6, n_val=3, n_test=3, questions_per_video=4, map_size=2)
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from fixtures_avqa import FakeQA, fake_splits
 
-from avlib.engine import single_threaded
+from avlib.core.runtime import single_threaded
 from avlib.models.avst import ABLATION_ROWS, AVST, ablation_row, other_video_indices
-from avlib.train_qa import QAJob, train_qa
+from avlib.tasks.qa.train import QAJob, train_qa
 
 KW = dict(vocab_size=20, n_answers=5, hidden=16, visual_dim=32)
 

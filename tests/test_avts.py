@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from avlib.avts_sampling import (
+from avlib.data.embedded.avsync import AVSync, AVSyncConfig, draw_onsets, generate
+from avlib.data.errors import DatasetError
+from avlib.models.avts import AudioNet, MixedConvVideoNet, contrastive_loss
+from avlib.tasks.avts.sampling import (
     KINDS,
     Shifts,
     _shifted_starts,
@@ -19,10 +22,7 @@ from avlib.avts_sampling import (
     sample_pairs,
     switch_epoch,
 )
-from avlib.avts_train import NetConfig, PretrainJob, ProbeJob, choose_threshold, sync_metrics, train_avts
-from avlib.data.avsync import AVSync, AVSyncConfig, draw_onsets, generate
-from avlib.data.errors import DatasetError
-from avlib.models.avts import AudioNet, MixedConvVideoNet, contrastive_loss
+from avlib.tasks.avts.train import NetConfig, PretrainJob, ProbeJob, choose_threshold, sync_metrics, train_avts
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = AVSyncConfig(n_train=16, n_val=8, n_test=8)
@@ -224,7 +224,7 @@ def test_bad_params_are_named_before_anything_runs(tmp_path):
     sys.path.insert(0, str(ROOT / "tools"))
     import run_stage
 
-    from avlib.params import ParamError
+    from avlib.core.params import ParamError
 
     with pytest.raises(ParamError, match=r"avts_pretrain\.superhard"):
         run_stage.stage_params("avts_pretrain", ["superhard=[2, 12]"])

@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import run_stage  # noqa: E402
 
-from avlib.params import ParamError  # noqa: E402
+from avlib.core.params import ParamError  # noqa: E402
 
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())

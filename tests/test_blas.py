@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from avlib import blas
+from avlib.core import pins as blas
 
 ROOT = Path(__file__).resolve().parents[1]
 

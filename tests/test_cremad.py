@@ -9,8 +9,10 @@ import soundfile as sf
 import torch
 from fixtures_cremad import clip_id, make_cremad_fixture, ramp_image
 
-from avlib.data import cremad, load_splits, make_loader
-from avlib.data.cremad import (
+from avlib.data import load_splits, make_loader
+from avlib.data.errors import DatasetError
+from avlib.data.real import cremad
+from avlib.data.real.cremad import (
     CROP_RATIO,
     EMOTIONS,
     CremaD,
@@ -20,7 +22,6 @@ from avlib.data.cremad import (
     load_frame,
     random_resized_crop_box,
 )
-from avlib.data.errors import DatasetError
 
 SMALL = {"image_size": 32}  # tests not about the 224 default keep images small
 

@@ -1,7 +1,7 @@
 """DDP (torchrun) on the CPU with gloo: 2 processes against 1 on the same global batches.
 
 Tolerance of the 2-vs-1 comparison: gloo on the CPU has no SyncBatchNorm, so each rank normalizes its own
-half of every batch (on CUDA `avlib.ddp.wrap` syncs BatchNorm): the trajectories part slightly. We accept
+half of every batch (on CUDA `avlib.core.ddp.wrap` syncs BatchNorm): the trajectories part slightly. We accept
 per-epoch means of OGM-GE's k and rho within 0.01 and val/test accuracy within 2
 samples. Across the ranks of one run everything must be identical: k, rho, metrics and the weights' bytes.
 """
@@ -31,7 +31,7 @@ def test_shard_batch_splits_a_global_batch_into_equal_contiguous_shares():
 
 
 def test_ranks_together_see_the_single_process_batches():
-    from avlib.data.avdigits import AVDigits
+    from avlib.data.embedded.avdigits import AVDigits
 
     n = 40
     data = AVDigits.from_tensors(torch.zeros(n, 1, 2, 2), torch.zeros(n, 1, 2, 2), torch.arange(n) % 10)
@@ -42,7 +42,7 @@ def test_ranks_together_see_the_single_process_batches():
 
 
 def test_a_last_batch_smaller_than_the_world_is_skipped_by_every_rank():
-    from avlib.data.avdigits import AVDigits
+    from avlib.data.embedded.avdigits import AVDigits
 
     n = 17  # batches of 8, 8, 1: the lone last sample cannot be shared by 2 ranks
     data = AVDigits.from_tensors(torch.zeros(n, 1, 2, 2), torch.zeros(n, 1, 2, 2), torch.arange(n) % 10)
@@ -52,7 +52,7 @@ def test_a_last_batch_smaller_than_the_world_is_skipped_by_every_rank():
 
 
 def test_a_batch_that_does_not_split_over_the_ranks_is_refused():
-    from avlib.data.avdigits import AVDigits
+    from avlib.data.embedded.avdigits import AVDigits
 
     data = AVDigits.from_tensors(torch.zeros(4, 1, 2, 2), torch.zeros(4, 1, 2, 2), torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="batch_size=7 does not split over 2"):
@@ -106,9 +106,9 @@ def test_two_gloo_processes_match_one_and_agree_across_ranks(tmp_path):
 
 def _engine_runs(**engine):
     from avlib.balance import OGMConfig
-    from avlib.engine import run_specs
-    from avlib.experiment import RunSpec
-    from avlib.train import TrainConfig
+    from avlib.tasks.classify.engine import run_specs
+    from avlib.tasks.classify.fit import TrainConfig
+    from avlib.tasks.classify.runs import RunSpec
 
     spec = importlib.util.spec_from_file_location("torchrun_fit", SCRIPT)
     module = importlib.util.module_from_spec(spec)
@@ -145,10 +145,11 @@ def test_run_specs_on_two_torchrun_processes_matches_one_within_the_stated_toler
 def test_a_failing_rank_raises_with_its_traceback():
     from functools import partial
 
-    from avlib.engine import _spec_task, run_tasks
-    from avlib.experiment import RunSpec
-    from avlib.torchrun import TorchrunError
-    from avlib.train import TrainConfig
+    from avlib.core.pool import run_tasks
+    from avlib.core.torchrun import TorchrunError
+    from avlib.tasks.classify.engine import _spec_task
+    from avlib.tasks.classify.fit import TrainConfig
+    from avlib.tasks.classify.runs import RunSpec
 
     task = partial(_spec_task, train=TrainConfig(device="cpu"), model=None, probe=False)
     with pytest.raises(TorchrunError, match=r"(?s)Traceback.*'NoneType' object is not subscriptable"):
@@ -158,7 +159,7 @@ def test_a_failing_rank_raises_with_its_traceback():
 def test_ddp_that_does_not_divide_the_batch_is_refused_before_training():
     import yaml
 
-    from avlib.params import ParamError
+    from avlib.core.params import ParamError
     from avlib.stages import t1_fusion
 
     section = yaml.safe_load((ROOT / "params.yaml").read_text())["t1_fusion"]
@@ -168,7 +169,7 @@ def test_ddp_that_does_not_divide_the_batch_is_refused_before_training():
 
 
 def test_ddp_asks_for_at_least_one_process():
-    from avlib.torchrun import launch
+    from avlib.core.torchrun import launch
 
     with pytest.raises(ValueError, match="ddp=0"):
         launch(print, [0], None, procs=0)

@@ -1,18 +1,21 @@
-"""The run engine. Worker processes use the spawn start method: every job function lives in avlib.engine,
+"""The run engine. Worker processes use the spawn start method: every job function lives in avlib.tasks.classify.engine,
 never in a test."""
 
 import pytest
 import torch
 
-from avlib import engine
 from avlib.balance import OGMConfig
+from avlib.core.pool import EngineError
+from avlib.core.runtime import single_threaded
 from avlib.data import load_splits
-from avlib.data.avdigits import AVDigits
+from avlib.data.embedded.avdigits import AVDigits
 from avlib.data.loader import make_loader
-from avlib.engine import EngineError, StackedLoader, StackedRuns, choose_on_val, run_specs, single_threaded
-from avlib.experiment import RunResult, RunSpec
 from avlib.models import build_classifier
-from avlib.train import FitResult, TrainConfig
+from avlib.tasks.classify import engine
+from avlib.tasks.classify.batched import StackedLoader, StackedRuns
+from avlib.tasks.classify.engine import choose_on_val, run_specs
+from avlib.tasks.classify.fit import FitResult, TrainConfig
+from avlib.tasks.classify.runs import RunResult, RunSpec
 
 TRAIN = TrainConfig(epochs=2, batch_size=16, lr=0.05, device="cpu")
 MODEL = {"width": 4}

@@ -13,7 +13,7 @@ from test_avdigits import _digest
 
 from avlib.balance import OGMConfig
 from avlib.data import DatasetError, load_splits
-from avlib.data.avdigits import AVDigitsConfig, generate, generate_snr_levels
+from avlib.data.embedded.avdigits import AVDigitsConfig, generate, generate_snr_levels
 from avlib.stages import fig_imbalance_sweep as stage
 
 ROOT = Path(__file__).resolve().parents[1]

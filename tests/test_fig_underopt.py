@@ -12,12 +12,13 @@ import torch
 import yaml
 
 from avlib.balance import OGMConfig
+from avlib.core.runtime import single_threaded
 from avlib.data import load_splits
-from avlib.engine import run_specs, single_threaded
-from avlib.experiment import RunSpec, build_run, epoch_probes, run_one
 from avlib.stages import fig_underopt as stage
 from avlib.stages import t1_fusion
-from avlib.train import TrainConfig, fit
+from avlib.tasks.classify.engine import run_specs
+from avlib.tasks.classify.fit import TrainConfig, fit
+from avlib.tasks.classify.runs import RunSpec, build_run, epoch_probes, run_one
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -154,7 +155,7 @@ def test_fig_underopt_stops_before_training_without_t1s_grid(tmp_path, tiny_avdi
 
 
 def test_bad_fig_underopt_params_are_named(tmp_path):
-    from avlib.params import ParamError
+    from avlib.core.params import ParamError
 
     for override, named in (("fusion=late", "fig_underopt.fusion"), ("ogm_params=some", "fig_underopt.ogm_params"),
                             ("epochs=0", "fig_underopt.epochs")):

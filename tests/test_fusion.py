@@ -2,12 +2,12 @@ import pytest
 import torch
 
 from avlib.balance import OGMConfig
-from avlib.data.avdigits import AVDigits
-from avlib.engine import single_threaded
-from avlib.experiment import run_classifier
+from avlib.core.runtime import single_threaded
+from avlib.data.embedded.avdigits import AVDigits
 from avlib.models import build_classifier
 from avlib.models.fusion import FUSIONS, ConcatFusion, FiLMFusion, Fusion, GatedFusion
-from avlib.train import TrainConfig
+from avlib.tasks.classify.fit import TrainConfig
+from avlib.tasks.classify.runs import run_classifier
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,8 @@ from PIL import Image
 
 from avlib.data import load_dataset
 from avlib.data.errors import DatasetError
-from avlib.data.kinetics_sounds import KineticsSounds
-from avlib.data.vggsound import VGGSound
+from avlib.data.real.kinetics_sounds import KineticsSounds
+from avlib.data.real.vggsound import VGGSound
 
 OPTIONS = dict(image_size=16, n_frames=2, val_fraction=0.25, val_seed=0)
 

@@ -28,11 +28,13 @@ from avlib.balance.agm import agm_coefficients, mono_scores
 from avlib.balance.gblend import blend_weights, head_losses
 from avlib.balance.mmpareto import pareto_weights
 from avlib.balance.opm import drop_probabilities
+from avlib.core.pool import EngineError
+from avlib.core.runtime import single_threaded
 from avlib.data import load_splits
-from avlib.engine import EngineError, run_specs, single_threaded
-from avlib.experiment import RunSpec, build_run, run_data
 from avlib.models import AVOutput, build_classifier
-from avlib.train import TrainConfig
+from avlib.tasks.classify.engine import run_specs
+from avlib.tasks.classify.fit import TrainConfig
+from avlib.tasks.classify.runs import RunSpec, build_run, run_data
 
 TRAIN = TrainConfig(epochs=2, batch_size=16, lr=0.05, device="cpu")
 MODEL = {"width": 4}

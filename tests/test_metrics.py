@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from avlib.metrics import Paired, accuracy, mean_average_precision, mean_ci, paired_difference
+from avlib.core.metrics import Paired, accuracy, mean_average_precision, mean_ci, paired_difference
 
 
 def test_accuracy_and_map():

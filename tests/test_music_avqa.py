@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from avlib.data import DatasetError, load_dataset, make_loader
-from avlib.data.avqa import MAX_QUESTION_LEN, TYPES, Vocab, read_annotations, template_key, tokenize
+from avlib.data.qa import MAX_QUESTION_LEN, TYPES, Vocab, read_annotations, template_key, tokenize
 from tests.fixtures_music_avqa import DELETED_INDEX, TRAIN, VIDEOS, write_fixture
 
 

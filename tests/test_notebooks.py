@@ -53,7 +53,7 @@ def test_t1_notebook_smoke(tmp_path, tiny_avdigits):
     assert {"audio_only", "concat", "concat+ogm_ge"} <= set(metrics)
     assert sorted(p.name for p in reports.iterdir()) == ["t1_fusion"]  # no temp folder left behind
 
-    from avlib.report import build_index
+    from avlib.report.site import build_index
 
     page = build_index(reports).read_text()
     assert "t1_fusion" in page and "git_commit" in page
@@ -113,7 +113,7 @@ def test_failing_stage_leaves_previous_report_untouched(tmp_path, tiny_avdigits)
     ("loader={val_fractoin: 0.2}", "t1_fusion.loader"),
 ])
 def test_bad_params_are_named_before_anything_runs(tmp_path, override, named):
-    from avlib.params import ParamError
+    from avlib.core.params import ParamError
 
     with pytest.raises(ParamError, match=re.escape(named)):
         run_stage.run("t1_fusion", [override], tmp_path / "reports")
@@ -121,7 +121,7 @@ def test_bad_params_are_named_before_anything_runs(tmp_path, override, named):
 
 
 def test_bad_data_param_is_named():
-    from avlib.params import ParamError
+    from avlib.core.params import ParamError
 
     with pytest.raises(ParamError, match="data_avdigits.snr_db='loud'"):
         run_stage.stage_params("data_avdigits", ["snr_db=loud"])

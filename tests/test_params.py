@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from avlib.params import Bool, Choice, Dict, Float, Int, ListOf, ParamError, Schema, Str, device
+from avlib.core.params import Bool, Choice, Dict, Float, Int, ListOf, ParamError, Schema, Str, device
 from avlib.stages import t1_fusion, t3_imbalance
 
 PARAMS_YAML = Path(__file__).resolve().parents[1] / "params.yaml"

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avlib.data.cremad import CremaD, read_split_csv
 from avlib.data.errors import DatasetError
-from avlib.data.kinetics_sounds import KineticsSounds
-from avlib.data.vggsound import VGGSound
+from avlib.data.real.cremad import CremaD, read_split_csv
+from avlib.data.real.kinetics_sounds import KineticsSounds
+from avlib.data.real.vggsound import VGGSound
 from avlib.prep import clips as clips_prep
 from avlib.prep.common import RECORDS
 from avlib.prep.cremad import OFFICIAL_SPLITS, prepare_cremad
@@ -23,7 +23,7 @@ from avlib.prep.media import MediaError, check_complete, ffmpeg_exe, probe
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from avlib.params import ParamError  # noqa: E402
+from avlib.core.params import ParamError  # noqa: E402
 from avlib.prep.stage import PrepError, prepare  # noqa: E402
 from avlib.stages import prep_cremad as prep_cremad_stage  # noqa: E402
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from fixtures_avqa import FakeQA, fake_splits
 
-from avlib.engine import single_threaded
+from avlib.core.runtime import single_threaded
 from avlib.models.qa_baselines import BASELINES
-from avlib.train_qa import QAJob, build_qa_model, train_qa
+from avlib.tasks.qa.train import QAJob, build_qa_model, train_qa
 
 READS = {"AudioQA": (True, False), "VisualQA": (False, True), "VideoQA": (False, True), "AVQA": (True, True)}
 

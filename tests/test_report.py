@@ -5,10 +5,12 @@ import subprocess
 import pytest
 
 from avlib.balance import OGMConfig
-from avlib.experiment import RunResult
-from avlib.report import atomic_write_text, format_ci, git_commit, load_reference
+from avlib.core.atomic import atomic_write_text
+from avlib.reference import load_reference
+from avlib.report import format_ci, git_commit
 from avlib.stages import t1_fusion
-from avlib.train import FitResult
+from avlib.tasks.classify.fit import FitResult
+from avlib.tasks.classify.runs import RunResult
 
 # --- formatting and writes ---------------------------------------------------------------------------
 

@@ -15,11 +15,12 @@ import pytest
 import torch
 import yaml
 
-from avlib import engine
-from avlib.engine import fingerprint, run_specs
-from avlib.experiment import RunSpec
-from avlib.report import atomic_write_text
-from avlib.train import TrainConfig
+from avlib.core.atomic import atomic_write_text
+from avlib.core.checkpoints import fingerprint
+from avlib.tasks.classify import engine
+from avlib.tasks.classify.engine import run_specs
+from avlib.tasks.classify.fit import TrainConfig
+from avlib.tasks.classify.runs import RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -34,7 +35,7 @@ SCRIPT = """
 import pickle, sys, time
 from pathlib import Path
 import torch
-from avlib.engine import run_tasks
+from avlib.core.pool import run_tasks
 
 marks = Path(sys.argv[1]) if __name__ in ("__main__", "__mp_main__") else None  # spawned workers get argv too
 
@@ -125,7 +126,8 @@ def test_fingerprint_is_by_content_and_the_same_in_another_process():
     assert fingerprint(a).hexdigest() == fingerprint(b).hexdigest()
     b["x"][0] = 1.0
     assert fingerprint(a).hexdigest() != fingerprint(b).hexdigest()
-    code = ("import torch; from avlib.engine import fingerprint; from avlib.experiment import RunSpec; "
+    code = ("import torch; from avlib.core.checkpoints import fingerprint; "
+            "from avlib.tasks.classify.runs import RunSpec; "
             "print(fingerprint({'x': torch.arange(4.0), 'names': {'b', 'a', 'c'}, "
             "'spec': RunSpec('concat', 'concat')}).hexdigest())")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "7"}
@@ -174,8 +176,7 @@ def test_every_stage_has_a_headline_that_its_metrics_answer():
     for stage in [name for name, s in dvc["stages"].items() if "run_stage.py" in s["cmd"]]:
         paths = run_stage.headline_paths(stage)
         assert paths, f"avlib/stages/{stage}.py has no HEADLINE"
-        assert dvc["stages"][stage]["metrics"] == [{f"reports/{stage}/headline.json": {"cache": False,
-                                                                                       "persist": True}}], stage
+        assert f"reports/{stage}/headline.json" in dvc["metrics"], stage
         metrics = ROOT / "reports" / stage / "metrics.json"
         if metrics.exists():
             numbers = run_stage.headline(json.loads(metrics.read_text()), paths)
@@ -185,7 +186,7 @@ def test_every_stage_has_a_headline_that_its_metrics_answer():
 # --- disk full, permissions -----------------------------------------------------------------------
 
 def test_a_full_disk_names_the_file_and_leaves_no_temp(tmp_path, monkeypatch):
-    import avlib.report as report
+    import avlib.core.atomic as report
 
     def full(fd, mode):
         class Full:

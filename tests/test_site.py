@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from avlib.report import save_figure, write_table
-from avlib.site import build_site, compare_columns, findings_summary, part_of, png_size
+from avlib.report.site import build_site, compare_columns, declared_part, findings_summary, png_size
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -55,8 +55,8 @@ def reports(tmp_path):
 
 
 def test_every_stage_lands_in_its_part_of_the_talk_and_an_unknown_one_still_renders(reports):
-    assert [part_of(s) for s in ("t1_fusion", "data_avscenes", "avqa_stats", "survey_trends", "avts_probe",
-                                 "data_avspeech", "avasr_fusion", "brand_new")] == \
+    assert [declared_part(s)[0] for s in ("t1_fusion", "data_avscenes", "avqa_stats", "survey_trends", "avts_probe",
+                                          "data_avspeech", "avasr_fusion", "brand_new")] == \
         ["ogmge", "avqa", "avqa", "survey", "avts", "avasr", "avasr", "other"]
     front = build_site(reports).read_text()
     assert "OGM-GE" in front and "Other stages" in front and "site/zz_unknown_stage.html" in front
@@ -126,7 +126,7 @@ import sys
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
-from avlib.plots import bars_with_ci, line_with_band
+from avlib.report.plots import bars_with_ci, line_with_band
 from avlib.report import save_figure
 
 rng = np.random.default_rng(0)
@@ -165,7 +165,7 @@ def test_the_same_figure_drawn_twice_is_the_same_bytes_with_no_timestamp_or_text
 
 
 def test_a_wide_table_is_cut_into_groups_that_repeat_its_row_labels():
-    from avlib.site import MAX_COLUMNS, column_groups
+    from avlib.report.site import MAX_COLUMNS, column_groups
 
     columns = ["method", "setting"] + [f"{side} (X) t{i}" for i in range(14) for side in ("ours", "paper")]
     groups = column_groups(columns)

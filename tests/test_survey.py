@@ -8,7 +8,7 @@ import matplotlib.figure
 import pandas as pd
 import pytest
 
-from avlib.report import load_reference
+from avlib.reference import load_reference
 from avlib.stages import survey_datasets, survey_taxonomy, survey_trends
 from avlib.survey.papers import (
     COLUMNS,
@@ -358,7 +358,7 @@ def test_dataset_points_highlights_and_our_embedded_data():
     found, missing = survey_datasets.find_highlights(survey, ["vggsound", "AVE", "NoSuchSet", "LRS2"])
     assert sorted(found) == ["AVE", "LRS2", "vggsound"] and missing == ["NoSuchSet"]
     embedded = survey_datasets.embedded_datasets()
-    from avlib.data.avdigits import AVDigitsConfig
+    from avlib.data.embedded.avdigits import AVDigitsConfig
 
     cfg = AVDigitsConfig()
     digits = embedded.set_index("name").loc["AV-Digits"]

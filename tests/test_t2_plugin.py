@@ -11,10 +11,10 @@ import torch
 from fixtures_avclips import tiny_avclips
 
 from avlib.balance import OGMConfig
+from avlib.core.params import ParamError
 from avlib.models.classifier import AVOutput
 from avlib.models.speech_branches import IVectorExtractor, build_speech_model, statistics_pooling, utterance_frames
 from avlib.models.temporal import SegmentCNN, TemporalShift, build_video_model, segment_consensus, temporal_shift
-from avlib.params import ParamError
 from avlib.stages import t2_plugin as stage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
@@ -101,9 +101,9 @@ def test_t2_notebook_smoke(tmp_path):
 
 
 def test_a_run_is_bit_identical_for_the_same_seed():
+    from avlib.core.runtime import single_threaded
     from avlib.data import load_splits
-    from avlib.engine import single_threaded
-    from avlib.train import TrainConfig
+    from avlib.tasks.classify.fit import TrainConfig
 
     data = load_splits("avclips", tiny_avclips())
     options = dict(width=2, shift_div=2, hidden=4, tau=0.1, xvector_channels=4, ivector_components=2, ivector_rank=2)

@@ -9,9 +9,9 @@ import yaml
 
 from avlib import report
 from avlib.balance import OGMConfig, method_config
-from avlib.experiment import RunResult
 from avlib.stages import t3_imbalance as stage
-from avlib.train import FitResult
+from avlib.tasks.classify.fit import FitResult
+from avlib.tasks.classify.runs import RunResult
 
 PARAMS_YAML = Path(__file__).resolve().parents[1] / "params.yaml"
 P = SimpleNamespace(**yaml.safe_load(PARAMS_YAML.read_text())["t3_imbalance"])

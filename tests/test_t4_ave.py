@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from avlib.data.ave import SegmentDataset
-from avlib.engine import run_tasks
+from avlib.core.params import ParamError
+from avlib.core.pool import run_tasks
+from avlib.data.real.ave import SegmentDataset
 from avlib.models.avga import AVGA, split_linear
 from avlib.models.psp import PSP, PositiveSamplePropagation
-from avlib.params import ParamError
 from avlib.stages import t4_ave
-from avlib.train_segments import AVEJob, SegmentTrainConfig, segment_accuracy, train_ave
+from avlib.tasks.ave.train import AVEJob, SegmentTrainConfig, segment_accuracy, train_ave
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,7 +110,7 @@ def test_selection_seed_must_not_be_reported():
 
 @pytest.mark.slow
 def test_t4_notebook_smoke(tmp_path):
-    from avlib.data.avevents import AVEventsConfig, generate
+    from avlib.data.embedded.avevents import AVEventsConfig, generate
 
     sys.path.insert(0, str(ROOT / "tools"))
     import run_stage

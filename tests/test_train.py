@@ -5,13 +5,13 @@ import pytest
 import torch
 
 from avlib.balance import Balancer, OGMConfig
+from avlib.core.runtime import pick_device, seed_everything, single_threaded
 from avlib.data import load_splits
-from avlib.data.avdigits import AVDigits
+from avlib.data.embedded.avdigits import AVDigits
 from avlib.data.loader import make_loader
-from avlib.engine import single_threaded
-from avlib.experiment import run_classifier
 from avlib.models import build_classifier
-from avlib.train import TrainConfig, evaluate, fit, make_optimizer, pick_device, seed_everything, train_step
+from avlib.tasks.classify.fit import TrainConfig, evaluate, fit, make_optimizer, train_step
+from avlib.tasks.classify.runs import run_classifier
 
 SMOKE = TrainConfig(epochs=2, batch_size=16, lr=0.05, lr_decay_at=0.5, device="cpu")
 

@@ -9,7 +9,7 @@
 2. OGM-GE step time / plain joint-training step time, same model, same batch:
    (a) the AV-Digits model (two SmallCNNs, concat, batch 64);
    (b) the paper-sized model (two ResNet-18s, 257x188 spectrogram + 224x224 frame, concat, batch 16).
-   Both variants run `avlib.train.train_step`, the exact step `fit` runs. Goal <= 1.03 (CPU), 1.05 (GPU).
+   Both variants run `avlib.tasks.classify.fit.train_step`, the exact step `fit` runs. Goal <= 1.03 (CPU), 1.05 (GPU).
 3. make_loader steps/s over AV-Digits-shaped data / steps/s of slicing the same in-memory tensors. Goal >= 0.9.
 4. DDP scaling: training time of one run under `torchrun --nproc-per-node 2` / the same run on 1 rank (same
    global batches, tools/torchrun_fit.py): NCCL on a machine with >= 2 GPUs, else gloo on the CPU (labelled so;
@@ -31,12 +31,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avlib.balance import OGMGE, OGMConfig, encoder_params  # noqa: E402
-from avlib.data.avdigits import AVDigits  # noqa: E402
+from avlib.core.runtime import available_cores, pick_device
+from avlib.data.embedded.avdigits import AVDigits  # noqa: E402
 from avlib.data.loader import make_loader  # noqa: E402
-from avlib.engine import available_cores, run_specs  # noqa: E402
-from avlib.experiment import RunSpec, run_one  # noqa: E402
 from avlib.models import build_classifier  # noqa: E402
-from avlib.train import TrainConfig, make_optimizer, pick_device, train_step  # noqa: E402
+from avlib.tasks.classify.engine import run_specs  # noqa: E402
+from avlib.tasks.classify.fit import TrainConfig, make_optimizer, train_step  # noqa: E402
+from avlib.tasks.classify.runs import RunSpec, run_one  # noqa: E402
 
 
 def _sync(device):

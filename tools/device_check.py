@@ -16,9 +16,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avlib.balance import OGMConfig  # noqa: E402
+from avlib.core.runtime import pick_device
 from avlib.data import load_splits  # noqa: E402
-from avlib.experiment import run_classifier  # noqa: E402
-from avlib.train import TrainConfig, pick_device  # noqa: E402
+from avlib.tasks.classify.fit import TrainConfig  # noqa: E402
+from avlib.tasks.classify.runs import run_classifier  # noqa: E402
 
 
 def main():

@@ -93,7 +93,7 @@ def loader_seconds_per_item(n: int = 20) -> float:
     import torch
     from PIL import Image
 
-    from avlib.data.cremad import CremaD
+    from avlib.data.real.cremad import CremaD
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,7 +11,7 @@
 3. A failing notebook leaves reports/<stage>/ as it was; its executed copy (with the full traceback) is
    kept at reports/.failed/<stage>.ipynb and the error itself is the last thing printed (exit 1).
    SIGTERM (a scheduler, a timeout) cleans up the same way.
-4. Resume: the runs the notebook trains through avlib.engine are checkpointed one by one under
+4. Resume: the runs the notebook trains through avlib.tasks.classify.engine are checkpointed one by one under
    reports/.<stage>.resume/ (AVLAB_RESUME_DIR); a stage killed mid-run and started again redoes only the
    runs that had not finished, and ends bit-identical. The folder is removed when the stage succeeds.
 5. headline.json: the handful of numbers `dvc exp show` compares (the stage's metrics in dvc.yaml),
@@ -30,6 +30,7 @@ import platform
 import resource
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,9 +38,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing: avlib is importable
 
-from avlib.blas import pin_kernels  # noqa: E402
+from avlib.core.pins import pin_kernels  # noqa: E402
 
-pin_kernels()  # in the environment the kernel inherits, before anything loads numpy (avlib/blas.py)
+pin_kernels()  # in the environment the kernel inherits, before anything loads numpy (avlib/core/pins.py)
+os.environ.setdefault("MPLBACKEND", "Agg")  # figures are files: headless, for the kernel and its workers
 
 import nbformat  # noqa: E402
 import papermill  # noqa: E402
@@ -47,8 +49,9 @@ import yaml  # noqa: E402
 from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
 from nbconvert import HTMLExporter  # noqa: E402
 
-from avlib.params import ParamError  # noqa: E402
-from avlib.report import EMBEDDED_DATASETS, build_index, git_commit, versions  # noqa: E402
+from avlib.core.params import ParamError  # noqa: E402
+from avlib.data.registry import EMBEDDED_DATASETS  # noqa: E402
+from avlib.report import git_commit, versions  # noqa: E402
 
 
 class StageError(RuntimeError):
@@ -163,7 +166,7 @@ def run(stage: str, overrides: list[str], reports: Path) -> Path:
     commit = git_commit(ROOT)  # at the start: an edit made while a long stage runs is not what it ran
     previous = signal.signal(signal.SIGTERM, _terminate)
     previous_resume = os.environ.get("AVLAB_RESUME_DIR")
-    os.environ["AVLAB_RESUME_DIR"] = str(resume_dir(reports, stage))  # the kernel inherits it: avlib.engine
+    os.environ["AVLAB_RESUME_DIR"] = str(resume_dir(reports, stage))  # the kernel inherits it: avlib.core.pool
     try:
         try:
             papermill.execute_notebook(notebook, executed, parameters={**params, "out_dir": str(tmp)},
@@ -256,8 +259,8 @@ def main() -> None:
             raise
         print(f"\ncannot write {err.filename or args.reports}: {err.strerror or err}", file=sys.stderr)
         raise SystemExit(1) from None
-    if args.index:
-        build_index(args.reports)
+    if args.index:  # in its own process: the site's code is not a dep of any stage (tools/stage_deps.py)
+        subprocess.run([sys.executable, str(ROOT / "tools" / "build_index.py"), "--reports", args.reports], check=True)
     print(f"wrote {out}")
 
 

@@ -7,7 +7,7 @@
 One process per GPU (NCCL; on a machine without CUDA: gloo on the CPU). `--batch-size` is the GLOBAL
 batch: each of the N ranks gets batch_size / N samples of every global batch (`avlib.data.loader`), so
 the run sees the batches a one-process run sees. Every rank builds the model from the same seed; DDP
-averages the gradients; OGM-GE/AGM/OPM reduce their batch statistics over the ranks (`avlib.ddp`).
+averages the gradients; OGM-GE/AGM/OPM reduce their batch statistics over the ranks (`avlib.core.ddp`).
 Rank 0 alone writes `--out` (test/val metrics, best epoch, per-epoch history, wall and CPU time).
 `--dump-ranks DIR`: every rank also writes DIR/rank<r>.json (its history and a checksum of its
 selected weights): what the tests compare across ranks.
@@ -27,12 +27,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from avlib import ddp  # noqa: E402
 from avlib.balance import method_config  # noqa: E402
+from avlib.core import ddp  # noqa: E402
+from avlib.core.runtime import seed_everything
 from avlib.data import load_splits  # noqa: E402
-from avlib.data.avdigits import AVDigits  # noqa: E402
+from avlib.data.embedded.avdigits import AVDigits  # noqa: E402
 from avlib.models import build_classifier  # noqa: E402
-from avlib.train import TrainConfig, fit, seed_everything  # noqa: E402
+from avlib.tasks.classify.fit import TrainConfig, fit  # noqa: E402
 
 
 def synthetic(n: int) -> dict:
@@ -89,13 +90,13 @@ def main(argv=None):
         train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, amp=args.amp,
                             device=str(device), num_workers=args.num_workers)
         train = TrainConfig(**{**train.__dict__, "seed": args.seed})
-        # as avlib.experiment.build_run (not imported: it pulls in scikit-learn, seconds of start-up per rank)
+        # as avlib.tasks.classify.runs.build_run (not imported: it pulls in scikit-learn, seconds of start-up per rank)
         seed_everything(args.seed)
         net = build_classifier(args.kind, n_classes=data["train"].n_classes, **model,
                                **(method.model_options() if method is not None else {}))
         balancer = method.build(net, seed=args.seed) if method is not None else None
         if getattr(method, "holdout", 0.0):
-            from avlib.experiment import run_data
+            from avlib.tasks.classify.runs import run_data
             data = run_data(data, method)
         r = fit(net, data, train, balancer=balancer, desc=f"{args.kind} rank {ddp.rank()}")
         torch.use_deterministic_algorithms(False)

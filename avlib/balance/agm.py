@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from avlib import ddp
 from avlib.balance.base import Balancer, MethodConfig, encoder_param_names, encoder_params, per_run
+from avlib.core import ddp
 
 
 def mono_scores(audio_logits, visual_logits, targets) -> torch.Tensor:

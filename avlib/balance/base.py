@@ -5,14 +5,14 @@
     after_backward(out, targets, epoch)         between backward and the step     -> logs    OGM-GE, AGM, MMPareto
     epoch_end(epoch, record, predict=)          after each epoch's validation     -> None    Gradient-Blending
         record: that epoch's log (batched runs: each value a list, one per run); predict(split) -> the
-        `avlib.train.predict` dict of a split of the run's data ("train", "holdout", "val"), in eval mode.
+        `avlib.tasks.classify.fit.predict` dict of a split of the run's data ("train", "holdout", "val"), in eval mode.
 
 `features` gets the batch's targets and `unimodal(a, v) -> (audio_logits, visual_logits)`, the fusion
 head's uni-modal split (what OPM scores the modalities with). A method overrides the hooks it needs;
 `fit` calls all four and has no branch for any method.
 
 A method's *config* (a frozen dataclass, see `MethodConfig`) builds the balancer and may ask the run for
-two things, both generic, read by `avlib.experiment`, never by `fit`:
+two things, both generic, read by `avlib.tasks.classify.runs`, never by `fit`:
     model_options()  extra `build_classifier` options, e.g. {"unimodal_heads": True} (Gradient-Blending,
                      MMPareto: a trainable classifier per modality, `AVOutput.audio_head`/`visual_head`)
     holdout          a fraction of train carved off as data["holdout"] (fixed by `holdout_seed`, the

@@ -13,7 +13,7 @@ and online G-Blend re-estimates them at every super-epoch.
 
 Readings where the paper leaves a choice (each stated, none tuned on test):
 - held-out data: a fraction of *train* (`holdout`, fixed by `holdout_seed`), carved by the run
-  (`avlib.experiment.run_data`); the model never trains on it; val and test are not touched.
+  (`avlib.tasks.classify.runs.run_data`); the model never trains on it; val and test are not touched.
 - the losses at a checkpoint: each head's mean cross-entropy over the whole (remaining) train split and
   over the held-out split, in eval mode, at the end of epochs 0, N, 2N, ... (there is no checkpoint before
   the first epoch); epochs 0..N train with uniform weights 1/3.

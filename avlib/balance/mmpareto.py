@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
-from avlib import ddp
 from avlib.balance.base import Balancer, MethodConfig, cross_entropy_per_run, encoder_param_names
+from avlib.core import ddp
 
 
 def pareto_weights(g_m: torch.Tensor, g_u: torch.Tensor) -> tuple[float, float]:

@@ -17,7 +17,7 @@ encoder parameter. They are chosen by module type and identity, never by a name 
 Every tensor may carry a leading run dimension (the batched engine): scores, rho and k are then one per
 run, and the std of the GE noise is taken per run.
 
-Under DDP (`avlib.ddp`) s^a and s^v are summed over all ranks before rho, so B_t is the global batch and
+Under DDP (`avlib.core.ddp`) s^a and s^v are summed over all ranks before rho, so B_t is the global batch and
 every rank applies the same k; the GE noise comes from a generator seeded alike on every rank and is
 scaled by the std of the already-averaged gradient: the same noise everywhere, parameters stay in step.
 """
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from avlib import ddp
 from avlib.balance.base import Balancer, MethodConfig, encoder_param_names, encoder_params, per_run
+from avlib.core import ddp
 
 
 def _scores(audio_logits, visual_logits, targets) -> torch.Tensor:

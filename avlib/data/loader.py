@@ -1,7 +1,7 @@
 """Deterministic batching for every dataset: the order depends only on (seed, epoch).
 
 Under DDP (`world_size > 1`) every rank draws the same global permutation and batches it the same way,
-then keeps its own share of each global batch (`avlib.ddp.shard_batch`): the global batches are those of
+then keeps its own share of each global batch (`avlib.core.ddp.shard_batch`): the global batches are those of
 a single-process run; with `world_size=1` (the default) nothing changes.
 """
 

@@ -1,5 +1,5 @@
 """Kinetics-Sounds / VGGSound clips (mp4) -> wav + frames, in the layout the `kinetics_sounds` / `vggsound`
-loaders read (`avlib.data.clip_folders`).
+loaders read (`avlib.data.real.clip_folders`).
 
     <raw_root>/**/<clip>.mp4                       the downloaded clips (any folder depth)
  -> <out_root>/audio/<clip>.wav                    16 kHz mono 16-bit PCM (OGM-GE data/VGGSound/mp4_to_wav.py)
@@ -27,9 +27,9 @@ import io
 import re
 from pathlib import Path
 
+from avlib.core.atomic import atomic_move_dir
 from avlib.prep.common import (
     Clip,
-    atomic_move_dir,
     atomic_text,
     manifest,
     report_markdown,

@@ -114,12 +114,6 @@ def run_clips(root: Path, clips: list, work: Callable, *, workers: int = 4, desc
                          disable=not progress))
 
 
-def atomic_move_dir(tmp: Path, final: Path) -> None:
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.replace(final)
-
-
 def tmp_path(final: Path) -> Path:
     """A temporary sibling of `final` that `_clear` recognises as a leftover."""
     return final.with_name(f".tmp-{final.name}.{os.getpid()}")

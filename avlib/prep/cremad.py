@@ -1,4 +1,4 @@
-"""CREMA-D as released -> the layout `avlib.data.cremad` reads (OGM-GE's, see that module).
+"""CREMA-D as released -> the layout `avlib.data.real.cremad` reads (OGM-GE's, see that module).
 
     <raw_root>/AudioWAV/<clip>.wav, <raw_root>/VideoFlash/<clip>.flv          (the CREMA-D release)
  -> <out_root>/AudioWAV/<clip>.wav                 copied byte for byte (the loader resamples and crops)
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import soundfile as sf
 
-from avlib.data.cremad import EMOTIONS, read_split_csv
+from avlib.core.atomic import atomic_move_dir
+from avlib.data.real.cremad import EMOTIONS, read_split_csv
 from avlib.prep.common import (
     Clip,
-    atomic_move_dir,
     atomic_text,
     manifest,
     report_markdown,

@@ -1,24 +1,21 @@
 """Stage `avasr_fusion`: bilinear audio-visual fusion for speech recognition (Mroueh, Marcheret, Goel, ICASSP
 2015, as the talk's notes give it) on the embedded AV-Speech, with an audio-SNR sweep.
 
-Every (seed, SNR) is one `avlib.avasr.train_avasr` job through `avlib.engine.run_tasks`; the table is the
+Every (seed, SNR) is one `avlib.tasks.asr.train.train_avasr` job through `avlib.core.pool.run_tasks`; the table is the
 main SNR's: phone error rate and frame accuracy per model, the paired PER reduction against the feature-fusion
 (bimodal) DNN, beside the notes' IBM AV-ASR numbers. The sweep remixes the audio noise at each level (the
 loader does it from the stored clean speech; the visual stream is the same at every level).
 """
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from avlib.avasr import MODELS, AVASRConfig, AVASRJob, train_avasr  # noqa: E402, F401 - train_avasr: the notebook's task
-from avlib.data import avspeech, load_dataset  # noqa: E402, F401 - avspeech: the loader read (a DVC dep)
-from avlib.metrics import mean_ci, paired_difference  # noqa: E402
-from avlib.params import Choice, Float, Int, ListOf, ParamError, Schema, Str  # noqa: E402
-from avlib.plots import line_with_band  # noqa: E402
-from avlib.report import format_ci, ours_column, paper_column  # noqa: E402
+from avlib.core.metrics import mean_ci, paired_difference
+from avlib.core.params import Choice, Float, Int, ListOf, ParamError, Schema, Str
+from avlib.data import load_dataset
+from avlib.report import format_ci, ours_column, paper_column
+from avlib.report.plots import line_with_band
+from avlib.tasks.asr.train import MODELS, AVASRConfig, AVASRJob, train_avasr  # noqa: F401 - the notebook's task
 
 BASELINE = "fusion"
 ROW_NAMES = {"audio": "Audio-only DNN", "visual": "Visual-only DNN",
@@ -27,9 +24,11 @@ ROW_NAMES = {"audio": "Audio-only DNN", "visual": "Visual-only DNN",
              "shared": "Factored bilinear, shared within phones", "average": "Average: bimodal + bilinear posteriors"}
 PAPER_KEYS = {"audio": "audio_only_per", "fusion": "bimodal_dnn_concat_per", "average": "bilinear_plus_averaging_per"}
 
+DATASETS = ("avspeech",)  # the datasets this stage reads (their loaders are its DVC deps)
+PART = ("avasr", 1)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "avasr_fusion",
-    dataset=Choice("avspeech"), root=Str(), seeds=ListOf(Int(min=0), min_len=1),
+    dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=1),
     snr_levels=ListOf(Float(), min_len=1), main_snr_db=Float(),
     hidden=ListOf(Int(min=1), min_len=1, unique=False), bottleneck=Int(min=1), rank=Int(min=1),
     epochs=Int(min=1), joint_epochs=Int(min=1), batch_size=Int(min=1), lr=Float(positive=True),

@@ -5,29 +5,27 @@ paired Δ of each row over the previous one, the paper's numbers beside."""
 
 import pandas as pd
 
-from avlib.data import avqa, avscenes, music_avqa  # noqa: F401 - the loaders this stage reads (its DVC deps)
-from avlib.metrics import paired_difference
+from avlib.core.metrics import paired_difference
+from avlib.core.params import Choice, Float, Int, ListOf, ParamError, Schema, Str
+from avlib.data.real import music_avqa  # noqa: F401 - the loaders this stage reads (its DVC deps)
+from avlib.data.registry import display_name
 from avlib.models.avst import ABLATION_ROWS
-from avlib.params import Choice, Float, Int, ListOf, ParamError, Schema, Str
-from avlib.report import DATASET_NAMES, ours_column, paper_column
-from avlib.stages.avqa_training import (  # noqa: F401 - some only for the notebook (stage.<name>)
+from avlib.report import ours_column, paper_column
+from avlib.stages.shared.qa import (
     DATASETS,
     GROUP_COLUMNS,
     GROUPS,
     QA_FIELDS,
     accuracy_cells,
-    chosen_of,
     group_results,
-    groups_figure,
     job,
-    load_data,
-    lr_grid_frame,
     summary,
     time_note,
 )
 
 FULL = "AV+Q+TG+SG"  # full AVST: the model the lr is chosen for
 
+PART = ("avqa", 3)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "avqa_ablation",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=2),
@@ -86,7 +84,7 @@ def ablation_table(results, *, p, reference: pd.DataFrame) -> pd.DataFrame:
 
 
 def table_note(p, results) -> str:
-    return (f"Data: {DATASET_NAMES.get(p.dataset, p.dataset)} ({p.root}); test accuracy (%) pooled over each "
+    return (f"Data: {display_name(p.dataset)} ({p.root}); test accuracy (%) pooled over each "
             f"modality's questions (not a mean of type accuracies), mean ± 95% t-interval over seeds {p.seeds}; "
             "Δ: paired per-seed difference of 'all' with the previous row, ± 95% interval (seeds better). "
             f"Width {p.hidden}, {p.epochs} epochs, batch {p.batch_size}, StepLR({p.step_size}, {p.gamma}). "
@@ -108,7 +106,7 @@ def order_checks(results) -> list:
 
 def findings(results, *, p, lr_grid: pd.DataFrame) -> str:
     lr = float(lr_grid.loc[lr_grid["chosen"], "lr"].iloc[0])
-    lines = [f"# AVST ablation on {DATASET_NAMES.get(p.dataset, p.dataset)}", "",
+    lines = [f"# AVST ablation on {display_name(p.dataset)}", "",
              f"- lr {lr:g}, chosen on val from {list(p.lr_grid)} by full AVST's val accuracy (all questions) at "
              f"selection seed {p.selection_seed} (not a reported seed).", ""]
     holds = []

@@ -9,14 +9,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from avlib.data import avqa, avscenes, music_avqa  # noqa: F401 - the loaders this stage reads (its DVC deps)
-from avlib.params import Choice, Int, Schema, Str
-from avlib.report import DATASET_NAMES
-from avlib.stages.avqa_training import DATASETS, QA_FIELDS, chosen_lr, job, load_data  # noqa: F401 - the notebook's
-from avlib.train_qa import build_qa_model
+from avlib.core.params import Choice, Int, Schema, Str
+from avlib.data.real import music_avqa  # noqa: F401 - the loaders this stage reads (its DVC deps)
+from avlib.data.registry import display_name
+from avlib.stages.shared.qa import DATASETS, QA_FIELDS, chosen_lr, job, load_data  # noqa: F401 - the notebook's
+from avlib.tasks.qa.train import build_qa_model
 
 AVST = "AV+Q+TG+SG"
 
+PART = ("avqa", 5)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "avqa_attention",
     dataset=Choice(*DATASETS), root=Str(), seed=Int(min=0), n_questions=Int(min=6, max=18),
@@ -126,7 +127,7 @@ def findings(result, examples, *, p, lr) -> str:
     spread = [float(e["spatial"].max()) * e["spatial"][0].size for e in examples]
     peaked = sum(float(e["temporal_visual"].max()) > 1.5 / len(e["temporal_visual"]) for e in examples)
     return "\n".join([
-        f"# AVST attention on {DATASET_NAMES.get(p.dataset, p.dataset)}", "",
+        f"# AVST attention on {display_name(p.dataset)}", "",
         f"- One AVST (seed {p.seed}, width {p.hidden}, {p.epochs} epochs, lr {lr:g} from avqa_ablation's val "
         f"choice), selected at epoch {result.best_epoch}; test accuracy (all) {100 * result.test['all']:.1f}%.",
         f"- {int(frame['correct'].sum())}/{len(frame)} of the shown questions answered correctly; types shown: "

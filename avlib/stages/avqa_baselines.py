@@ -6,20 +6,17 @@ other published methods as paper-only rows."""
 
 import pandas as pd
 
-from avlib.data import avqa, avscenes, music_avqa  # noqa: F401 - the loaders this stage reads (its DVC deps)
-from avlib.metrics import paired_difference
+from avlib.core.metrics import paired_difference
+from avlib.core.params import Choice, Int, ListOf, Schema, Str
+from avlib.data.real import music_avqa  # noqa: F401 - the loaders this stage reads (its DVC deps)
+from avlib.data.registry import display_name
 from avlib.models.qa_baselines import BASELINES
-from avlib.params import Choice, Int, ListOf, Schema, Str
-from avlib.report import DATASET_NAMES, format_ci, ours_column, paper_column
-from avlib.stages.avqa_training import (  # noqa: F401 - some only for the notebook (stage.<name>)
+from avlib.report import format_ci, ours_column, paper_column
+from avlib.stages.shared.qa import (
     DATASETS,
-    GROUP_COLUMNS,
     QA_FIELDS,
-    chosen_lr,
     group_results,
-    groups_figure,
     job,
-    load_data,
     summary,
     time_note,
 )
@@ -37,6 +34,7 @@ LABELS = {key: (f"{PREFIX[key.split('/')[0]]} {key.split('/')[1].lower()}" if "/
 PAPER_NAMES = {AVST: "AVST (ours in the paper)", **{k: v[1] for k, v in BASELINES.items()}}
 ROW_NAMES = {AVST: "AVST", **{k: f"{v[1]}-lite (reduced)" for k, v in BASELINES.items()}}
 
+PART = ("avqa", 4)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "avqa_baselines",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=2),
@@ -91,7 +89,7 @@ def baselines_table(results, *, p, reference: pd.DataFrame) -> pd.DataFrame:
 
 
 def table_note(p, lr, results) -> str:
-    return (f"Data: {DATASET_NAMES.get(p.dataset, p.dataset)} ({p.root}); test accuracy (%) per question type, "
+    return (f"Data: {display_name(p.dataset)} ({p.root}); test accuracy (%) per question type, "
             "the A/V/AV averages and all pooled over their questions (the official evaluation), mean ± 95% "
             f"t-interval over seeds {p.seeds}; Δ: paired per-seed difference of 'all' with AVST. '-lite': a reduced "
             "reimplementation (see avlib/models/qa_baselines.py), inputs by family (AudioQA: audio; VisualQA, "
@@ -102,7 +100,7 @@ def table_note(p, lr, results) -> str:
 def findings(results, *, p, reference) -> str:
     groups = group_results(results)
     ranked = sorted(groups, key=lambda n: -summary(groups[n])["mean"])
-    lines = [f"# QA baselines on {DATASET_NAMES.get(p.dataset, p.dataset)}", "",
+    lines = [f"# QA baselines on {display_name(p.dataset)}", "",
              "Ranking by test accuracy over all questions (mean over seeds): "
              + ", ".join(f"{ROW_NAMES[n]} {summary(groups[n])['mean']:.1f}" for n in ranked) + ".", ""]
     if AVST in groups:

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from avlib.data.avqa import read_annotations
-from avlib.data.avscenes import read_scenes
-from avlib.data.avscenes_media import SEGMENTS
+from avlib.core.params import Schema, Str
+from avlib.data.embedded.avscenes.media import SEGMENTS
+from avlib.data.embedded.avscenes.scenes import read_scenes
 from avlib.data.errors import DatasetError
-from avlib.params import Schema, Str
+from avlib.data.qa import read_annotations
 
+PART = ("avqa", 2)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema("avqa_compare", root=Str())
 SPLITS = ("train", "val", "test")
 KINDS = {"audio_question": ("Audio",), "visual_question": ("Visual",), "av_existential": ("Audio-Visual/Existential",),

@@ -11,17 +11,15 @@ Every count is read from the annotation files; the paper's numbers only appear i
 from collections import Counter
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from avlib.core.params import Choice, Schema, Str
+from avlib.data.errors import DatasetError
+from avlib.data.qa import MODALITIES, PLACEHOLDER, TYPES, read_annotations, template_key
 
-from avlib.data.avqa import MODALITIES, PLACEHOLDER, TYPES, read_annotations, template_key  # noqa: E402
-from avlib.data.errors import DatasetError  # noqa: E402
-from avlib.params import Choice, Schema, Str  # noqa: E402
-
+PART = ("avqa", 1)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema("avqa_stats", root=Str(), split=Choice("all", "train", "val", "test"))
 SPLITS = ("train", "val", "test")
 PAPER = "paper (MUSIC-AVQA) test"
@@ -52,7 +50,7 @@ def load(root, split: str) -> dict:
         if all(p.is_file() for p in paths):
             out[kind] = {r.video_id for p in paths for r in read_annotations(p)}
     if (root / "scenes.json").is_file():
-        from avlib.data.avscenes import read_scenes
+        from avlib.data.embedded.avscenes.scenes import read_scenes
 
         out["scenes"] = read_scenes(root)
         out["scenes"] = {v: s for v, s in out["scenes"].items() if s["split"] in splits_of(split)}

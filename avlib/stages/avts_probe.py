@@ -4,22 +4,17 @@ and fine-tuning, from AVTS-lite, from L3-style pretraining and from scratch, bes
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-from avlib.avts_train import NetConfig, ProbeJob  # noqa: E402
-from avlib.data import (
-    avsync,  # noqa: E402, F401 - the loader this stage reads (a DVC dep)
-    load_splits,  # noqa: E402
-)
-from avlib.metrics import mean_ci, paired_difference  # noqa: E402
-from avlib.params import Choice, Float, Int, ListOf, ParamError, Schema, Str  # noqa: E402
-from avlib.plots import bars_with_ci  # noqa: E402
-from avlib.report import DATASET_NAMES, format_ci, ours_column  # noqa: E402
+from avlib.core.metrics import mean_ci, paired_difference
+from avlib.core.params import Choice, Float, Int, ListOf, ParamError, Schema, Str
+from avlib.data import load_splits
+from avlib.data.registry import display_name
+from avlib.report import format_ci, ours_column
+from avlib.report.plots import bars_with_ci
+from avlib.tasks.avts.train import NetConfig, ProbeJob
 
 SCRATCH = "scratch"
 INIT_NAMES = {"curriculum": "AVTS-lite", "mixed": "AVTS-lite, no curriculum", "easy_only": "L3-style",
@@ -27,9 +22,11 @@ INIT_NAMES = {"curriculum": "AVTS-lite", "mixed": "AVTS-lite, no curriculum", "e
 MODE_NAMES = {"linear": "linear probe (frozen)", "finetune": "fine-tune"}
 MODALITY_TASKS = {"video": "video (the paper: UCF101/HMDB51)", "audio": "audio (the paper: ESC-50)"}
 
+DATASETS = ("avsync",)  # the datasets this stage reads (their loaders are its DVC deps)
+PART = ("avts", 2)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "avts_probe",
-    dataset=Choice("avsync"), root=Str(), encoders=Str(), inits=ListOf(Choice("curriculum", "mixed", "easy_only")),
+    dataset=Choice(*DATASETS), root=Str(), encoders=Str(), inits=ListOf(Choice("curriculum", "mixed", "easy_only")),
     modalities=ListOf(Choice("video", "audio")), modes=ListOf(Choice("linear", "finetune")),
     labelled_per_class=Int(min=1), epochs=Int(min=1), batch_size=Int(min=2), lr=Float(positive=True),
     workers=Int(min=0),
@@ -127,7 +124,7 @@ def probe_table(runs: pd.DataFrame, p, reference: dict) -> pd.DataFrame:
 
 
 def table_note(p, blob) -> str:
-    return (f"Ours: {DATASET_NAMES[p.dataset]} (embedded) test clips, 10 classes (the clip's digit), "
+    return (f"Ours: {display_name(p.dataset)} (embedded) test clips, 10 classes (the clip's digit), "
             f"{p.labelled_per_class} labelled train clips per class; a clip's prediction averages its "
             f"{blob['window']}-frame windows. Linear probe: logistic regression on the frozen pooled conv features; "
             f"fine-tune: encoder + linear head, {p.epochs} epochs (Adam, lr {p.lr}), epoch chosen on val. Encoders "
@@ -159,14 +156,14 @@ def bars_figure(runs: pd.DataFrame, p):
     for ax, modality in zip(axes[0], p.modalities, strict=True):
         bars_with_ci(ax, df[df["modality"] == modality], x="mode", y="acc", hue="init")
         ax.set_title(f"{modality}: test clip accuracy (%)", fontsize=9)
-    fig.suptitle(f"{DATASET_NAMES[p.dataset]}: downstream classification from pretrained encoders "
+    fig.suptitle(f"{display_name(p.dataset)}: downstream classification from pretrained encoders "
                  "(error bars: 95% t over seeds)", fontsize=9)
     fig.tight_layout()
     return fig
 
 
 def findings(runs: pd.DataFrame, p, reference: dict) -> str:
-    lines = [f"# Findings on {DATASET_NAMES[p.dataset]} (embedded data, not the paper's)", ""]
+    lines = [f"# Findings on {display_name(p.dataset)} (embedded data, not the paper's)", ""]
     gain = reference["gain_over_scratch_points"]
     for modality in p.modalities:
         for mode in p.modes:

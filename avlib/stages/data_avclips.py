@@ -1,15 +1,13 @@
 """Stage `data_avclips`: generate AV-Digits clips, summarise the splits (sizes, speakers, segment states),
 draw example clips."""
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from avlib.core.params import Float, Int, ListOf, Schema, Str
+from avlib.data.embedded.avclips import STATES, AVClipsConfig
 
-from avlib.data.avclips import STATES, AVClipsConfig  # noqa: E402
-from avlib.params import Float, Int, ListOf, Schema, Str  # noqa: E402
-
+PART = ("ogmge", 8)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "data_avclips",
     root=Str(), seed=Int(min=0), n_train=Int(min=1), n_val=Int(min=1), n_test=Int(min=1), segments=Int(min=1),

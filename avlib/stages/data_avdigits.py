@@ -2,16 +2,14 @@
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+import soundfile
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import soundfile  # noqa: E402
+from avlib.core.params import Float, Int, ListOf, Schema, Str
+from avlib.data.embedded.avdigits import AVDigitsConfig
 
-from avlib.data.avdigits import AVDigitsConfig  # noqa: E402
-from avlib.params import Float, Int, ListOf, Schema, Str  # noqa: E402
-
+PART = ("ogmge", 7)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "data_avdigits",
     root=Str(), seed=Int(min=0), n_train=Int(min=1), n_val=Int(min=1), n_test=Int(min=1),

@@ -2,16 +2,14 @@
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from avlib.core.params import Float, Int, Schema, Str
+from avlib.data.embedded.avevents import SPLITS, AVEventsConfig
 
-from avlib.data.avevents import SPLITS, AVEventsConfig  # noqa: E402
-from avlib.params import Float, Int, Schema, Str  # noqa: E402
-
+PART = ("ogmge", 9)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "data_avevents",
     root=Str(), seed=Int(min=0), n_train=Int(min=1), n_val=Int(min=1), n_test=Int(min=1),

@@ -1,19 +1,17 @@
 """Stage `data_avscenes`: generate AV-Scenes (embedded MUSIC-AVQA-like data), summarise its splits, draw example
 scenes, and check that each question needs the modality its type names (avlib/data/avscenes_probe.py)."""
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from avlib.core.metrics import mean_ci
+from avlib.core.params import Float, Int, ListOf, Schema, Str
+from avlib.data.embedded.avscenes.media import SEGMENTS, render_frames
+from avlib.data.embedded.avscenes.probe import VIEWS
+from avlib.data.embedded.avscenes.scenes import AVScenesConfig
 
-from avlib.data.avscenes import AVScenesConfig  # noqa: E402
-from avlib.data.avscenes_media import SEGMENTS, render_frames  # noqa: E402
-from avlib.data.avscenes_probe import VIEWS  # noqa: E402
-from avlib.metrics import mean_ci  # noqa: E402
-from avlib.params import Float, Int, ListOf, Schema, Str  # noqa: E402
-
+PART = ("avqa", 6)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "data_avscenes",
     root=Str(), seed=Int(min=0), n_train=Int(min=1), n_val=Int(min=1), n_test=Int(min=1),

@@ -1,15 +1,13 @@
 """Stage `data_avspeech`: generate AV-Speech (eSpeak NG speech with phone timings, a synthetic viseme
 visual stream), summarise its splits and draw one utterance with its labels."""
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from avlib.core.params import Float, Int, ListOf, Schema, Str
+from avlib.data.embedded.avspeech import STATES, AVSpeechConfig
 
-from avlib.data.avspeech import STATES, AVSpeechConfig  # noqa: E402
-from avlib.params import Float, Int, ListOf, Schema, Str  # noqa: E402
-
+PART = ("avasr", 2)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "data_avspeech",
     root=Str(), seed=Int(min=0), n_train=Int(min=1), n_val=Int(min=1), n_test=Int(min=1),

@@ -1,14 +1,12 @@
 """Stage `data_avsync`: generate AV-Sync (avlib/data/avsync.py), summarise its splits, draw example clips."""
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from avlib.core.params import Float, Int, ListOf, Schema, Str
+from avlib.data.embedded.avsync import AVSyncConfig
 
-from avlib.data.avsync import AVSyncConfig  # noqa: E402
-from avlib.params import Float, Int, ListOf, Schema, Str  # noqa: E402
-
+PART = ("avts", 3)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "data_avsync",
     root=Str(), seed=Int(min=0), n_train=Int(min=2), n_val=Int(min=2), n_test=Int(min=2),

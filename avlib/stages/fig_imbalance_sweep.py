@@ -3,7 +3,7 @@ visual-dominant (audio drowned in noise) through balanced to strongly audio-domi
 level concat and concat + OGM-GE trained on the same seeds, plotted against the measured uni-modal gap
 (audio-only minus visual-only test accuracy), with the paired Δ and the weak encoder's linear probe.
 
-Every level is the data stage's generator (`avlib.data.avdigits`) with the data stage's knobs (read from the
+Every level is the data stage's generator (`avlib.data.embedded.avdigits`) with the data stage's knobs (read from the
 dataset's meta.json) except `snr_db` and the split sizes; the speech is synthesized once and mixed at each
 SNR (`generate_snr_levels`, byte-identical to `generate` per level). Only the audio changes with the SNR, so
 the visual tensors are the same at every level: checked in code, and then visual-only is trained once.
@@ -14,28 +14,27 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
+from avlib.balance import OGMConfig
+from avlib.core.metrics import mean_ci, paired_difference
+from avlib.core.params import Choice, Float, Int, ListOf, ParamError, Schema, Str, device
+from avlib.data import DatasetError, load_splits
+from avlib.data.embedded.avdigits import AVDigitsConfig, generate_snr_levels
+from avlib.report import format_ci
+from avlib.report.plots import line_with_band
+from avlib.tasks.classify.engine import run_specs
+from avlib.tasks.classify.fit import TrainConfig
+from avlib.tasks.classify.runs import RunSpec
 
-from avlib.balance import OGMConfig  # noqa: E402
-from avlib.data import DatasetError, load_splits  # noqa: E402
-from avlib.data.avdigits import AVDigitsConfig, generate_snr_levels  # noqa: E402
-from avlib.engine import run_specs  # noqa: E402
-from avlib.experiment import RunSpec  # noqa: E402
-from avlib.metrics import mean_ci, paired_difference  # noqa: E402
-from avlib.params import Choice, Float, Int, ListOf, ParamError, Schema, Str, device  # noqa: E402
-from avlib.plots import line_with_band  # noqa: E402
-from avlib.report import format_ci  # noqa: E402
-from avlib.train import TrainConfig  # noqa: E402
-
+DATASETS = ("avdigits",)  # the datasets this stage reads (their loaders are its DVC deps)
+PART = ("ogmge", 6)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "fig_imbalance_sweep",
-    dataset=Choice("avdigits"), root=Str(), snr_levels=ListOf(Float(), min_len=2),
+    dataset=Choice(*DATASETS), root=Str(), snr_levels=ListOf(Float(), min_len=2),
     n_train=Int(min=1), n_val=Int(min=1), n_test=Int(min=1),
     seeds=ListOf(Int(min=0)), ogm_grid=Str(), ogm_params=Choice("conv", "all"), width=Int(min=1),
     epochs=Int(min=1), batch_size=Int(min=1), lr=Float(positive=True), momentum=Float(min=0, max=1),

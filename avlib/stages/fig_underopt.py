@@ -3,7 +3,7 @@
 
 Against the epoch: the val accuracy of the audio-only and visual-only models, and the val accuracy of a
 linear probe on each frozen encoder of the fused model (and of the fused model with OGM-GE) at that
-epoch. Every encoder, the uni-modal models' included, gets the same probe (`avlib.probe.linear_probe`:
+epoch. Every encoder, the uni-modal models' included, gets the same probe (`avlib.tasks.classify.probe.linear_probe`:
 one logistic regression fit on train features), so the probes compare like with like. The claim tested:
 the weaker encoder inside the joint model ends clearly below its uni-modal counterpart, and OGM-GE
 narrows that gap. OGM-GE's α and window are not knobs here: they are stage t1_fusion's choice on val,
@@ -14,21 +14,29 @@ import re
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
 import matplotlib.ticker
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from avlib.balance import OGMConfig
+from avlib.core.metrics import Paired, mean_ci, paired_difference
+from avlib.core.params import Bool, Choice, Int, ListOf, Schema, Str, device
+from avlib.data.registry import display_name
+from avlib.models.fusion import FUSIONS
+from avlib.report import format_ci
+from avlib.report.plots import line_with_band
+from avlib.stages.shared.classify import (  # noqa: F401 - load_data, ...: the notebook's stage.load_data(p)
+    DATASETS,
+    LOADER_FIELD,
+    TRAIN_FIELDS,
+    ddp_rule,
+    load_data,
+    model_kwargs,
+    train_config,
+)
+from avlib.tasks.classify.runs import RunSpec
 
-from avlib.balance import OGMConfig  # noqa: E402
-from avlib.experiment import RunSpec  # noqa: E402
-from avlib.metrics import Paired, mean_ci, paired_difference  # noqa: E402
-from avlib.models.fusion import FUSIONS  # noqa: E402
-from avlib.params import Bool, Choice, Int, ListOf, Schema, Str, device  # noqa: E402
-from avlib.plots import line_with_band  # noqa: E402
-from avlib.report import DATASET_NAMES, format_ci  # noqa: E402
-from avlib.stages.training import DATASETS, LOADER_FIELD, TRAIN_FIELDS, ddp_rule, load_data, model_kwargs, train_config  # noqa: E402, F401 - load_data, ...: the notebook's stage.load_data(p)
-
+PART = ("ogmge", 5)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "fig_underopt",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0)), fusion=Choice(*FUSIONS),
@@ -146,7 +154,7 @@ def gaps(runs: list, history: pd.DataFrame, fusion: str) -> dict:
 
 
 def gap_table(g: dict, *, dataset: str) -> pd.DataFrame:
-    ours = f"ours ({DATASET_NAMES.get(dataset, dataset)})"
+    ours = f"ours ({display_name(dataset)})"
     rows = []
     for (m, training), v in g.items():
         rows.append({
@@ -162,7 +170,7 @@ def gap_table(g: dict, *, dataset: str) -> pd.DataFrame:
 
 
 def table_note(dataset: str, seeds: list, ogm: OGMConfig) -> str:
-    return (f"Ours: {DATASET_NAMES.get(dataset, dataset)}, mean ± 95% t-interval over seeds {seeds}. Probe = "
+    return (f"Ours: {display_name(dataset)}, mean ± 95% t-interval over seeds {seeds}. Probe = "
             "accuracy of one logistic regression fit on the frozen encoder's train features (the same probe for "
             "every encoder). Gap = probe minus the uni-modal model's own accuracy, per seed (same seed: same "
             "data order), mean ± 95% t-interval (seeds where the probe is higher / seeds); 'probe − uni-modal "
@@ -260,7 +268,7 @@ def _interval(d: Paired) -> str:
 def findings(g: dict, lag: dict, *, dataset: str, fusion: str, ogm: OGMConfig, seeds: list, lr_step: int) -> str:
     """Is the weaker encoder inside the joint model below its uni-modal model, and does OGM-GE narrow it?
     `lag`: `head_lag(history, lr_step)`."""
-    name = DATASET_NAMES.get(dataset, dataset)
+    name = display_name(dataset)
     final = {m: _pct(g[m, "alone"]["model"]) for m in MODALITIES}
     weak, strong = sorted(MODALITIES, key=final.get)
     lines = [f"# Findings on {name} (not the paper's data: the paper's figure is on VGGSound)", "",

@@ -1,11 +1,12 @@
 """Stage `prep_cremad`: the CREMA-D release (AudioWAV/*.wav, VideoFlash/*.flv) -> frames at `fps` and the
-official OGM-GE split files in the layout `avlib.data.cremad` reads (`avlib.prep`); off (a "not configured"
+official OGM-GE split files in the layout `avlib.data.real.cremad` reads (`avlib.prep`); off (a "not configured"
 report) while `raw_root` is empty."""
 
 from pathlib import Path
 
-from avlib.params import Bool, Int, ParamError, Schema, Str
+from avlib.core.params import Bool, Int, ParamError, Schema, Str
 
+PART = ("ogmge", 10)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema("prep_cremad", raw_root=Str(nonempty=False), out_root=Str(), fps=Int(min=1), workers=Int(min=1),
                 allow_missing=Bool())
 

@@ -9,16 +9,14 @@ points, their sizes read from their generators' configs (not from generated data
 
 import re
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from avlib.core.params import ListOf, Schema, Str
+from avlib.data.embedded.avdigits import AVDigitsConfig
 
-from avlib.data.avdigits import AVDigitsConfig  # noqa: E402
-from avlib.params import ListOf, Schema, Str  # noqa: E402
-
+PART = ("survey", 3)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema("survey_datasets", highlight=ListOf(Str()))
 
 OURS = "ours (embedded)"
@@ -65,7 +63,7 @@ def find_highlights(table: pd.DataFrame, highlight: list) -> tuple[dict, list]:
 
 
 def embedded_datasets() -> pd.DataFrame:
-    """Our embedded datasets, sized from their generators' default configs: AV-Digits (avlib.data.avdigits)."""
+    """Our embedded datasets, sized from their generators' default configs: AV-Digits (avlib.data.embedded.avdigits)."""
     cfg = AVDigitsConfig()
     clips = cfg.n_train + cfg.n_val + cfg.n_test
     return pd.DataFrame([{"name": "AV-Digits", "clips": clips, "clip_seconds": cfg.clip_seconds,

@@ -9,17 +9,15 @@ nodes when `list_only_nodes` is on; where it does not split a node (the three su
 learning) the node shows no count.
 """
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from avlib.core.params import Bool, Schema, Str
+from avlib.survey.papers import HEADING_COLUMNS
+from avlib.survey.taxonomy import count_papers, unmatched
 
-from avlib.params import Bool, Schema, Str  # noqa: E402
-from avlib.survey.papers import HEADING_COLUMNS  # noqa: E402
-from avlib.survey.taxonomy import count_papers, unmatched  # noqa: E402
-
+PART = ("survey", 1)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema("survey_taxonomy", readme=Str(nonempty=False), list_only_nodes=Bool())
 
 DEPTH_NAMES = ("group", "task", "sub-task", "topic")

@@ -10,15 +10,14 @@ per venue. The survey's own curve is drawn beside ours only as an overlay read o
 import re
 
 import matplotlib
+import matplotlib.pyplot as plt
 import matplotlib.ticker
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from avlib.core.params import Int, Schema, Str
 
-from avlib.params import Int, Schema, Str  # noqa: E402
-
+PART = ("survey", 2)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema("survey_trends", readme=Str(nonempty=False), top_venues=Int(min=1))
 
 # the survey's groups as the list spells its ## headings -> the columns of the approximate published curve

@@ -4,22 +4,30 @@ val, the imbalance figure and the findings."""
 from dataclasses import replace
 
 import matplotlib
+import matplotlib.pyplot as plt
 import matplotlib.ticker
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from avlib.balance import OGMConfig
+from avlib.core.metrics import mean_ci, paired_difference
+from avlib.core.params import Bool, Choice, Float, Int, ListOf, ParamError, Schema, Str, device
+from avlib.data.registry import display_name
+from avlib.models import KINDS
+from avlib.report import format_ci, ours_column, paper_column
+from avlib.report.plots import bars_with_ci, line_with_band
+from avlib.stages.shared.classify import (  # noqa: F401 - load_data, ...: the notebook's stage.load_data(p)
+    DATASETS,
+    LOADER_FIELD,
+    TRAIN_FIELDS,
+    ddp_rule,
+    load_data,
+    model_kwargs,
+    train_config,
+)
+from avlib.tasks.classify.engine import choose_on_val
+from avlib.tasks.classify.runs import RunSpec
 
-from avlib.balance import OGMConfig  # noqa: E402
-from avlib.engine import choose_on_val  # noqa: E402
-from avlib.experiment import RunSpec  # noqa: E402
-from avlib.metrics import mean_ci, paired_difference  # noqa: E402
-from avlib.models import KINDS  # noqa: E402
-from avlib.params import Bool, Choice, Float, Int, ListOf, ParamError, Schema, Str, device  # noqa: E402
-from avlib.plots import bars_with_ci, line_with_band  # noqa: E402
-from avlib.report import DATASET_NAMES, format_ci, ours_column, paper_column  # noqa: E402
-from avlib.stages.training import DATASETS, LOADER_FIELD, TRAIN_FIELDS, ddp_rule, load_data, model_kwargs, train_config  # noqa: E402, F401 - load_data, ...: the notebook's stage.load_data(p)
-
+PART = ("ogmge", 1)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "t1_fusion",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0)), rows=ListOf(Choice(*KINDS)),
@@ -132,7 +140,7 @@ def fusion_table(runs: list, *, dataset: str, reference: pd.DataFrame) -> pd.Dat
 
 
 def table_note(dataset: str, seeds: list) -> str:
-    return (f"Ours: {DATASET_NAMES.get(dataset, dataset)} test split, mean ± 95% t-interval over seeds {seeds} "
+    return (f"Ours: {display_name(dataset)} test split, mean ± 95% t-interval over seeds {seeds} "
             "(no interval with one seed), model selected on val. Δ = per-seed paired difference with the same "
             "fusion without OGM-GE (same init and data order): mean ± 95% t-interval (wins/seeds). Paper: "
             "CREMA-D, Peng et al. CVPR 2022 Table 1 (the talk's table has no Gated rows). † = with OGM-GE. "
@@ -186,7 +194,7 @@ def findings(runs: list, *, dataset: str, reference: pd.DataFrame) -> str:
     """What Table 1 shows on our data, next to what the paper reports on CREMA-D (read from reference)."""
     g = group_runs(runs)
     ref = reference.set_index(["method", "ogm_ge"])["cremad_acc"]
-    name = DATASET_NAMES.get(dataset, dataset)
+    name = display_name(dataset)
     lines = [f"# Findings on {name} (not the paper's data)", ""]
     if "audio_only" in g and "visual_only" in g:
         a, v = _mean([r.fit.test["acc"] for r in g["audio_only"]]), _mean([r.fit.test["acc"] for r in g["visual_only"]])

@@ -2,29 +2,28 @@
 TBN-lite, PSP-lite) and into speaker-recognition audio branches (speech side: X-vector, I-vector-lite),
 each ± OGM-GE on AV-Digits clips, beside the paper's Kinetics-Sounds / VGGSound / CREMA-D numbers.
 
-Every training goes through `avlib.engine.run_tasks` with `train_plugin(job, data)` below, which builds
-the model, the OGM-GE balancer (`OGMConfig.build`) and calls `avlib.train.fit`."""
+Every training goes through `avlib.core.pool.run_tasks` with `train_plugin(job, data)` below, which builds
+the model, the OGM-GE balancer (`OGMConfig.build`) and calls `avlib.tasks.classify.fit.fit`."""
 
 from dataclasses import dataclass, replace
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-from avlib.balance import OGMConfig  # noqa: E402
-from avlib.data import avclips, load_splits  # noqa: E402, F401 - avclips: the loader this stage reads
-from avlib.data.loader import head  # noqa: E402
-from avlib.engine import run_tasks  # noqa: E402
-from avlib.metrics import mean_ci, paired_difference  # noqa: E402
-from avlib.models.speech_branches import SPEECH_KINDS, build_speech_model  # noqa: E402
-from avlib.models.temporal import VIDEO_KINDS, build_video_model  # noqa: E402
-from avlib.params import Choice, Float, Int, ListOf, ParamError, Schema, Str  # noqa: E402
-from avlib.report import DATASET_NAMES, format_ci, ours_column, paper_column  # noqa: E402
-from avlib.stages.training import TRAIN_FIELDS  # noqa: E402
-from avlib.train import FitResult, TrainConfig, evaluate, fit, seed_everything  # noqa: E402
+from avlib.balance import OGMConfig
+from avlib.core.metrics import mean_ci, paired_difference
+from avlib.core.params import Choice, Float, Int, ListOf, ParamError, Schema, Str
+from avlib.core.pool import run_tasks
+from avlib.core.runtime import seed_everything
+from avlib.data import load_splits
+from avlib.data.loader import head
+from avlib.data.registry import display_name
+from avlib.models.speech_branches import SPEECH_KINDS, build_speech_model
+from avlib.models.temporal import VIDEO_KINDS, build_video_model
+from avlib.report import format_ci, ours_column, paper_column
+from avlib.stages.shared.classify import TRAIN_FIELDS
+from avlib.tasks.classify.fit import FitResult, TrainConfig, evaluate, fit
 
 ROW_NAMES = {"tsn_av": "TSN-AV", "tsm_av": "TSM-AV", "tbn_lite": "TBN-lite: one-segment aligned binding windows",
              "psp_lite": "PSP-lite: one PSP layer, clip classification", "x_vector": "X-vector (width-reduced)",
@@ -35,9 +34,11 @@ VIDEO_PAPER = {"kinetics_sounds": "ks_acc", "vggsound": "vggsound_acc"}
 SPEECH_PAPER = {"cremad": "cremad_acc"}
 SMOKE_SIZES = {"train": 96, "val": 48, "test": 48}
 
+DATASETS = ("avclips",)  # the datasets this stage reads (their loaders are its DVC deps)
+PART = ("ogmge", 2)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "t2_plugin",
-    dataset=Choice("avclips"), root=Str(), seeds=ListOf(Int(min=0), min_len=2),
+    dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=2),
     video_rows=ListOf(Choice(*VIDEO_KINDS), min_len=0), speech_rows=ListOf(Choice(*SPEECH_KINDS), min_len=0),
     paper_only_rows=ListOf(Choice("mwtsm"), min_len=0),
     **{k: v for k, v in TRAIN_FIELDS.items() if k != "encoder"},
@@ -242,7 +243,7 @@ def grid_note(p) -> str:
 
 
 def table_note(p, chosen: OGMConfig) -> str:
-    return (f"Ours: {DATASET_NAMES[p.dataset]} test split (clips of T segments, params.yaml data_avclips), "
+    return (f"Ours: {display_name(p.dataset)} test split (clips of T segments, params.yaml data_avclips), "
             f"mean ± 95% t-interval over seeds {p.seeds}, model selected on val. OGM-GE ({chosen.describe()}) chosen "
             f"on val with {ROW_NAMES[p.selection_model]} at seed {p.selection_seed} (not reported; ogm_grid.md). "
             "Δ = per-seed paired difference with the same model without OGM-GE (same init and data order): "
@@ -285,7 +286,7 @@ def delta_figure(runs: list, p):
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xticks(range(len(kinds)), [ROW_NAMES[k].split(":")[0] for k in kinds], rotation=20)
     ax.set_ylabel("Δ test acc, OGM-GE − without (points)")
-    ax.set_title(f"OGM-GE plugged in ({DATASET_NAMES[p.dataset]}; dots: seeds)")
+    ax.set_title(f"OGM-GE plugged in ({display_name(p.dataset)}; dots: seeds)")
     fig.tight_layout()
     return fig
 
@@ -294,7 +295,7 @@ def delta_figure(runs: list, p):
 
 def findings(runs: list, *, p, video_ref: pd.DataFrame, speech_ref: pd.DataFrame) -> str:
     groups = group_runs(runs)
-    lines = [f"# Findings on {DATASET_NAMES[p.dataset]} (not the paper's data)", ""]
+    lines = [f"# Findings on {display_name(p.dataset)} (not the paper's data)", ""]
     if "tsn_av" in groups:
         clip = mean_ci([100 * a for a in _acc(groups["tsn_av"])])[0]
         one = mean_ci([100 * r.single_segment["test"] for r in groups["tsn_av"]])[0]
@@ -312,7 +313,7 @@ def findings(runs: list, *, p, video_ref: pd.DataFrame, speech_ref: pd.DataFrame
     for kind in (*p.video_rows, *p.speech_rows):
         d = deltas[kind] = paired_difference(_acc(groups[kind + "+ogm_ge"]), _acc(groups[kind]))
         ref, cols = (video_ref, VIDEO_PAPER) if kind in VIDEO_KINDS else (speech_ref, SPEECH_PAPER)
-        paper = ", ".join(f"{DATASET_NAMES[ds]} {_paper(ref, kind, True, c) - _paper(ref, kind, False, c):+.1f}"
+        paper = ", ".join(f"{display_name(ds)} {_paper(ref, kind, True, c) - _paper(ref, kind, False, c):+.1f}"
                           for ds, c in cols.items())
         resolved = "the 95% interval excludes 0" if d.excludes_zero else "the 95% interval includes 0"
         lines.append(f"  - {ROW_NAMES[kind]}: Δ {d} — {resolved}; paper: {paper}.")

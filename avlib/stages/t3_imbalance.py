@@ -6,13 +6,22 @@ import itertools
 import pandas as pd
 
 from avlib.balance import METHODS, method_config
-from avlib.engine import run_specs
-from avlib.experiment import RunSpec
-from avlib.metrics import mean_ci, paired_difference
+from avlib.core.metrics import mean_ci, paired_difference
+from avlib.core.params import Bool, Choice, Int, ListOf, ParamError, Schema, Str, device
+from avlib.data.registry import display_name
 from avlib.models.fusion import FUSIONS
-from avlib.params import Bool, Choice, Int, ListOf, ParamError, Schema, Str, device
-from avlib.report import DATASET_NAMES, format_ci, ours_column, paper_column
-from avlib.stages.training import DATASETS, LOADER_FIELD, TRAIN_FIELDS, ddp_rule, load_data, model_kwargs, train_config  # noqa: F401 - load_data, ...: the notebook's stage.load_data(p)
+from avlib.report import format_ci, ours_column, paper_column
+from avlib.stages.shared.classify import (  # noqa: F401 - load_data, ...: the notebook's stage.load_data(p)
+    DATASETS,
+    LOADER_FIELD,
+    TRAIN_FIELDS,
+    ddp_rule,
+    load_data,
+    model_kwargs,
+    train_config,
+)
+from avlib.tasks.classify.engine import run_specs
+from avlib.tasks.classify.runs import RunSpec
 
 PLAIN = "concat"  # the row without a balancing method: the fusion trained jointly, as it is
 ROW_NAMES = {PLAIN: "Concatenation", "modality_drop_audio": "Modality-Drop (audio)",
@@ -50,6 +59,7 @@ def _grids(value):
     return out
 
 
+PART = ("ogmge", 3)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "t3_imbalance",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=2), fusion=Choice(*FUSIONS),
@@ -200,7 +210,7 @@ def _published(name, reference, benchmark) -> dict:
 
 
 def table_note(p) -> str:
-    data = DATASET_NAMES.get(p.dataset, p.dataset)
+    data = display_name(p.dataset)
     return (f"Ours: {data} test split, {p.fusion} fusion, mean ± 95% t-interval over seeds {p.seeds}, model "
             "selected on val; each method's setting chosen on val from the grid in params.yaml at seed "
             f"{p.selection_seed} (not reported; `grid.md`). Δ = per-seed paired difference with Concatenation "
@@ -217,7 +227,7 @@ def table_note(p) -> str:
 
 def grid_note(p, chosen: dict) -> str:
     picked = "; ".join(f"{ROW_NAMES.get(k, k)}: {c.describe()}" for k, c in chosen.items())
-    return (f"Val accuracy of each grid point ({p.fusion} fusion, {DATASET_NAMES.get(p.dataset, p.dataset)}, "
+    return (f"Val accuracy of each grid point ({p.fusion} fusion, {display_name(p.dataset)}, "
             f"seed {p.selection_seed}, not a reported seed). Chosen: {picked}.")
 
 
@@ -271,7 +281,7 @@ def findings(runs: list, *, p, reference: pd.DataFrame, benchmark: pd.DataFrame)
     """What the table shows on our data, next to what the paper and BalanceBenchmark report (read from files)."""
     g = group_runs(runs)
     plain = g[PLAIN]
-    name = DATASET_NAMES.get(p.dataset, p.dataset)
+    name = display_name(p.dataset)
     lines = [f"# Findings on {name} (not the paper's data)", ""]
     rho = mean_ci([r.fit.history[-1]["rho_audio"] for r in plain])[0]
     acc = mean_ci([100 * a for a in _acc(plain)])[0]

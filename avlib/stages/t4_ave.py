@@ -2,24 +2,24 @@
 plain and with OGM-GE (alpha chosen on val at a selection seed), AVE's segment-level accuracy on test,
 mean ± CI over seeds, the paired Δ, beside the paper's AVE numbers; findings read from the results."""
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from avlib.core.metrics import mean_ci, paired_difference
+from avlib.core.params import Choice, Float, Int, ListOf, ParamError, Schema, Str
+from avlib.core.pool import run_tasks
+from avlib.data import load_splits
+from avlib.data.real.ave import SegmentDataset
+from avlib.data.registry import display_name
+from avlib.report import format_ci, ours_column, paper_column
+from avlib.tasks.ave.train import MODEL_NAMES, AVEJob, SegmentTrainConfig, train_ave
 
-from avlib.data import ave, avevents, load_splits  # noqa: E402, F401 - the loaders this stage reads (DVC deps)
-from avlib.data.ave import SegmentDataset  # noqa: E402
-from avlib.engine import run_tasks  # noqa: E402
-from avlib.metrics import mean_ci, paired_difference  # noqa: E402
-from avlib.params import Choice, Float, Int, ListOf, ParamError, Schema, Str  # noqa: E402
-from avlib.report import DATASET_NAMES, format_ci, ours_column, paper_column  # noqa: E402
-from avlib.train_segments import MODEL_NAMES, AVEJob, SegmentTrainConfig, train_ave  # noqa: E402
-
+DATASETS = ("avevents", "ave")  # the datasets this stage reads (their loaders are its DVC deps)
+PART = ("ogmge", 4)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "t4_ave",
-    dataset=Choice("avevents", "ave"), root=Str(), seeds=ListOf(Int(min=0), min_len=2),
+    dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=2),
     models=ListOf(Choice(*MODEL_NAMES)), alphas=ListOf(Float(positive=True)), selection_seed=Int(min=0),
     epochs=Int(min=1), batch_size=Int(min=1), lr=Float(positive=True), momentum=Float(min=0, max=1),
     weight_decay=Float(min=0), lr_decay_at=Float(positive=True, max=1), lr_gamma=Float(positive=True, max=1),
@@ -134,7 +134,7 @@ def ave_table(runs: list, *, p, reference: pd.DataFrame) -> pd.DataFrame:
 
 
 def table_note(p, chosen: dict) -> str:
-    data = DATASET_NAMES.get(p.dataset, p.dataset)
+    data = display_name(p.dataset)
     alphas = "; ".join(f"{MODEL_NAMES[m]} α={a:g}" for m, a in chosen.items())
     return (f"Ours: {data} test split, segment-level accuracy as the AVE benchmark defines it (correct segments, "
             f"events and background alike, over all test segments), mean ± 95% t-interval over seeds {p.seeds}, "
@@ -148,7 +148,7 @@ def table_note(p, chosen: dict) -> str:
 
 
 def grid_note(p) -> str:
-    return (f"Val segment accuracy of each model with OGM-GE at each α ({DATASET_NAMES.get(p.dataset, p.dataset)}, "
+    return (f"Val segment accuracy of each model with OGM-GE at each α ({display_name(p.dataset)}, "
             f"seed {p.selection_seed}, not a reported seed); the best per model is chosen.")
 
 
@@ -194,7 +194,7 @@ def curves_figure(runs: list):
 
 def findings(runs: list, *, p, reference: pd.DataFrame) -> str:
     groups = group_runs(runs)
-    data = DATASET_NAMES.get(p.dataset, p.dataset)
+    data = display_name(p.dataset)
     lines = [f"# t4_ave findings ({data}, seeds {p.seeds})", ""]
     for model in dict.fromkeys(r.job.model for r in runs):
         plain, ogm = groups[model], groups.get(f"{model}+ogm_ge")

@@ -1,0 +1,1 @@
+"""Generators that write the embedded datasets from a seed, and their readers."""

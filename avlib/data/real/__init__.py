@@ -1,0 +1,1 @@
+"""Readers of released dataset layouts (CREMA-D, Kinetics-Sounds, VGGSound, AVE, MUSIC-AVQA)."""

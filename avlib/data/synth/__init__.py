@@ -1,0 +1,1 @@
+"""What the embedded generators share: speech synthesis, voices, signal processing."""

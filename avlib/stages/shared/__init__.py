@@ -1,0 +1,1 @@
+"""What several stages share: notebook setup, classification and QA loading, run tables."""

@@ -1,0 +1,107 @@
+"""What the MUSIC-AVQA model stages (avqa_ablation, avqa_baselines, avqa_attention) share: the datasets they
+read, their training knobs, the jobs they run through `avlib.core.pool.run_tasks`, the learning rate chosen on
+val, and the pooled per-modality columns of their tables."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from avlib.core.metrics import mean_ci
+from avlib.core.params import Float, Int, ParamError
+from avlib.data import load_splits
+from avlib.report import format_ci
+from avlib.tasks.qa.metrics import MODALITIES
+from avlib.tasks.qa.train import QAJob
+
+DATASETS = ("avscenes", "music_avqa")
+SMOKE_SIZES = {"train": 96, "val": 48, "test": 48}
+GROUPS = (*MODALITIES, "all")  # the pooled columns, in the paper's order
+GROUP_COLUMNS = {"Audio": "audio", "Visual": "visual", "Audio-Visual": "audio-visual", "all": "all"}
+
+# the knobs of every QA training, the same keys in each stage's params section
+QA_FIELDS = dict(hidden=Int(min=8), epochs=Int(min=1), batch_size=Int(min=2), step_size=Int(min=1),
+                 gamma=Float(positive=True, max=1), match_weight=Float(min=0), workers=Int(min=0))
+
+
+def load_data(p) -> dict:
+    """The three splits of `p.dataset` under `p.root`; a smoke run keeps the first questions of each."""
+    data = load_splits(p.dataset, p.root)
+    if p.smoke:
+        data = {s: d.subset(range(min(SMOKE_SIZES[s], len(d)))) for s, d in data.items()}
+    return data
+
+
+def job(p, model: str, seed: int, lr: float, *, keep_state: bool = False) -> QAJob:
+    return QAJob(model=model, seed=seed, hidden=p.hidden, epochs=p.epochs, batch_size=p.batch_size, lr=lr,
+                 step_size=p.step_size, gamma=p.gamma, match_weight=p.match_weight, keep_state=keep_state)
+
+
+def lr_grid_frame(results) -> pd.DataFrame:
+    """One row per tried lr (val accuracies of the selection run), the best val 'all' marked chosen (ties:
+    the first). Test is never read."""
+    grid = pd.DataFrame([{"lr": r.job.lr, "model": r.job.model, "seed": r.job.seed, "best_epoch": r.best_epoch,
+                          **{f"val {GROUP_COLUMNS[g]}": r.val[g] for g in GROUPS}} for r in results])
+    best = int(grid["val all"].to_numpy().argmax())
+    grid["chosen"] = [i == best for i in range(len(grid))]
+    return grid
+
+
+def chosen_lr(path) -> float:
+    """The lr stage avqa_ablation chose on val: the `chosen` row of its lr_grid.csv."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamError(f"lr_from={str(path)!r}: no such file; expected avqa_ablation's lr grid "
+                         "(run `dvc repro avqa_ablation` first)")
+    grid = pd.read_csv(path)
+    if "chosen" not in grid or "lr" not in grid or int(grid["chosen"].sum()) != 1:
+        raise ParamError(f"lr_from={str(path)!r}: expected columns lr and chosen with exactly one chosen row")
+    return float(grid.loc[grid["chosen"], "lr"].iloc[0])
+
+
+def group_results(results) -> dict:
+    """{model name: [QAResult, ...]} in first-seen order, each list in seed order."""
+    groups = {}
+    for r in results:
+        groups.setdefault(r.job.model, []).append(r)
+    return groups
+
+
+def accuracy_cells(runs, keys, ours) -> dict:
+    """{'<ours> <key>': 'mean ± ci'} of the test accuracies of `runs` (in %)."""
+    cells = {}
+    for key in keys:
+        values = [r.test[key] for r in runs]
+        cells[f"{ours} {GROUP_COLUMNS.get(key, key)}"] = "–" if None in values else format_ci(values)
+    return cells
+
+
+def summary(runs, key: str = "all") -> dict | None:
+    values = [r.test[key] for r in runs]
+    if None in values:  # no question of this group in the split
+        return None
+    mean, half = mean_ci([v * 100 for v in values])
+    return {"mean": round(mean, 3), "ci95": None if half is None else round(half, 3)}
+
+
+def time_note(results) -> str:
+    cpu = sum(r.cpu_s for r in results)
+    return f"{len(results)} trainings, {cpu:.0f} s CPU in all ({cpu / len(results):.1f} s each)"
+
+
+def chosen_of(grid: pd.DataFrame) -> float:
+    return float(grid.loc[grid["chosen"], "lr"].iloc[0])
+
+
+def groups_figure(results, names: dict | None = None):
+    """Test accuracy (%) per model and question group (audio / visual / audio-visual / all), 95% t-intervals."""
+    import matplotlib.pyplot as plt
+
+    from avlib.report.plots import bars_with_ci
+
+    df = pd.DataFrame([{"model": (names or {}).get(r.job.model, r.job.model), "questions": GROUP_COLUMNS[g],
+                        "accuracy (%)": 100 * r.test[g]} for r in results for g in GROUPS if r.test[g] is not None])
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * df["model"].nunique()), 3.6))
+    bars_with_ci(ax, df, x="model", y="accuracy (%)", hue="questions")
+    ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    return fig

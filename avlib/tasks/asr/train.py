@@ -1,0 +1,172 @@
+"""Training for the bilinear AV-ASR stage: `train_avasr(job, data)`, one task of `avlib.core.pool.run_tasks`.
+
+One job = one (seed, audio SNR). It trains, in order, on frames of AV-Speech (`avlib.data.embedded.avspeech`):
+  audio      audio-only DNN                     visual     visual-only DNN
+  fusion     feature fusion: a softmax on the frozen last hidden layers of `audio` and `visual`
+             (the notes' bimodal DNN)
+  bilinear / factored / shared   BimodalDNN with a bilinear, factored bilinear or shared factored
+             bilinear head; towers initialised from `audio` and `visual` (our choice: the notes do not say
+             how the bilinear network is initialised), then trained jointly
+  average    posteriors of `fusion` and the bilinear variant whose average has the best val PER
+Every model keeps the epoch of best val frame accuracy; its PER decoding penalty is chosen on val PER
+from `penalties`. Test is only evaluated, never used to choose anything.
+"""
+
+import copy
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from avlib.core.runtime import seed_everything
+from avlib.data.loader import make_loader
+from avlib.models.bilinear import (
+    BilinearSoftmax,
+    BimodalDNN,
+    FactoredBilinearSoftmax,
+    FeatureFusionSoftmax,
+    FrameDNN,
+    average_log_posteriors,
+)
+from avlib.tasks.asr.metrics import decode, frame_accuracy, phone_error_rate
+
+MODELS = ("audio", "visual", "fusion", "bilinear", "factored", "shared", "average")
+BILINEAR_HEADS = ("bilinear", "factored", "shared")
+
+
+@dataclass(frozen=True)
+class AVASRConfig:
+    hidden: tuple = (256, 256)  # hidden layers before the bottleneck (the notes: 500, 500, then 200)
+    bottleneck: int = 64  # last hidden layer, the fusion input (the notes: 200)
+    rank: int = 64  # F, the fusion space of the factored heads (the notes: 200)
+    epochs: int = 6  # uni-modal DNNs
+    joint_epochs: int = 3  # fusion softmax and bilinear networks
+    batch_size: int = 256
+    lr: float = 1e-3  # Adam
+    weight_decay: float = 1e-5  # λ
+    penalties: tuple = (0.0, 2.0, 4.0, 8.0)  # decoding switch penalties tried on val
+
+
+@dataclass(frozen=True)
+class AVASRJob:
+    seed: int
+    snr_db: float
+    config: AVASRConfig
+    models: tuple = MODELS
+
+
+class _Frames:
+    """Fused-feature view of a split for the fusion softmax: precomputed (h1, h2) and labels."""
+
+    def __init__(self, h1, h2, label):
+        self.h1, self.h2, self.label = h1, h2, label
+
+    def __len__(self):
+        return len(self.label)
+
+    def __getitems__(self, idx):
+        idx = torch.as_tensor(idx)
+        return {"audio": self.h1[idx], "visual": self.h2[idx], "label": self.label[idx]}
+
+
+def _forward(kind: str, model: nn.Module, batch: dict) -> torch.Tensor:
+    if kind == "audio":
+        return model(batch["audio"])
+    if kind == "visual":
+        return model(batch["visual"])
+    return model(batch["audio"], batch["visual"])
+
+
+@torch.no_grad()
+def log_posteriors(kind: str, model: nn.Module, split, batch_size: int = 4096) -> torch.Tensor:
+    """(frames, C) log-softmax of `model` over every frame of `split`, in order."""
+    model.eval()
+    chunks = [torch.arange(a, min(a + batch_size, len(split))) for a in range(0, len(split), batch_size)]
+    out = [torch.log_softmax(_forward(kind, model, split.__getitems__(chunk)), 1) for chunk in chunks]
+    return torch.cat(out)
+
+
+def fit_frames(kind: str, model: nn.Module, train, val, *, epochs: int, cfg: AVASRConfig, seed: int) -> nn.Module:
+    """Adam on frame cross-entropy (the notes' objective: max Σ log p(y | x1, x2)); the epoch of best val
+    frame accuracy is kept (ties: the first)."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loader = make_loader(train, batch_size=cfg.batch_size, shuffle=True, seed=seed)
+    best, best_acc = copy.deepcopy(model.state_dict()), -1.0
+    for _ in range(epochs):
+        model.train()
+        for batch in loader:
+            loss = nn.functional.cross_entropy(_forward(kind, model, batch), batch["label"])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        acc = frame_accuracy(log_posteriors(kind, model, val), val.label)
+        if acc > best_acc:
+            best, best_acc = copy.deepcopy(model.state_dict()), acc
+    model.load_state_dict(best)
+    return model
+
+
+def evaluate(log_probs: dict, splits: dict, cfg: AVASRConfig) -> dict:
+    """Frame accuracy and PER on val and test; the decoding penalty with the best val PER (ties: the first)."""
+    groups, out = splits["val"].groups, {}
+    for split in ("val", "test"):
+        refs = [splits[split].reference(u).tolist() for u in range(splits[split].n_utterances)]
+        out[split] = {"frame_acc": frame_accuracy(log_probs[split], splits[split].label),
+                      "per": [phone_error_rate(refs, decode(log_probs[split], splits[split].frame_offsets, groups, pen))
+                              for pen in cfg.penalties]}
+    best = min(range(len(cfg.penalties)), key=lambda i: (out["val"]["per"][i], i))
+    return {"val_frame_acc": out["val"]["frame_acc"], "test_frame_acc": out["test"]["frame_acc"],
+            "val_per": out["val"]["per"][best], "test_per": out["test"]["per"][best],
+            "penalty": cfg.penalties[best]}
+
+
+def _head(kind: str, cfg: AVASRConfig, n_classes: int, groups) -> nn.Module:
+    dims = dict(audio_dim=cfg.bottleneck, visual_dim=cfg.bottleneck, n_classes=n_classes)
+    if kind == "bilinear":
+        return BilinearSoftmax(**dims)
+    return FactoredBilinearSoftmax(**dims, rank=cfg.rank, groups=groups if kind == "shared" else None)
+
+
+def train_avasr(job: AVASRJob, data: dict) -> dict:
+    """data: {snr_db: {"train", "val", "test": AVSpeech}}. Returns {model: metrics} and the CPU seconds."""
+    start = time.process_time()
+    splits = data[job.snr_db]
+    cfg, train, val = job.config, splits["train"], splits["val"]
+    n_classes = train.n_classes
+    dims = {"audio": train[0]["audio"].numel(), "visual": train[0]["visual"].numel()}
+    nets, logp = {}, {}
+    for i, kind in enumerate(("audio", "visual")):
+        seed_everything(job.seed * 1000 + i)
+        net = FrameDNN(in_dim=dims[kind], hidden=cfg.hidden, bottleneck=cfg.bottleneck, n_classes=n_classes)
+        nets[kind] = fit_frames(kind, net, train, val, epochs=cfg.epochs, cfg=cfg, seed=job.seed)
+
+    # feature fusion: the uni-modal feature spaces stay fixed
+    with torch.no_grad():
+        feats = {s: _Frames(*(nets[m].eval().features(splits[s].__getitems__(torch.arange(len(splits[s])))[m])
+                              for m in ("audio", "visual")), splits[s].label) for s in splits}
+    seed_everything(job.seed * 1000 + 2)
+    fusion = FeatureFusionSoftmax(audio_dim=cfg.bottleneck, visual_dim=cfg.bottleneck, n_classes=n_classes)
+    nets["fusion"] = fit_frames("fusion", fusion, feats["train"], feats["val"], epochs=cfg.joint_epochs, cfg=cfg,
+                                seed=job.seed)
+    for kind in ("audio", "visual", "fusion"):
+        source = feats if kind == "fusion" else splits
+        logp[kind] = {s: log_posteriors(kind, nets[kind], source[s]) for s in ("val", "test")}
+
+    for i, kind in enumerate(BILINEAR_HEADS):
+        if kind not in job.models and "average" not in job.models:
+            continue
+        seed_everything(job.seed * 1000 + 3 + i)
+        net = BimodalDNN(copy.deepcopy(nets["audio"]), copy.deepcopy(nets["visual"]),
+                         _head(kind, cfg, n_classes, train.groups))
+        net = fit_frames(kind, net, train, val, epochs=cfg.joint_epochs, cfg=cfg, seed=job.seed)
+        logp[kind] = {s: log_posteriors(kind, net, splits[s]) for s in ("val", "test")}
+
+    results = {kind: evaluate(logp[kind], splits, cfg) for kind in MODELS if kind in logp and kind in job.models}
+    if "average" in job.models:
+        candidates = {k: {s: average_log_posteriors(logp["fusion"][s], logp[k][s]) for s in ("val", "test")}
+                      for k in BILINEAR_HEADS if k in logp}
+        scored = {k: evaluate(v, splits, cfg) for k, v in candidates.items()}
+        partner = min(scored, key=lambda k: (scored[k]["val_per"], BILINEAR_HEADS.index(k)))
+        results["average"] = {**scored[partner], "partner": partner}
+    return {"seed": job.seed, "snr_db": job.snr_db, "results": results, "cpu_s": time.process_time() - start}

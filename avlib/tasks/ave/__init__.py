@@ -1,0 +1,1 @@
+"""Audio-visual event localization (OGM-GE Table 4): AVGA-lite and PSP-lite per segment."""

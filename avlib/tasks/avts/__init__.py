@@ -1,0 +1,1 @@
+"""Self-supervised audio-visual temporal synchronization (AVTS) and its downstream probe."""

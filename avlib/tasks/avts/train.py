@@ -1,0 +1,246 @@
+"""AVTS training jobs for the run engine: `train_avts(job, data)`, one pretraining or one downstream run.
+
+`avlib.core.pool.run_tasks(train_avts, jobs, data)` runs them single-threaded in worker processes; each job
+seeds itself (`seed_everything`) and draws its pairs and batches from generators seeded by its own seed,
+so its result does not depend on the number of workers. `data` = {"train", "val", "test"}: AVSync splits.
+
+PretrainJob (Korbar et al. 2018, Sec. 3): the two networks trained with the contrastive loss (Eq. 1) on
+pairs sampled per epoch by `avlib.tasks.avts.sampling` (half positives; negatives easy, or easy:hard per the
+schedule). No model selection: the last epoch's networks are kept (the paper trains a fixed schedule).
+Evaluation: fixed held-out pairs of every kind (one per clip and kind, the same for every run); a pair is
+called in sync when d < tau, tau chosen on val (best balanced accuracy, positives vs all negative kinds
+weighed equally); test reports, per negative kind, the balanced accuracy (positives vs that kind) and AUC.
+
+ProbeJob (Sec. 4.2-4.3): one encoder (video: UCF101/HMDB51 in the paper; audio: ESC-50) from AVTS, from a
+variant, from L3-style pretraining or from scratch, on the clip labels with few labelled train clips:
+  linear    a logistic regression on the frozen pooled conv features (the paper: a linear SVM on conv5),
+            averaged over the clip's windows;
+  finetune  encoder + linear head trained with cross-entropy on windows (Adam), the epoch chosen on val
+            clip accuracy (window logits averaged), then test.
+Reductions (AVTS-lite): Adam instead of the paper's SGD with a plateau schedule; tiny networks
+(avlib/models/avts.py); one labelled dataset drawn from the same generator as the pretraining clips.
+"""
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from avlib.core.runtime import seed_everything
+from avlib.models.avts import AVTSNet, ClipClassifier, contrastive_loss, pair_distance
+from avlib.tasks.avts.sampling import KINDS, Shifts, cut_windows, epoch_counts, hard_fraction, sample_pairs
+
+EVAL_SEED = 12345  # the held-out pairs: the same for every run, so runs are compared on the same pairs
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    width: int = 8
+    dim: int = 64
+    n_3d: int = 2
+
+
+@dataclass(frozen=True)
+class PretrainJob:
+    schedule: str  # avts_sampling.SCHEDULES
+    seed: int
+    epochs: int = 20
+    pairs_per_epoch: int = 2000
+    batch_size: int = 64
+    lr: float = 1e-3
+    margin: float = 0.99
+    switch_fraction: float = 50 / 90
+    hard_share: float = 0.25
+    shifts: Shifts = field(default_factory=Shifts)
+    net: NetConfig = field(default_factory=NetConfig)
+
+
+@dataclass(frozen=True)
+class ProbeJob:
+    init: str  # a pretraining's name, or "scratch"
+    modality: str  # "video" or "audio"
+    mode: str  # "linear" or "finetune"
+    seed: int
+    state: dict | None = None  # the encoder's state dict (None: scratch)
+    window: int = 10
+    labelled_per_class: int = 10
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    net: NetConfig = field(default_factory=NetConfig)
+
+
+def build_net(net: NetConfig, split, window: int) -> AVTSNet:
+    return AVTSNet(frames=window, mel_per_frame=split.mel_per_frame, n_mels=split.audio.shape[1], width=net.width,
+                   dim=net.dim, n_3d=net.n_3d)
+
+
+def train_avts(job, data: dict) -> dict:
+    """One job (PretrainJob or ProbeJob) -> a picklable result dict (see the module docstring)."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    seed_everything(job.seed)
+    if isinstance(job, PretrainJob):
+        out = _pretrain(job, data)
+    elif isinstance(job, ProbeJob):
+        out = _downstream(job, data)
+    else:
+        raise TypeError(f"train_avts takes a PretrainJob or ProbeJob, got {type(job).__name__}")
+    return out | {"wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - start_cpu}
+
+
+# --- pretraining ------------------------------------------------------------------------------------
+
+def eval_pairs(split, shifts: Shifts) -> dict:
+    """One pair of every kind per clip of `split` (as many of each), from a fixed generator."""
+    n = len(split)
+    generator = torch.Generator().manual_seed(EVAL_SEED)
+    return sample_pairs(n, split.clip_frames, {k: n for k in KINDS}, shifts, generator)
+
+
+@torch.no_grad()
+def distances(model: AVTSNet, split, pairs: dict, window: int, batch: int = 512) -> torch.Tensor:
+    model.eval()
+    out = []
+    for i in range(0, len(pairs["y"]), batch):
+        part = {k: v[i : i + batch] for k, v in pairs.items()}
+        video, audio = cut_windows(split.video, split.audio, part, window, split.mel_per_frame)
+        out.append(pair_distance(*model(video, audio)))
+    return torch.cat(out)
+
+
+def choose_threshold(d: torch.Tensor, kind: torch.Tensor) -> float:
+    """tau maximising balanced accuracy: (share of positives with d < tau + mean over negative kinds of the
+    share with d >= tau) / 2. Candidates: midpoints between sorted distances (ties: the smallest tau)."""
+    values = torch.sort(d).values.double()
+    candidates = torch.cat([values[:1] - 1, (values[1:] + values[:-1]) / 2, values[-1:] + 1])
+    pos = (d[kind == 0].double()[None, :] < candidates[:, None]).double().mean(1)
+    negs = [(d[kind == k].double()[None, :] >= candidates[:, None]).double().mean(1)
+            for k in range(1, len(KINDS)) if (kind == k).any()]
+    score = (pos + torch.stack(negs).mean(0)) / 2
+    return float(candidates[int(score.argmax())])
+
+
+def sync_metrics(d: torch.Tensor, kind: torch.Tensor, tau: float) -> dict:
+    """Per negative kind: balanced accuracy (positives vs that kind) at tau, and the AUC of -d."""
+    pos = d[kind == 0]
+    out = {"acc_positive": float((pos < tau).double().mean())}
+    for k, name in enumerate(KINDS[1:], start=1):
+        neg = d[kind == k]
+        out[f"acc_{name}"] = (out["acc_positive"] + float((neg >= tau).double().mean())) / 2
+        labels = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+        out[f"auc_{name}"] = float(roc_auc_score(labels, -torch.cat([pos, neg]).numpy()))
+    return out
+
+
+def _pretrain(job: PretrainJob, data: dict) -> dict:
+    train = data["train"]
+    model = build_net(job.net, train, job.shifts.window)
+    optimizer = torch.optim.Adam(model.parameters(), lr=job.lr)
+    evals = {s: eval_pairs(data[s], job.shifts) for s in ("val", "test")}
+    history = []
+    for epoch in range(job.epochs):
+        hard = hard_fraction(epoch, job.epochs, job.schedule, switch_fraction=job.switch_fraction,
+                             hard_share=job.hard_share)
+        generator = torch.Generator().manual_seed(job.seed * 100_003 + epoch)
+        pairs = sample_pairs(len(train), train.clip_frames, epoch_counts(job.pairs_per_epoch, hard), job.shifts,
+                             generator)
+        order = torch.randperm(len(pairs["y"]), generator=generator)
+        model.train()
+        total, n = 0.0, 0
+        for i in range(0, len(order), job.batch_size):
+            part = {k: v[order[i : i + job.batch_size]] for k, v in pairs.items()}
+            video, audio = cut_windows(train.video, train.audio, part, job.shifts.window, train.mel_per_frame)
+            loss = contrastive_loss(*model(video, audio), part["y"], job.margin)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, n = total + float(loss.detach()) * len(part["y"]), n + len(part["y"])
+        d_val = distances(model, data["val"], evals["val"], job.shifts.window)
+        tau = choose_threshold(d_val, evals["val"]["kind"])
+        val = sync_metrics(d_val, evals["val"]["kind"], tau)
+        history.append({"epoch": epoch, "hard_fraction": hard, "loss": total / n,
+                        **{f"val_{k}": v for k, v in val.items()}})
+    d_test = distances(model, data["test"], evals["test"], job.shifts.window)  # tau, val: the last epoch's
+    return {"schedule": job.schedule, "seed": job.seed, "history": history, "threshold": tau, "val": val,
+            "test": sync_metrics(d_test, evals["test"]["kind"], tau),
+            "state": {m: {k: v.clone() for k, v in getattr(model, m).state_dict().items()} for m in ("video", "audio")}}
+
+
+# --- downstream classification ---------------------------------------------------------------------
+
+def labelled_clips(split, per_class: int) -> torch.Tensor:
+    """The first `per_class` clips of each class, in clip order (the same for every seed and init)."""
+    keep = [torch.nonzero(split.label == c).flatten()[:per_class] for c in range(split.n_classes)]
+    return torch.sort(torch.cat(keep)).values
+
+
+def clip_windows(split, clips: torch.Tensor, modality: str, window: int) -> torch.Tensor:
+    """The non-overlapping windows of each clip: (len(clips) * W, 1, ...) clip-major, W = frames // window."""
+    starts = torch.arange(0, split.clip_frames - window + 1, window)
+    c = clips.repeat_interleave(len(starts))
+    s = starts.repeat(len(clips))
+    video, audio = cut_windows(split.video, split.audio, dict(clip_v=c, start_v=s, clip_a=c, start_a=s), window,
+                               split.mel_per_frame)
+    return video if modality == "video" else audio
+
+
+def _encoder(job: ProbeJob, split):
+    encoder = getattr(build_net(job.net, split, job.window), job.modality)
+    if job.state is not None:
+        encoder.load_state_dict(job.state)
+    return encoder
+
+
+@torch.no_grad()
+def _clip_outputs(fn, x: torch.Tensor, n_windows: int, batch: int = 512) -> torch.Tensor:
+    """fn over windows, averaged per clip: (clips * W, ...) -> (clips, D)."""
+    out = torch.cat([fn(x[i : i + batch]) for i in range(0, len(x), batch)])
+    return out.view(-1, n_windows, out.shape[-1]).mean(1)
+
+
+def _downstream(job: ProbeJob, data: dict) -> dict:
+    train = data["train"]
+    n_windows = train.clip_frames // job.window
+    clips = {"train": labelled_clips(train, job.labelled_per_class),
+             **{s: torch.arange(len(data[s])) for s in ("val", "test")}}
+    x = {s: clip_windows(data[s], c, job.modality, job.window) for s, c in clips.items()}
+    y = {s: data[s].label[c] for s, c in clips.items()}
+    encoder = _encoder(job, train)
+    if job.mode == "linear":
+        encoder.eval()
+        feats = {s: _clip_outputs(encoder.features, x[s], n_windows).numpy() for s in x}
+        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        clf.fit(feats["train"], y["train"].numpy())
+        return {"val": float(clf.score(feats["val"], y["val"].numpy())),
+                "test": float(clf.score(feats["test"], y["test"].numpy())), "best_epoch": None, "history": []}
+    if job.mode != "finetune":
+        raise ValueError(f"mode={job.mode!r}; expected 'linear' or 'finetune'")
+    model = ClipClassifier(encoder, train.n_classes)
+    optimizer = torch.optim.Adam(model.parameters(), lr=job.lr)
+    window_labels = y["train"].repeat_interleave(n_windows)
+    generator = torch.Generator().manual_seed(job.seed)
+    best, best_state, history = None, None, []
+    for epoch in range(job.epochs):
+        model.train()
+        order = torch.randperm(len(window_labels), generator=generator)
+        for i in range(0, len(order), job.batch_size):
+            idx = order[i : i + job.batch_size]
+            loss = torch.nn.functional.cross_entropy(model(x["train"][idx]), window_labels[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        val = float((_clip_outputs(model, x["val"], n_windows).argmax(1) == y["val"]).double().mean())
+        history.append({"epoch": epoch, "val_acc": val})
+        if best is None or val > best["val_acc"]:
+            best, best_state = history[-1], copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    model.eval()
+    test = float((_clip_outputs(model, x["test"], n_windows).argmax(1) == y["test"]).double().mean())
+    return {"val": best["val_acc"], "test": test, "best_epoch": best["epoch"], "history": history}

@@ -1,0 +1,1 @@
+"""Audio-visual question answering (MUSIC-AVQA): AVST, its ablation rows and the QA baselines."""

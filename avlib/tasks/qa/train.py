@@ -1,0 +1,118 @@
+"""QA training for MUSIC-AVQA-style data: `train_qa(job, data)`, the task `avlib.core.pool.run_tasks` runs.
+
+The paper's recipe (Sec. 5.1 and the authors' code): Adam, StepLR(step 8, gamma 0.1), batch 64, the model
+of the epoch with the best val accuracy (all questions, pooled) kept and evaluated once on test; AVST adds
+0.5 x the audio-visual matching loss. Items: {"audio" [B, T, 128], "visual" [B, T, 512, h, w], "question"
+[B, L] (0 = pad), "label" [B], "type" [B] (index into `dataset.types`), "video" [B]}.
+"""
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from avlib.core.runtime import seed_everything
+from avlib.data.loader import make_loader
+from avlib.models.avst import ABLATION_ROWS, ablation_row
+from avlib.models.qa_baselines import BASELINES
+from avlib.tasks.qa.metrics import pooled_accuracy, type_counts
+
+MODELS = (*ABLATION_ROWS, *BASELINES)  # AVST's Table 5 rows by name, then the baselines
+
+
+@dataclass(frozen=True)
+class QAJob:
+    model: str  # an AVST ablation row ("AV+Q+TG+SG" is full AVST) or a baseline name
+    seed: int = 0
+    hidden: int = 512
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-4
+    step_size: int = 8
+    gamma: float = 0.1
+    match_weight: float = 0.5
+    keep_state: bool = False  # return the selected weights (the attention figures rebuild the model)
+
+
+@dataclass
+class QAResult:
+    job: QAJob
+    val: dict  # pooled accuracies of the selected epoch on val
+    test: dict  # the same on test
+    test_counts: dict  # {type: [n correct, n]} on test
+    best_epoch: int
+    history: list = field(default_factory=list)
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    state: dict | None = None
+
+
+def build_qa_model(name: str, dataset, *, hidden: int):
+    """Model `name` for `dataset`'s vocabularies and feature sizes."""
+    audio_dim, visual_dim = dataset_dims(dataset)
+    kwargs = dict(vocab_size=len(dataset.question_vocab), n_answers=dataset.n_answers, hidden=hidden,
+                  audio_dim=audio_dim, visual_dim=visual_dim)
+    if name in ABLATION_ROWS:
+        return ablation_row(name, **kwargs)
+    if name in BASELINES:
+        return BASELINES[name][0](**kwargs)
+    raise ValueError(f"unknown QA model {name!r}; expected one of {list(MODELS)}")
+
+
+def dataset_dims(dataset) -> tuple[int, int]:
+    item = dataset[0]
+    return item["audio"].shape[-1], item["visual"].shape[-3]
+
+
+def qa_loss(out, labels, match_weight: float):
+    loss = F.cross_entropy(out.logits, labels)
+    if out.match_logits is not None:
+        loss = loss + match_weight * F.cross_entropy(out.match_logits, out.match_labels)
+    return loss
+
+
+@torch.no_grad()
+def evaluate(model, dataset, batch_size: int = 256) -> tuple[dict, torch.Tensor]:
+    """({type: [correct, n]}, predictions [N]) of `model` on `dataset` (eval mode, dataset order)."""
+    model.eval()
+    predictions, types = [], []
+    for batch in make_loader(dataset, batch_size=batch_size, shuffle=False):
+        predictions.append(model(batch["audio"], batch["visual"], batch["question"]).logits.argmax(-1))
+        types.append(batch["type"])
+    predictions = torch.cat(predictions)
+    labels = torch.cat([b["label"] for b in make_loader(dataset, batch_size=batch_size, shuffle=False)])
+    return type_counts(predictions == labels, torch.cat(types), dataset.types), predictions
+
+
+def train_qa(job: QAJob, data: dict) -> QAResult:
+    """Train `job.model` on data["train"], select the epoch on data["val"], evaluate it on data["test"]."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    seed_everything(job.seed)
+    model = build_qa_model(job.model, data["train"], hidden=job.hidden)
+    optimizer = torch.optim.Adam(model.parameters(), lr=job.lr)
+    schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=job.step_size, gamma=job.gamma)
+    negatives = torch.Generator().manual_seed(job.seed + 1)  # the matching's other-video draws
+    train = make_loader(data["train"], batch_size=job.batch_size, shuffle=True, seed=job.seed)
+    best, best_state, history = None, None, []
+    for epoch in range(job.epochs):
+        model.train()
+        total, n = 0.0, 0
+        for batch in train:
+            out = model(batch["audio"], batch["visual"], batch["question"], video=batch["video"], generator=negatives)
+            loss = qa_loss(out, batch["label"], job.match_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, n = total + float(loss.detach()) * len(batch["label"]), n + len(batch["label"])
+        schedule.step()
+        val = pooled_accuracy(evaluate(model, data["val"])[0])
+        history.append({"epoch": epoch, "loss": total / n, **{f"val_{k}": v for k, v in val.items()}})
+        if best is None or val["all"] > best[1]["all"]:  # strictly better: ties keep the earlier epoch
+            best, best_state = (epoch, val), copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    counts, _ = evaluate(model, data["test"])
+    return QAResult(job=job, val=best[1], test=pooled_accuracy(counts), test_counts=counts, best_epoch=best[0],
+                    history=history, wall_s=time.perf_counter() - start, cpu_s=time.process_time() - start_cpu,
+                    state=best_state if job.keep_state else None)
