@@ -53,7 +53,7 @@ def test_t1_notebook_smoke(tmp_path, tiny_avdigits):
     assert {"audio_only", "concat", "concat+ogm_ge"} <= set(metrics)
     assert sorted(p.name for p in reports.iterdir()) == ["t1_fusion"]  # no temp folder left behind
 
-    from avlib.report.site import build_index
+    from avlib.report.site import build_site as build_index
 
     page = build_index(reports).read_text()
     assert "t1_fusion" in page and "git_commit" in page

@@ -7,18 +7,21 @@ import pandas as pd
 
 from avlib.core.metrics import paired_difference
 from avlib.core.params import Choice, Float, Int, ListOf, ParamError, Schema, Str
-from avlib.data.real import music_avqa  # noqa: F401 - the loaders this stage reads (its DVC deps)
 from avlib.data.registry import display_name
 from avlib.models.avst import ABLATION_ROWS
 from avlib.report import ours_column, paper_column
-from avlib.stages.shared.qa import (
+from avlib.stages.shared.qa import (  # noqa: F401 - some only for the notebook (stage.<name>)
     DATASETS,
     GROUP_COLUMNS,
     GROUPS,
     QA_FIELDS,
     accuracy_cells,
+    chosen_of,
     group_results,
+    groups_figure,
     job,
+    load_data,
+    lr_grid_frame,
     summary,
     time_note,
 )

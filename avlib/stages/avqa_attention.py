@@ -10,7 +10,6 @@ import pandas as pd
 import torch
 
 from avlib.core.params import Choice, Int, Schema, Str
-from avlib.data.real import music_avqa  # noqa: F401 - the loaders this stage reads (its DVC deps)
 from avlib.data.registry import display_name
 from avlib.stages.shared.qa import DATASETS, QA_FIELDS, chosen_lr, job, load_data  # noqa: F401 - the notebook's
 from avlib.tasks.qa.train import build_qa_model

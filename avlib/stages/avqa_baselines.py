@@ -8,15 +8,17 @@ import pandas as pd
 
 from avlib.core.metrics import paired_difference
 from avlib.core.params import Choice, Int, ListOf, Schema, Str
-from avlib.data.real import music_avqa  # noqa: F401 - the loaders this stage reads (its DVC deps)
 from avlib.data.registry import display_name
 from avlib.models.qa_baselines import BASELINES
 from avlib.report import format_ci, ours_column, paper_column
-from avlib.stages.shared.qa import (
+from avlib.stages.shared.qa import (  # noqa: F401 - some only for the notebook (stage.<name>)
     DATASETS,
     QA_FIELDS,
+    chosen_lr,
     group_results,
+    groups_figure,
     job,
+    load_data,
     summary,
     time_note,
 )

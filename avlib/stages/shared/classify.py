@@ -4,7 +4,6 @@ they read, their training knobs' schema, and the data, TrainConfig and model opt
 from avlib.core.params import Bool, Choice, Dict, Float, Int, ParamError
 from avlib.data import load_splits
 from avlib.data.loader import head
-from avlib.data.real import cremad, kinetics_sounds, vggsound  # noqa: F401 - the loaders these stages read (their DVC deps)
 from avlib.tasks.classify.fit import TrainConfig
 
 DATASETS = ("avdigits", "cremad", "kinetics_sounds", "vggsound")  # the real ones as prep_cremad / prep_clips write them
