@@ -30,14 +30,14 @@ def _pipeline_tests() -> list[Path]:
 
 def copy_checkout(copy: Path) -> Path:
     """What new_stage and the pipeline checks read: avlib/, notebooks/, tools/, params.yaml, dvc.yaml,
-    pyproject.toml, the DVC config, and a tests/ skeleton (its conftest files and the pipeline checks)."""
+    pyproject.toml, the DVC config, and a tests/ skeleton (conftest files, fixtures and helpers, no test module
+    but the pipeline checks)."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for folder in ("avlib", "notebooks", "tools", ".dvc/plots"):
         shutil.copytree(ROOT / folder, copy / folder, ignore=ignore)
-    tests = [t.relative_to(ROOT) for t in _pipeline_tests()]
-    conftests = {str(d / "conftest.py") for t in tests for d in t.parents[:-1] if (ROOT / d / "conftest.py").exists()}
-    for file in ["params.yaml", "dvc.yaml", "pyproject.toml", ".dvcignore", ".dvc/config", *map(str, tests),
-                 *sorted(conftests)]:
+    shutil.copytree(ROOT / "tests", copy / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "test_*.py"))
+    for file in ["params.yaml", "dvc.yaml", "pyproject.toml", ".dvcignore", ".dvc/config",
+                 *(str(t.relative_to(ROOT)) for t in _pipeline_tests())]:
         (copy / file).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / file, copy / file)
     subprocess.run(["git", "init", "-q", str(copy)], check=True)  # dvc wants an SCM root
