@@ -31,7 +31,7 @@ test: $(STAMP)  ## the suite on every core (pytest-xdist; each test is independe
 lint: $(STAMP)
 	$(RUN) ruff check .
 
-# JupyterLab at the project root; notebooks chdir there themselves (avlib.stages.common.setup), so they
+# JupyterLab at the project root; notebooks chdir there themselves (avlib.stages.shared.setup), so they
 # run exactly as under DVC. Root (containers, CI boxes) needs --allow-root.
 lab: $(STAMP)
 	$(RUN) jupyter lab --no-browser $(if $(filter 0,$(shell id -u)),--allow-root,)
