@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchaudio
 
+from avlib.data import dsp
 from avlib.data.avdigits import (
     DIGIT_WORDS,
     SPLITS,
@@ -148,7 +148,6 @@ def generate(root, cfg: AVClipsConfig, progress: bool = True) -> dict:
     speech = _speak(requests)
 
     def write(tmp: Path) -> dict:
-        resample = torchaudio.transforms.Resample(SPEECH_RATE, base.sample_rate)
         audio_cfg = {0: base, 1: replace(base, snr_db=cfg.snr_db - cfg.noisy_db),
                      2: replace(base, snr_db=MISSING_SNR_DB, snr_jitter_db=0.0)}
         visual_cfg = {0: base, 1: replace(base, visual_noise_std=cfg.visual_noisy_std), 2: base}
@@ -159,7 +158,7 @@ def generate(root, cfg: AVClipsConfig, progress: bool = True) -> dict:
             v_state = _draw_states(n, t, cfg.p_visual_noisy, cfg.p_visual_missing, rng)
             waves = []
             for i in range(n):  # each segment: the clip's utterance at its own offset, its own noise
-                utterance = resample(torch.from_numpy(speech[cursor + i])).numpy()
+                utterance = dsp.resample(speech[cursor + i], SPEECH_RATE, base.sample_rate)
                 waves += [_place_and_mix(utterance, audio_cfg[int(s)], rng) for s in a_state[i]]
             cursor += n
             segment_images = images[plan["picks"].reshape(-1)].copy()  # (n*T, 28, 28)
@@ -170,7 +169,7 @@ def generate(root, cfg: AVClipsConfig, progress: bool = True) -> dict:
                 where = flat_state == state
                 if where.any():
                     visual[where] = _corrupt_images(segment_images[where], vcfg, rng)
-            mel = log_mel(torch.from_numpy(np.stack(waves)), base.sample_rate, cfg.n_mels, cfg.hop_ms)
+            mel = log_mel(np.stack(waves), base.sample_rate, cfg.n_mels, cfg.hop_ms)
             tensors[split] = {
                 "audio": mel.view(n, t, *mel.shape[1:]),
                 "visual": torch.from_numpy(visual).view(n, t, 1, 28, 28),
@@ -178,8 +177,7 @@ def generate(root, cfg: AVClipsConfig, progress: bool = True) -> dict:
                 "audio_state": torch.from_numpy(a_state), "visual_state": torch.from_numpy(v_state),
                 "voice": plan["voices"], "source_index": torch.from_numpy(plan["picks"].astype(np.int64)),
             }
-        stats = {m: (tensors["train"][m].mean().item(), tensors["train"][m].std().item())
-                 for m in ("audio", "visual")}  # train statistics only
+        stats = {m: dsp.mean_std(tensors["train"][m]) for m in ("audio", "visual")}  # train only; any thread count
         for split in SPLITS:
             for m, (mean, std) in stats.items():
                 tensors[split][m] = ((tensors[split][m] - mean) / std).contiguous()

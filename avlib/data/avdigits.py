@@ -37,9 +37,9 @@ import espeakng_loader
 import numpy as np
 import soundfile
 import torch
-import torchaudio
 from scipy.ndimage import gaussian_filter
 
+from avlib.data import dsp
 from avlib.data.errors import DatasetError
 from avlib.data.in_memory import InMemoryAV
 from avlib.data.speech import SAMPLE_RATE as SPEECH_RATE
@@ -219,12 +219,11 @@ def _place_and_mix(speech: np.ndarray, cfg: AVDigitsConfig, rng: np.random.Gener
     return (mixed / max(1.0, np.abs(mixed).max())).astype(np.float32)  # no clipping in int16 wav
 
 
-def log_mel(waves: torch.Tensor, sample_rate: int, n_mels: int, hop_ms: int) -> torch.Tensor:
-    """waves (N, samples) -> log-mel (N, 1, n_mels, frames), windows of 2 * hop_ms."""
+def log_mel(waves, sample_rate: int, n_mels: int, hop_ms: int) -> torch.Tensor:
+    """waves (N, samples) -> log-mel (N, 1, n_mels, frames), windows of 2 * hop_ms: torchaudio's MelSpectrogram
+    defaults, computed by `avlib.data.dsp` (the same bytes on every CPU)."""
     hop = sample_rate * hop_ms // 1000
-    mel = torchaudio.transforms.MelSpectrogram(sample_rate=sample_rate, n_fft=2 * hop, hop_length=hop,
-                                               n_mels=n_mels)
-    return torch.log(mel(waves) + 1e-6).unsqueeze(1)
+    return torch.from_numpy(dsp.log_mel(waves, sample_rate, 2 * hop, hop, n_mels)).unsqueeze(1)
 
 
 def generate(root, cfg: AVDigitsConfig, progress: bool = True) -> dict:
@@ -315,11 +314,10 @@ def _write(root: Path, cfg: AVDigitsConfig, plan: _Plan, speech: list, rng: np.r
     from tqdm import tqdm
 
     labels, picks, sizes, requests, owners = plan.labels, plan.picks, plan.sizes, plan.requests, plan.owners
-    resample = torchaudio.transforms.Resample(SPEECH_RATE, cfg.sample_rate)
     tensors, cursor = {}, 0
     for split in tqdm(SPLITS, desc="avdigits", disable=not progress):
         n = sizes[split]
-        waves = [_place_and_mix(resample(torch.from_numpy(s)).numpy(), cfg, rng)
+        waves = [_place_and_mix(dsp.resample(s, SPEECH_RATE, cfg.sample_rate), cfg, rng)
                  for s in speech[cursor : cursor + n]]
         cursor += n
         wav_dir = root / "wav" / split
@@ -328,15 +326,15 @@ def _write(root: Path, cfg: AVDigitsConfig, plan: _Plan, speech: list, rng: np.r
         for i, (wave, label) in enumerate(zip(waves, split_labels, strict=True)):
             soundfile.write(wav_dir / f"{i:05d}_{label}.wav", wave, cfg.sample_rate, subtype="PCM_16")
         tensors[split] = {
-            "audio": log_mel(torch.from_numpy(np.stack(waves)), cfg.sample_rate, cfg.n_mels, cfg.hop_ms),
+            "audio": log_mel(np.stack(waves), cfg.sample_rate, cfg.n_mels, cfg.hop_ms),
             "visual": torch.from_numpy(_corrupt_images(plan.images[picks[split]], cfg, rng)).unsqueeze(1),
             "label": torch.from_numpy(split_labels.astype(np.int64)),
             "voice": [r["voice"] for r, o in zip(requests, owners, strict=True) if o == split],
             "source_index": torch.from_numpy(picks[split].astype(np.int64)),
         }
 
-    # Normalise both modalities with train statistics only.
-    stats = {m: (tensors["train"][m].mean().item(), tensors["train"][m].std().item()) for m in ("audio", "visual")}
+    # Normalise both modalities with train statistics only (float64, a fixed order: any thread count).
+    stats = {m: dsp.mean_std(tensors["train"][m]) for m in ("audio", "visual")}
     for split in SPLITS:
         for m, (mean, std) in stats.items():
             tensors[split][m] = ((tensors[split][m] - mean) / std).contiguous()

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from avlib.data import dsp
 from avlib.data.avqa import QADataset, QARecord, Vocab, encode_record, read_annotations
 from avlib.data.avscenes_media import (
     INSTRUMENTS,
@@ -218,9 +219,12 @@ def generate(root, config: AVScenesConfig | None = None, progress: bool = True) 
             visual[i] = visual_net(frames)
             audio[i] = audio_net(torch.from_numpy(synthesize(scenes[vid], media_rng))[None])[0]
     train = torch.tensor([split_of[v] == "train" for v in video_ids])
-    a_mean, a_std = audio[train].mean((0, 1)), audio[train].std((0, 1)) + 1e-6
-    v_mean = visual[train].mean((0, 1, 3, 4))[:, None, None]
-    v_std = visual[train].std((0, 1, 3, 4))[:, None, None] + 1e-6
+    # float64 statistics in a fixed order (`avlib.data.dsp`): the same on any machine and thread count
+    a_mean, a_std = (torch.from_numpy(v).float() for v in dsp.mean_std(audio[train], axis=(0, 1)))
+    a_std = a_std + 1e-6
+    v_mean, v_std = (torch.from_numpy(v).float()[:, None, None]
+                     for v in dsp.mean_std(visual[train].transpose(0, 2).reshape(512, -1), axis=1))
+    v_std = v_std + 1e-6
     features = {"video_ids": video_ids, "audio": ((audio - a_mean) / a_std).contiguous(),
                 "visual": ((visual - v_mean) / v_std).half().contiguous()}
     meta = {"dataset": "avscenes", "config": asdict(cfg), "sizes": cfg.sizes,
