@@ -129,6 +129,10 @@ def versions() -> dict:
             out[name] = "not installed"
     out["torch_threads"] = torch.get_num_threads()
     out["openblas_coretype"] = os.environ.get("OPENBLAS_CORETYPE", "by CPU")  # avlib/blas.py
+    from avlib.blas import PINS
+
+    out["kernel_pins"] = {name: os.environ.get(name, "by CPU") for name in PINS}  # avlib/blas.py
+    out["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     out["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
     return out
 
