@@ -76,7 +76,11 @@ def versions() -> dict:
         except PackageNotFoundError:
             out[name] = "not installed"
     out["torch_threads"] = torch.get_num_threads()
-    out["openblas_coretype"] = os.environ.get("OPENBLAS_CORETYPE", "by CPU")  # avlib/blas.py
+    out["openblas_coretype"] = os.environ.get("OPENBLAS_CORETYPE", "by CPU")  # avlib/core/pins.py
+    from avlib.core.pins import PINS
+
+    out["kernel_pins"] = {name: os.environ.get(name, "by CPU") for name in PINS}  # avlib/core/pins.py
+    out["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     out["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
     return out
 

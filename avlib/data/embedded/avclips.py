@@ -2,9 +2,9 @@
 
 A clip is one digit spoken once by one speaker and seen T times (T = 3 by default, as TSN samples):
   visual  segment t is a *different* MNIST image of the clip's digit, corrupted as in AV-Digits
-          (blur, occluding square, pixel noise; `avlib.data.synth.media.corrupt_images`);
+          (blur, occluding square, pixel noise; `avlib.data.embedded.avdigits.corrupt_images`);
   audio   segment t is a 1 s window holding the clip's utterance at its own random offset, mixed with
-          its own white noise (`avlib.data.synth.media.place_and_mix`);
+          its own white noise (`avlib.data.embedded.avdigits.place_and_mix`);
   label   the digit, 10 classes.
 Per segment and per modality a state is drawn: clean, noisy (audio: SNR lowered by `noisy_db`; visual:
 pixel noise `visual_noisy_std`) or missing (audio: noise only; visual: the grey square and noise on a
@@ -30,13 +30,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchaudio
 
 from avlib.core.atomic import atomic_dir
-from avlib.data.embedded.avdigits import SPLITS, AVDigitsConfig
+from avlib.data.embedded.avdigits import SPLITS, AVDigitsConfig, corrupt_images, place_and_mix
 from avlib.data.errors import DatasetError
 from avlib.data.in_memory import InMemoryAV
-from avlib.data.synth.media import corrupt_images, log_mel, place_and_mix
+from avlib.data.synth import dsp
+from avlib.data.synth.media import log_mel
 from avlib.data.synth.speech import SAMPLE_RATE as SPEECH_RATE
 from avlib.data.synth.speech import synthesize_many
 from avlib.data.synth.voices import DIGIT_WORDS, deal_voices, draw_speakers
@@ -141,7 +141,6 @@ def generate(root, cfg: AVClipsConfig, progress: bool = True) -> dict:
     speech = _speak(requests)
 
     def write(tmp: Path) -> dict:
-        resample = torchaudio.transforms.Resample(SPEECH_RATE, base.sample_rate)
         audio_cfg = {0: base, 1: replace(base, snr_db=cfg.snr_db - cfg.noisy_db),
                      2: replace(base, snr_db=MISSING_SNR_DB, snr_jitter_db=0.0)}
         visual_cfg = {0: base, 1: replace(base, visual_noise_std=cfg.visual_noisy_std), 2: base}
@@ -152,7 +151,7 @@ def generate(root, cfg: AVClipsConfig, progress: bool = True) -> dict:
             v_state = _draw_states(n, t, cfg.p_visual_noisy, cfg.p_visual_missing, rng)
             waves = []
             for i in range(n):  # each segment: the clip's utterance at its own offset, its own noise
-                utterance = resample(torch.from_numpy(speech[cursor + i])).numpy()
+                utterance = dsp.resample(speech[cursor + i], SPEECH_RATE, base.sample_rate)
                 waves += [place_and_mix(utterance, audio_cfg[int(s)], rng) for s in a_state[i]]
             cursor += n
             segment_images = images[plan["picks"].reshape(-1)].copy()  # (n*T, 28, 28)
@@ -163,7 +162,7 @@ def generate(root, cfg: AVClipsConfig, progress: bool = True) -> dict:
                 where = flat_state == state
                 if where.any():
                     visual[where] = corrupt_images(segment_images[where], vcfg, rng)
-            mel = log_mel(torch.from_numpy(np.stack(waves)), base.sample_rate, cfg.n_mels, cfg.hop_ms)
+            mel = log_mel(np.stack(waves), base.sample_rate, cfg.n_mels, cfg.hop_ms)
             tensors[split] = {
                 "audio": mel.view(n, t, *mel.shape[1:]),
                 "visual": torch.from_numpy(visual).view(n, t, 1, 28, 28),
@@ -171,8 +170,7 @@ def generate(root, cfg: AVClipsConfig, progress: bool = True) -> dict:
                 "audio_state": torch.from_numpy(a_state), "visual_state": torch.from_numpy(v_state),
                 "voice": plan["voices"], "source_index": torch.from_numpy(plan["picks"].astype(np.int64)),
             }
-        stats = {m: (tensors["train"][m].mean().item(), tensors["train"][m].std().item())
-                 for m in ("audio", "visual")}  # train statistics only
+        stats = {m: dsp.mean_std(tensors["train"][m]) for m in ("audio", "visual")}  # train only; any thread count
         for split in SPLITS:
             for m, (mean, std) in stats.items():
                 tensors[split][m] = ((tensors[split][m] - mean) / std).contiguous()

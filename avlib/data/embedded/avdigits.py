@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import torch
-import torchaudio
 
 from avlib.core.atomic import atomic_dir
 from avlib.data.errors import DatasetError
 from avlib.data.in_memory import InMemoryAV
+from avlib.data.synth import dsp
 from avlib.data.synth.media import corrupt_images, log_mel, place_and_mix
 from avlib.data.synth.speech import SAMPLE_RATE as SPEECH_RATE
 from avlib.data.synth.speech import synthesize_many
@@ -157,11 +157,10 @@ def _write(root: Path, cfg: AVDigitsConfig, plan: _Plan, speech: list, rng: np.r
     from tqdm import tqdm
 
     labels, picks, sizes, requests, owners = plan.labels, plan.picks, plan.sizes, plan.requests, plan.owners
-    resample = torchaudio.transforms.Resample(SPEECH_RATE, cfg.sample_rate)
     tensors, cursor = {}, 0
     for split in tqdm(SPLITS, desc="avdigits", disable=not progress):
         n = sizes[split]
-        waves = [place_and_mix(resample(torch.from_numpy(s)).numpy(), cfg, rng)
+        waves = [place_and_mix(dsp.resample(s, SPEECH_RATE, cfg.sample_rate), cfg, rng)
                  for s in speech[cursor : cursor + n]]
         cursor += n
         wav_dir = root / "wav" / split
@@ -170,15 +169,15 @@ def _write(root: Path, cfg: AVDigitsConfig, plan: _Plan, speech: list, rng: np.r
         for i, (wave, label) in enumerate(zip(waves, split_labels, strict=True)):
             soundfile.write(wav_dir / f"{i:05d}_{label}.wav", wave, cfg.sample_rate, subtype="PCM_16")
         tensors[split] = {
-            "audio": log_mel(torch.from_numpy(np.stack(waves)), cfg.sample_rate, cfg.n_mels, cfg.hop_ms),
+            "audio": log_mel(np.stack(waves), cfg.sample_rate, cfg.n_mels, cfg.hop_ms),
             "visual": torch.from_numpy(corrupt_images(plan.images[picks[split]], cfg, rng)).unsqueeze(1),
             "label": torch.from_numpy(split_labels.astype(np.int64)),
             "voice": [r["voice"] for r, o in zip(requests, owners, strict=True) if o == split],
             "source_index": torch.from_numpy(picks[split].astype(np.int64)),
         }
 
-    # Normalise both modalities with train statistics only.
-    stats = {m: (tensors["train"][m].mean().item(), tensors["train"][m].std().item()) for m in ("audio", "visual")}
+    # Normalise both modalities with train statistics only (float64, a fixed order: any thread count).
+    stats = {m: dsp.mean_std(tensors["train"][m]) for m in ("audio", "visual")}
     for split in SPLITS:
         for m, (mean, std) in stats.items():
             tensors[split][m] = ((tensors[split][m] - mean) / std).contiguous()

@@ -39,12 +39,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchaudio
 from torch import nn
 
 from avlib.core.atomic import atomic_dir
 from avlib.data.errors import DatasetError
 from avlib.data.real.ave import N_SEGMENTS, SegmentDataset, read_split, write_ave_files
+from avlib.data.synth import dsp
 
 SPLITS = ("train", "val", "test")
 CANVAS = 56
@@ -120,8 +120,11 @@ class FrameExtractor(nn.Module):
                 m.bias.data.zero_()
         self.requires_grad_(False)
 
-    def forward(self, frames):  # (N, 1, 56, 56) -> (N, 7, 7, 512)
-        return self.net(frames).permute(0, 2, 3, 1)
+    def forward(self, frames):  # (N, 1, 56, 56) -> (N, 7, 7, 512) float32
+        x = frames  # each convolution exact (`dsp.exact_conv2d`): the same bits on every CPU
+        for m in self.net:
+            x = dsp.exact_conv2d(x, m.weight, m.bias, m.stride[0], m.padding[0]) if isinstance(m, nn.Conv2d) else m(x)
+        return x.float().permute(0, 2, 3, 1)
 
 
 def _plan_clips(n: int, cfg: AVEventsConfig, rng) -> dict:
@@ -154,7 +157,7 @@ def _synthesize(plan: dict, cfg: AVEventsConfig, rng) -> np.ndarray:
         tone = sum(np.sin(h * omega + phase[sl]) / h for h in (1, 2, 3))
         tone *= 0.5 * (1 + np.sin(2 * np.pi * ams[cls[sl], None] * t)).astype(np.float32)
         power = np.mean(tone**2, axis=1, keepdims=True)
-        tone *= np.sqrt(10 ** (snr[sl, None] / 10) / power).astype(np.float32)  # noise power is 1
+        tone *= np.sqrt(dsp.db_to_power(snr[sl, None]) / power).astype(np.float32)  # noise power is 1
         waves[ci[sl], si[sl]] += tone
     return waves
 
@@ -163,10 +166,9 @@ def audio_features(waves: np.ndarray, cfg: AVEventsConfig) -> tuple[torch.Tensor
     """waves (n, 10, samples) -> (features (n, 10, 128): per-band mean and std of the log-mel over time,
     log-mels (n, 10, n_mels, frames))."""
     hop = cfg.sample_rate // 50
-    mel = torchaudio.transforms.MelSpectrogram(sample_rate=cfg.sample_rate, n_fft=2 * hop, hop_length=hop,
-                                               n_mels=cfg.n_mels)
-    logmel = torch.log(mel(torch.from_numpy(waves)) + 1e-6)  # (n, 10, n_mels, frames)
-    return torch.cat([logmel.mean(-1), logmel.std(-1)], dim=-1), logmel
+    logmel = dsp.log_mel(waves, cfg.sample_rate, 2 * hop, hop, cfg.n_mels)  # (n, 10, n_mels, frames)
+    mean, std = dsp.mean_std(logmel, axis=-1)
+    return torch.from_numpy(np.concatenate([mean, std], axis=-1).astype(np.float32)), torch.from_numpy(logmel)
 
 
 def _render(plan: dict, images: np.ndarray, labels: np.ndarray, cfg: AVEventsConfig, rng) -> np.ndarray:
@@ -229,8 +231,8 @@ def _write(root: Path, cfg: AVEventsConfig, progress: bool) -> dict:
         if split == "train":
             examples = {"frames": frames[:4], "logmel": logmel[:4].numpy()}
 
-    a_mean, a_std = parts["train"]["audio"].mean((0, 1)), parts["train"]["audio"].std((0, 1))
-    v_mean, v_std = parts["train"]["visual"].mean().item(), parts["train"]["visual"].std().item()
+    a_mean, a_std = (torch.from_numpy(v) for v in dsp.mean_std(parts["train"]["audio"], axis=(0, 1)))
+    v_mean, v_std = dsp.mean_std(parts["train"]["visual"])  # float64, a fixed order: any thread count
     audio = torch.cat([(parts[s]["audio"] - a_mean) / a_std for s in SPLITS]).numpy().astype(np.float32)
     visual = torch.cat([((parts[s]["visual"] - v_mean) / v_std).half() for s in SPLITS]).numpy()
     label = np.concatenate([parts[s]["label"] for s in SPLITS])

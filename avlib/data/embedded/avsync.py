@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchaudio
 
 from avlib.core.atomic import atomic_dir
 from avlib.data.errors import DatasetError
+from avlib.data.synth import dsp
 from avlib.data.synth.media import log_mel
 from avlib.data.synth.speech import SAMPLE_RATE as SPEECH_RATE
 from avlib.data.synth.speech import synthesize_many
@@ -116,13 +116,9 @@ def _images_by_digit(cfg: AVSyncConfig, rng: np.random.Generator) -> dict:
 
 
 def _resampled(words: list, rate: int) -> list:
-    """eSpeak NG's 22,050 Hz words at `rate`, resampled as one zero-padded batch (one call, not one per word)."""
-    longest = max(len(w) for w in words)
-    batch = torch.zeros(len(words), longest)
-    for i, w in enumerate(words):
-        batch[i, : len(w)] = torch.from_numpy(w)
-    out = torchaudio.functional.resample(batch, SPEECH_RATE, rate).numpy()
-    return [out[i, : len(w) * rate // SPEECH_RATE] for i, w in enumerate(words)]
+    """eSpeak NG's 22,050 Hz words at `rate` (`dsp.resample`: the same bytes on every CPU), each cut to
+    len * rate // 22,050 samples."""
+    return [dsp.resample(w, SPEECH_RATE, rate)[: len(w) * rate // SPEECH_RATE] for w in words]
 
 
 def generate(root, cfg: AVSyncConfig, progress: bool = True) -> dict:
@@ -172,12 +168,12 @@ def generate(root, cfg: AVSyncConfig, progress: bool = True) -> dict:
                 noise = rng.normal(0.0, np.sqrt(power / 10 ** (cfg.snr_db / 10)), size=n_samples)
                 mixed = waves[i] + noise
                 waves[i] = mixed / max(1.0, np.abs(mixed).max())
-            mel = log_mel(torch.from_numpy(waves), cfg.sample_rate, cfg.n_mels, cfg.hop_ms)[:, 0, :, :n_mel_frames]
+            mel = log_mel(waves, cfg.sample_rate, cfg.n_mels, cfg.hop_ms)[:, 0, :, :n_mel_frames]
             tensors[split] = {"video": torch.from_numpy(video), "audio": mel.contiguous(),
                               "label": torch.from_numpy(sp["labels"].astype(np.int64)),
                               "onsets": torch.from_numpy(sp["onsets"].astype(np.int64)),
                               "voice": [f"en+{s}" for s in sp["speakers"]]}
-        stats = {m: (tensors["train"][m].mean().item(), tensors["train"][m].std().item()) for m in ("video", "audio")}
+        stats = {m: dsp.mean_std(tensors["train"][m]) for m in ("video", "audio")}  # float64: any thread count
         for split in SPLITS:
             for m, (mean, std) in stats.items():
                 tensors[split][m] = ((tensors[split][m] - mean) / std).contiguous()

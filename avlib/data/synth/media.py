@@ -3,8 +3,9 @@ clip at a target SNR, and the log-mel features every audio encoder reads."""
 
 import numpy as np
 import torch
-import torchaudio
 from scipy.ndimage import gaussian_filter
+
+from avlib.data.synth import dsp
 
 
 def corrupt_images(images: np.ndarray, cfg, rng: np.random.Generator) -> np.ndarray:
@@ -34,9 +35,8 @@ def place_and_mix(speech: np.ndarray, cfg, rng: np.random.Generator) -> np.ndarr
     return (mixed / max(1.0, np.abs(mixed).max())).astype(np.float32)  # no clipping in int16 wav
 
 
-def log_mel(waves: torch.Tensor, sample_rate: int, n_mels: int, hop_ms: int) -> torch.Tensor:
-    """waves (N, samples) -> log-mel (N, 1, n_mels, frames), windows of 2 * hop_ms."""
+def log_mel(waves, sample_rate: int, n_mels: int, hop_ms: int) -> torch.Tensor:
+    """waves (N, samples) -> log-mel (N, 1, n_mels, frames), windows of 2 * hop_ms: torchaudio's MelSpectrogram
+    defaults, computed by `avlib.data.synth.dsp` (the same bytes on every CPU)."""
     hop = sample_rate * hop_ms // 1000
-    mel = torchaudio.transforms.MelSpectrogram(sample_rate=sample_rate, n_fft=2 * hop, hop_length=hop,
-                                               n_mels=n_mels)
-    return torch.log(mel(waves) + 1e-6).unsqueeze(1)
+    return torch.from_numpy(dsp.log_mel(waves, sample_rate, 2 * hop, hop, n_mels)).unsqueeze(1)

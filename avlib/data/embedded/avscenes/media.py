@@ -17,9 +17,12 @@ Extractors (fixed, random-init, seeded; nothing is trained):
           random orthogonal 128 x 128 matrix (the real features are VGGish's 128).
 """
 
+import math
+
 import numpy as np
 import torch
-import torchaudio
+
+from avlib.data.synth import dsp
 
 SAMPLE_RATE = 16_000
 SEGMENTS = 10
@@ -100,9 +103,9 @@ def render_frames(scene: dict, size: int, rng: np.random.Generator) -> np.ndarra
 def _envelope(kind: str, n: int) -> np.ndarray:
     t = np.arange(n) / SAMPLE_RATE
     if kind in ("plucked", "struck"):
-        return np.exp(-t / (0.12 if kind == "plucked" else 0.2)) * np.minimum(1, t / 0.003)
+        return dsp.exp(-t / (0.12 if kind == "plucked" else 0.2)) * np.minimum(1, t / 0.003)  # not np.exp: by CPU
     if kind == "drum":
-        return np.exp(-t / 0.05) * np.minimum(1, t / 0.001)
+        return dsp.exp(-t / 0.05) * np.minimum(1, t / 0.001)
     ramp = min(0.03, n / SAMPLE_RATE / 4)
     return np.minimum(1, np.minimum(t, t[-1] - t) / ramp)  # sustained: short attack and release
 
@@ -115,7 +118,7 @@ def _note(name: str, n: int, rng: np.random.Generator) -> np.ndarray:
         noise = np.convolve(noise, np.ones(4) / 4, mode="same")  # a little low-passed
         wave = noise + 2 * np.sin(2 * np.pi * rng.uniform(lo, hi) * t)
     else:
-        f0 = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+        f0 = math.exp(rng.uniform(math.log(lo), math.log(hi)))
         phase = 2 * np.pi * f0 * (t + vibrato * np.sin(2 * np.pi * 5.5 * t) / (2 * np.pi * 5.5))
         wave = sum(a * np.sin((k + 1) * phase) for k, a in enumerate(harmonics) if a > 0
                    and (k + 1) * f0 < SAMPLE_RATE / 2)
@@ -163,8 +166,9 @@ class VisualExtractor(torch.nn.Module):
     @torch.no_grad()
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """frames [N, 3, 16m, 16m] -> maps [N, 512, m, m]."""
-        x = torch.relu(torch.nn.functional.conv2d(frames - 0.5, self.weight, self.bias, stride=4))  # [N, 512, 4m, 4m]
-        return torch.nn.functional.avg_pool2d(x, 4)
+        # exact (`dsp.exact_conv2d`), and so is the pooling's sum of 16: the same bits on every CPU
+        x = torch.relu(dsp.exact_conv2d(frames - 0.5, self.weight, self.bias, stride=4))  # [N, 512, 4m, 4m]
+        return torch.nn.functional.avg_pool2d(x, 4).float()
 
 
 class AudioExtractor:
@@ -172,16 +176,16 @@ class AudioExtractor:
 
     def __init__(self, seed: int):
         g = torch.Generator().manual_seed(seed)
-        self.rotation, _ = torch.linalg.qr(torch.randn(2 * N_MELS, 2 * N_MELS, generator=g, dtype=torch.float64))
-        self.rotation = self.rotation.float()
-        self.mel = torchaudio.transforms.MelSpectrogram(sample_rate=SAMPLE_RATE, n_fft=400, win_length=400,
-                                                        hop_length=160, n_mels=N_MELS)
+        draw = torch.randn(2 * N_MELS, 2 * N_MELS, generator=g, dtype=torch.float64).numpy()
+        self.rotation = dsp.orthogonal(draw)  # not LAPACK's QR: its blocking and threads depend on the machine
 
     @torch.no_grad()
     def __call__(self, waves: torch.Tensor) -> torch.Tensor:
-        """waves [N, SEGMENTS * SAMPLE_RATE] -> features [N, SEGMENTS, 128]."""
-        logmel = torch.log(self.mel(waves) + 1e-6)[..., : SEGMENTS * 100]  # [N, 64, 1000]
-        per_second = logmel.reshape(len(waves), N_MELS, SEGMENTS, 100).permute(0, 2, 1, 3)  # [N, T, 64, 100]
-        level = per_second.mean(-1)
-        change = per_second.diff(dim=-1).abs().mean(-1)
-        return torch.cat([level, change], dim=-1) @ self.rotation
+        """waves [N, SEGMENTS * SAMPLE_RATE] -> features [N, SEGMENTS, 128] float32, computed by `avlib.data.synth.dsp`
+        (the same bytes on every CPU)."""
+        logmel = dsp.log_mel(waves, SAMPLE_RATE, 400, 160, N_MELS)[..., : SEGMENTS * 100]  # [N, 64, 1000]
+        per_second = logmel.reshape(len(waves), N_MELS, SEGMENTS, 100).transpose(0, 2, 1, 3).astype(np.float64)
+        level = per_second.sum(-1) / 100
+        change = np.abs(np.diff(per_second, axis=-1)).sum(-1) / 99
+        features = dsp.matmul(np.concatenate([level, change], axis=-1), self.rotation)
+        return torch.from_numpy(features.astype(np.float32))

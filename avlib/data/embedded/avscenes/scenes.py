@@ -45,6 +45,7 @@ from avlib.data.embedded.avscenes.media import (
 from avlib.data.embedded.avscenes.questions import is_yes_no, make_answerers
 from avlib.data.errors import DatasetError
 from avlib.data.qa import QADataset, QARecord, Vocab, encode_record, read_annotations
+from avlib.data.synth import dsp
 
 SPLITS = ("train", "val", "test")
 
@@ -217,9 +218,12 @@ def generate(root, config: AVScenesConfig | None = None, progress: bool = True) 
             visual[i] = visual_net(frames)
             audio[i] = audio_net(torch.from_numpy(synthesize(scenes[vid], media_rng))[None])[0]
     train = torch.tensor([split_of[v] == "train" for v in video_ids])
-    a_mean, a_std = audio[train].mean((0, 1)), audio[train].std((0, 1)) + 1e-6
-    v_mean = visual[train].mean((0, 1, 3, 4))[:, None, None]
-    v_std = visual[train].std((0, 1, 3, 4))[:, None, None] + 1e-6
+    # float64 statistics in a fixed order (`avlib.data.synth.dsp`): the same on any machine and thread count
+    a_mean, a_std = (torch.from_numpy(v).float() for v in dsp.mean_std(audio[train], axis=(0, 1)))
+    a_std = a_std + 1e-6
+    v_mean, v_std = (torch.from_numpy(v).float()[:, None, None]
+                     for v in dsp.mean_std(visual[train].transpose(0, 2).reshape(512, -1), axis=1))
+    v_std = v_std + 1e-6
     features = {"video_ids": video_ids, "audio": ((audio - a_mean) / a_std).contiguous(),
                 "visual": ((visual - v_mean) / v_std).half().contiguous()}
     meta = {"dataset": "avscenes", "config": asdict(cfg), "sizes": cfg.sizes,
@@ -252,6 +256,7 @@ class _threads:
 
     def __exit__(self, *exc):
         torch.set_num_threads(self.before)
+
 
 
 def read_scenes(root) -> dict:
