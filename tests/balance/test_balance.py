@@ -40,7 +40,7 @@ def test_plain_balancer_hooks_are_no_ops():
 
 
 def test_method_config_by_name():
-    assert METHODS["ogm_ge"] is OGMConfig and "ogm" in METHODS  # the full table: tests/test_methods.py
+    assert METHODS["ogm_ge"] is OGMConfig and "ogm" in METHODS  # the full table: tests/balance/test_methods.py
     assert method_config("ogm_ge", alpha=0.3) == OGMConfig(alpha=0.3)
     with pytest.raises(ValueError, match="unknown balancing method 'ogm_g'"):
         method_config("ogm_g")

@@ -18,7 +18,7 @@ import torch
 
 from avlib.data.loader import make_loader, shard_batch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tools" / "torchrun_fit.py"
 ARGS = ["--synthetic", "256", "--method", "ogm_ge", "--epochs", "2", "--batch-size", "32", "--lr", "0.1"]
 
@@ -177,7 +177,6 @@ def test_ddp_asks_for_at_least_one_process():
 
 @pytest.mark.slow
 def test_t1_notebook_smoke_under_torchrun(tmp_path, tiny_avdigits):
-    sys.path.insert(0, str(ROOT / "tools"))
     import run_stage
 
     out = run_stage.run("t1_fusion", ["smoke=true", f"root={tiny_avdigits}", "ddp=2"], tmp_path / "reports")

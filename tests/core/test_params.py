@@ -6,7 +6,7 @@ import yaml
 from avlib.core.params import Bool, Choice, Dict, Float, Int, ListOf, ParamError, Schema, Str, device
 from avlib.stages import t1_fusion, t3_imbalance
 
-PARAMS_YAML = Path(__file__).resolve().parents[1] / "params.yaml"
+PARAMS_YAML = Path(__file__).resolve().parents[2] / "params.yaml"
 
 
 def _rejects(checker, value, expected: str):

@@ -10,7 +10,7 @@ import pytest
 
 from avlib.core import pins as blas
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_pin_is_set_where_haswell_kernels_run_and_a_users_choice_is_kept(monkeypatch):

@@ -1,18 +1,14 @@
 """AV-Digits clips: determinism, shapes and per-segment states, clear errors, the data notebook's smoke run."""
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
-from fixtures_avclips import TINY, tiny_avclips
+from fixtures.avclips import TINY, tiny_avclips
 
 from avlib.data import load_dataset
 from avlib.data.embedded.avclips import AVClips, AVClipsConfig, generate
 from avlib.data.errors import DatasetError
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
 
 def test_splits_shapes_and_states():

@@ -1,27 +1,18 @@
-import hashlib
 import json
 
 import pytest
 import torch
-from conftest import TINY
+from fixtures.avdigits import TINY, digest
 
 from avlib.data import DatasetError, load_dataset, load_splits, make_loader
 from avlib.data.embedded.avdigits import AVDigitsConfig, generate
 from avlib.data.synth.voices import voice_family
 
 
-def _digest(root):
-    h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        h.update(path.relative_to(root).as_posix().encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()
-
-
 def test_generation_is_deterministic(tiny_avdigits, tmp_path):
     again = tmp_path / "again"
     generate(again, AVDigitsConfig(**TINY), progress=False)
-    assert _digest(again) == _digest(tiny_avdigits)  # every tensor, wav and meta byte
+    assert digest(again) == digest(tiny_avdigits)  # every tensor, wav and meta byte
 
 
 def test_splits_share_no_image_and_val_test_share_the_held_out_speakers(tiny_avdigits):

@@ -1,7 +1,6 @@
 """AV-Events: deterministic from its seed, labels as AVE's, features in AVE's shapes, clear errors."""
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ from avlib.data import DatasetError, load_splits
 from avlib.data.embedded.avevents import AVEvents, AVEventsConfig, generate
 
 TINY = dict(n_train=6, n_val=4, n_test=4)
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +60,6 @@ def test_bad_knobs_and_missing_data_raise_dataset_error(tmp_path):
 
 @pytest.mark.slow
 def test_data_notebook_smoke(tmp_path):
-    sys.path.insert(0, str(ROOT / "tools"))
     import run_stage
 
     root = tmp_path / "avevents"

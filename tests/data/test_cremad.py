@@ -1,4 +1,4 @@
-"""CremaD loader on a tiny synthetic tree (tests/fixtures_cremad.py)."""
+"""CremaD loader on a tiny synthetic tree (tests/fixtures/cremad.py)."""
 
 import re
 import shutil
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from fixtures_cremad import clip_id, make_cremad_fixture, ramp_image
+from fixtures.cremad import clip_id, make_cremad_fixture, ramp_image
 
 from avlib.data import load_splits, make_loader
 from avlib.data.errors import DatasetError

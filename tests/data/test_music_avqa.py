@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 import torch
+from fixtures.music_avqa import DELETED_INDEX, TRAIN, VIDEOS, write_fixture
 
 from avlib.data import DatasetError, load_dataset, make_loader
 from avlib.data.qa import MAX_QUESTION_LEN, TYPES, Vocab, read_annotations, template_key, tokenize
-from tests.fixtures_music_avqa import DELETED_INDEX, TRAIN, VIDEOS, write_fixture
 
 
 def test_tokenize_strips_marks_fills_placeholders_in_order():

@@ -3,7 +3,7 @@ and training through `train_qa` (deterministic)."""
 
 import pytest
 import torch
-from fixtures_avqa import FakeQA, fake_splits
+from fixtures.avqa import FakeQA, fake_splits
 
 from avlib.core.runtime import single_threaded
 from avlib.models.avst import ABLATION_ROWS, AVST, ablation_row, other_video_indices

@@ -3,7 +3,7 @@ distributions, and one training epoch each through `train_qa`."""
 
 import pytest
 import torch
-from fixtures_avqa import FakeQA, fake_splits
+from fixtures.avqa import FakeQA, fake_splits
 
 from avlib.core.runtime import single_threaded
 from avlib.models.qa_baselines import BASELINES

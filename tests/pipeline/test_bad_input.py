@@ -10,14 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import run_stage
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
+from avlib.core.params import ParamError
 
-import run_stage  # noqa: E402
-
-from avlib.core.params import ParamError  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())

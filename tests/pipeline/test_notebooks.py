@@ -6,11 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import run_stage
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-
-import run_stage  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_kernel_is_this_venvs_python(tmp_path):

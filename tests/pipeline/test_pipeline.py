@@ -5,12 +5,10 @@ import re
 import sys
 from pathlib import Path
 
+import stage_deps
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-
-import stage_deps  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -90,7 +88,6 @@ def test_notebooks_are_committed_without_outputs():
 
 def test_dvc_accepts_the_pipeline():
     import subprocess
-    import sys
 
     dvc = Path(sys.executable).with_name("dvc")
     result = subprocess.run([str(dvc), "stage", "list"], cwd=ROOT, capture_output=True, text=True)

@@ -2,13 +2,11 @@
 the stages' schemas accept the result, and the printed command carries every setting."""
 
 import importlib
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
+import exp_profile
 
-import exp_profile  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_paper_profile_passes_every_stage_schema():

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import run_stage
 import torch
 import yaml
 
@@ -22,10 +23,7 @@ from avlib.tasks.classify.engine import run_specs
 from avlib.tasks.classify.fit import TrainConfig
 from avlib.tasks.classify.runs import RunSpec
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-
-import run_stage  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 JOBS = [(f"run{i}", seed) for i, seed in enumerate([0, 1, 2, 3, 4, 5])]
 

@@ -5,13 +5,13 @@ a truncated file, a missing one, and the resume behaviour."""
 import csv
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from avlib.core.params import ParamError
 from avlib.data.errors import DatasetError
 from avlib.data.real.cremad import CremaD, read_split_csv
 from avlib.data.real.kinetics_sounds import KineticsSounds
@@ -20,12 +20,10 @@ from avlib.prep import clips as clips_prep
 from avlib.prep.common import RECORDS
 from avlib.prep.cremad import OFFICIAL_SPLITS, prepare_cremad
 from avlib.prep.media import MediaError, check_complete, ffmpeg_exe, probe
+from avlib.prep.stage import PrepError, prepare
+from avlib.stages import prep_cremad as prep_cremad_stage
 
-ROOT = Path(__file__).resolve().parents[1]
-
-from avlib.core.params import ParamError  # noqa: E402
-from avlib.prep.stage import PrepError, prepare  # noqa: E402
-from avlib.stages import prep_cremad as prep_cremad_stage  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _p(**values):
@@ -240,7 +238,6 @@ def test_the_stage_fails_after_reporting_when_a_listed_clip_is_missing(cremad_ra
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", ["prep_cremad", "prep_clips"])
 def test_the_prep_notebook_runs_not_configured_through_the_runner(stage, tmp_path):
-    sys.path.insert(0, str(ROOT / "tools"))
     import run_stage
 
     out = run_stage.run(stage, [f"out_root={tmp_path / 'data'}"], tmp_path / "reports")
@@ -253,7 +250,6 @@ def test_the_prep_notebook_runs_not_configured_through_the_runner(stage, tmp_pat
 @pytest.mark.slow
 def test_from_the_released_mp4s_to_table_1_kinetics_sounds(tmp_path):
     """The whole real-data path on the CPU: mp4 clips as released -> prep_clips -> t1_fusion (smoke) reads them."""
-    sys.path.insert(0, str(ROOT / "tools"))
     import run_stage
 
     raw, out, reports = tmp_path / "raw", tmp_path / "ks", tmp_path / "reports"

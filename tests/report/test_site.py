@@ -8,14 +8,12 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
+import site_check
 
 from avlib.report import save_figure, write_table
 from avlib.report.site import build_site, compare_columns, declared_part, findings_summary, png_size
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-
-import site_check  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 SCREENSHOTS = ROOT / "reports" / ".screenshots"  # the README names this folder
 CHROMIUM = site_check.find_chromium()

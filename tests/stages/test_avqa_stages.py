@@ -1,7 +1,6 @@
 """The MUSIC-AVQA model stages: the pooled per-type evaluation on a hand-computed example, the tables'
 columns and paired rows on fake results, parameter checks, and the notebooks' smoke runs."""
 
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,7 +16,7 @@ from avlib.stages.shared.qa import chosen_lr, lr_grid_frame
 from avlib.tasks.qa.metrics import pooled_accuracy, type_counts
 from avlib.tasks.qa.train import QAJob, QAResult
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 TYPES = ["Audio/Counting", "Audio/Comparative", "Visual/Location", "Audio-Visual/Temporal"]
 
@@ -100,7 +99,6 @@ def tiny_avscenes(tmp_path_factory):
 
 @pytest.mark.slow
 def test_the_three_notebooks_smoke(tmp_path, tiny_avscenes):
-    sys.path.insert(0, str(ROOT / "tools"))
     import run_stage
 
     reports = tmp_path / "reports"

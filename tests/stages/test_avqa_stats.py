@@ -2,18 +2,17 @@
 the sunburst layout, the comparison row, and the notebooks' smoke runs."""
 
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from fixtures.music_avqa import write_fixture
 
 from avlib import report
 from avlib.data import DatasetError
 from avlib.stages import avqa_compare, avqa_stats
-from tests.fixtures_music_avqa import write_fixture
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_counts_on_a_hand_counted_file(tmp_path):
@@ -61,7 +60,6 @@ def test_missing_root():
 
 @pytest.mark.slow
 def test_avqa_notebooks_smoke(tmp_path):
-    sys.path.insert(0, str(ROOT / "tools"))
     import run_stage
 
     data = tmp_path / "avscenes"

@@ -2,24 +2,20 @@
 inputs fail clearly, its runs are deterministic, and its notebook smoke-runs."""
 
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import TINY
-from test_avdigits import _digest
+import run_stage
+from fixtures.avdigits import TINY, digest
 
 from avlib.balance import OGMConfig
 from avlib.data import DatasetError, load_splits
 from avlib.data.embedded.avdigits import AVDigitsConfig, generate, generate_snr_levels
 from avlib.stages import fig_imbalance_sweep as stage
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-
-import run_stage  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 LEVELS = (-14.0, 6.0)
 
@@ -36,8 +32,8 @@ def test_each_level_is_byte_identical_to_generate(level_roots, tmp_path):
     for snr, root in zip(LEVELS, level_roots, strict=True):
         alone = tmp_path / f"alone{snr:g}"
         generate(alone, AVDigitsConfig(**TINY, snr_db=snr), progress=False)
-        assert _digest(root) == _digest(alone)  # every tensor, wav and meta byte
-    assert _digest(level_roots[0]) != _digest(level_roots[1])  # the SNR did change the audio
+        assert digest(root) == digest(alone)  # every tensor, wav and meta byte
+    assert digest(level_roots[0]) != digest(level_roots[1])  # the SNR did change the audio
 
 
 def test_levels_must_differ_only_in_the_snr(tmp_path):

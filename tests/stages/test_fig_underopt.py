@@ -2,12 +2,12 @@
 t1_fusion's OGM-GE choice read from its grid, and the notebook (smoke, deterministic)."""
 
 import re
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import run_stage
 import torch
 import yaml
 
@@ -20,10 +20,7 @@ from avlib.tasks.classify.engine import run_specs
 from avlib.tasks.classify.fit import TrainConfig, fit
 from avlib.tasks.classify.runs import RunSpec, build_run, epoch_probes, run_one
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-
-import run_stage  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 TRAIN = TrainConfig(epochs=2, batch_size=16, lr=0.05, device="cpu")
 MODEL = {"width": 4}

@@ -2,16 +2,13 @@
 each within the issue's 30 s (the runner's wall time, papermill included)."""
 
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import run_stage
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-
-import run_stage  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 EXPECTED = {
     "survey_taxonomy": ["taxonomy.csv", "taxonomy.md", "taxonomy.png"],

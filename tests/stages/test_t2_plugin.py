@@ -3,12 +3,11 @@ and OGM-GE groups; the stage's checks; the notebook's smoke run."""
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from fixtures_avclips import tiny_avclips
+from fixtures.avclips import tiny_avclips
 
 from avlib.balance import OGMConfig
 from avlib.core.params import ParamError
@@ -16,8 +15,6 @@ from avlib.models.classifier import AVOutput
 from avlib.models.speech_branches import IVectorExtractor, build_speech_model, statistics_pooling, utterance_frames
 from avlib.models.temporal import SegmentCNN, TemporalShift, build_video_model, segment_consensus, temporal_shift
 from avlib.stages import t2_plugin as stage
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
 
 def test_temporal_shift_moves_exactly_the_intended_channels():
@@ -80,7 +77,7 @@ def test_ivector_front_end_is_fixed_and_deterministic():
 def test_stage_rejects_a_reported_selection_seed():
     import yaml
 
-    values = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())["t2_plugin"]
+    values = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())["t2_plugin"]
     with pytest.raises(ParamError, match="selection_seed=0"):
         stage.PARAMS.check(values | {"selection_seed": 0})
 

@@ -13,7 +13,7 @@ from avlib.stages import t3_imbalance as stage
 from avlib.tasks.classify.fit import FitResult
 from avlib.tasks.classify.runs import RunResult
 
-PARAMS_YAML = Path(__file__).resolve().parents[1] / "params.yaml"
+PARAMS_YAML = Path(__file__).resolve().parents[2] / "params.yaml"
 P = SimpleNamespace(**yaml.safe_load(PARAMS_YAML.read_text())["t3_imbalance"])
 
 

@@ -1,7 +1,6 @@
 """t4_ave: AVE's segment accuracy, AVGA's attention, PSP's positive propagation, OGM-GE's parameter groups,
 deterministic runs through the engine, the stage's checks and its notebook's smoke run."""
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from avlib.models.psp import PSP, PositiveSamplePropagation
 from avlib.stages import t4_ave
 from avlib.tasks.ave.train import AVEJob, SegmentTrainConfig, segment_accuracy, train_ave
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_segment_accuracy_counts_every_segment_of_every_clip():
@@ -110,10 +109,9 @@ def test_selection_seed_must_not_be_reported():
 
 @pytest.mark.slow
 def test_t4_notebook_smoke(tmp_path):
-    from avlib.data.embedded.avevents import AVEventsConfig, generate
-
-    sys.path.insert(0, str(ROOT / "tools"))
     import run_stage
+
+    from avlib.data.embedded.avevents import AVEventsConfig, generate
 
     root = tmp_path / "avevents"
     generate(root, AVEventsConfig(n_train=32, n_val=16, n_test=16), progress=False)

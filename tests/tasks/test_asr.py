@@ -1,7 +1,6 @@
 """Bilinear AV-ASR: PER, phone alignment from eSpeak NG events, the bilinear layers, AV-Speech, the stages."""
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from avlib.models.bilinear import BilinearSoftmax, FactoredBilinearSoftmax, aver
 from avlib.tasks.asr.metrics import collapse, decode, edit_distance, phone_error_rate, phone_loop_viterbi
 from avlib.tasks.asr.train import AVASRConfig, AVASRJob, train_avasr
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(n_train=10, n_val=5, n_test=5)
 
 
@@ -173,7 +172,6 @@ def test_stage_params_reject_a_main_snr_outside_the_sweep():
 
 @pytest.mark.slow
 def test_avspeech_stages_smoke(tmp_path):
-    sys.path.insert(0, str(ROOT / "tools"))
     import run_stage
 
     root = tmp_path / "avspeech"

@@ -2,7 +2,6 @@
 networks, the training jobs' determinism, and the three notebooks' smoke runs."""
 
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from avlib.tasks.avts.sampling import (
 )
 from avlib.tasks.avts.train import NetConfig, PretrainJob, ProbeJob, choose_threshold, sync_metrics, train_avts
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = AVSyncConfig(n_train=16, n_val=8, n_test=8)
 
 
@@ -203,7 +202,6 @@ def test_jobs_are_deterministic(tiny_avsync):
 
 @pytest.mark.slow
 def test_the_three_notebooks_smoke_in_a_chain(tmp_path):
-    sys.path.insert(0, str(ROOT / "tools"))
     import run_stage
 
     reports, root = tmp_path / "reports", tmp_path / "avsync"
@@ -221,7 +219,6 @@ def test_the_three_notebooks_smoke_in_a_chain(tmp_path):
 
 
 def test_bad_params_are_named_before_anything_runs(tmp_path):
-    sys.path.insert(0, str(ROOT / "tools"))
     import run_stage
 
     from avlib.core.params import ParamError
