@@ -1,4 +1,4 @@
-"""AV-Digits clips: determinism, shapes and per-segment states, clear errors, the data notebook's smoke run."""
+"""AV-Digits clips: determinism, shapes and per-segment states, clear errors (the data notebook: tests/stages)."""
 
 from dataclasses import replace
 
@@ -42,14 +42,3 @@ def test_bad_knobs_and_files_raise_clear_errors(tmp_path):
     torch.save(data, tmp_path / "test.pt")
     with pytest.raises(DatasetError, match=r"test.pt visual has shape .* expected float \(N, T, 1, 28, 28\)"):
         AVClips(tmp_path, "test")
-
-
-@pytest.mark.slow
-def test_data_notebook_smoke(tmp_path):
-    import run_stage
-
-    root = tmp_path / "avclips"
-    out = run_stage.run("data_avclips", ["smoke=true", f"root={root}"], tmp_path / "reports")
-    assert (root / "train.pt").exists()
-    for name in ("splits.csv", "splits.md", "metrics.json", "examples.png", "provenance.json"):
-        assert (out / name).exists(), name

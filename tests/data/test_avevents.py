@@ -1,8 +1,5 @@
 """AV-Events: deterministic from its seed, labels as AVE's, features in AVE's shapes, clear errors."""
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -11,7 +8,6 @@ from avlib.data import DatasetError, load_splits
 from avlib.data.embedded.avevents import AVEvents, AVEventsConfig, generate
 
 TINY = dict(n_train=6, n_val=4, n_test=4)
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +52,3 @@ def test_bad_knobs_and_missing_data_raise_dataset_error(tmp_path):
         AVEventsConfig(p_audio_only=0.7, p_visual_only=0.5)
     with pytest.raises(DatasetError, match=r"meta\.json not found"):
         AVEvents(tmp_path, "train")
-
-
-@pytest.mark.slow
-def test_data_notebook_smoke(tmp_path):
-    import run_stage
-
-    root = tmp_path / "avevents"
-    out = run_stage.run("data_avevents", ["smoke=true", f"root={root}"], tmp_path / "reports")
-    assert (root / "visual_feature.h5").exists()
-    for name in ("splits.csv", "splits.md", "classes.json", "examples.png", "metrics.json", "notebook.html"):
-        assert (out / name).exists(), name
-    assert json.loads((out / "metrics.json").read_text())["train"]["clips"] == 24

@@ -1,6 +1,6 @@
-"""Every notebook runs end to end through the real runner with smoke=True."""
+"""The runner around every notebook: the kernel, a failing stage, parameters named before anything runs, the CLI,
+SIGTERM. Each stage's own smoke run is in tests/stages/test_<stage>.py."""
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -21,70 +21,6 @@ def test_kernel_is_this_venvs_python(tmp_path):
                                kernel_name=run_stage.kernel_for_this_python(), progress_bar=False)
     printed = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0].outputs[0]["text"].strip()
     assert Path(printed).resolve() == Path(sys.executable).resolve()
-
-
-@pytest.mark.slow
-def test_data_notebook_smoke(tmp_path):
-    root = tmp_path / "avdigits"
-    out = run_stage.run("data_avdigits", ["smoke=true", f"root={root}"], tmp_path / "reports")
-    assert (root / "train.pt").exists()
-    for name in ("splits.csv", "splits.md", "metrics.json", "examples.png", "notebook.html", "provenance.json"):
-        assert (out / name).exists(), name
-    provenance = json.loads((out / "provenance.json").read_text())
-    assert provenance["smoke"] is True
-    assert provenance["ran_with"]["n_train"] == 40 and provenance["params"]["n_train"] == 3500  # what really ran
-    assert "/" not in provenance.get("executable", "") and str(ROOT) not in (out / "provenance.json").read_text()
-
-
-@pytest.mark.slow
-def test_t1_notebook_smoke(tmp_path, tiny_avdigits):
-    reports = tmp_path / "reports"
-    out = run_stage.run("t1_fusion", ["smoke=true", f"root={tiny_avdigits}"], reports)
-    for name in ("table.csv", "table.md", "ogm_grid.csv", "history.csv", "findings.md", "imbalance.png",
-                 "metrics.json", "notebook.html", "provenance.json"):
-        assert (out / name).exists(), name
-    table = (out / "table.md").read_text()
-    assert "ours (AV-Digits) acc" in table and "paper (CREMA-D) acc" in table and "Δ acc" in table
-    ran = json.loads((out / "provenance.json").read_text())["ran_with"]
-    assert ran["epochs"] == 1 and ran["seeds"] == [0]  # smoke's shrunk knobs are recorded, not the yaml's
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert {"audio_only", "concat", "concat+ogm_ge"} <= set(metrics)
-    assert sorted(p.name for p in reports.iterdir()) == ["t1_fusion"]  # no temp folder left behind
-
-    from avlib.report.site import build_index
-
-    page = build_index(reports).read_text()
-    assert "t1_fusion" in page and "git_commit" in page
-
-
-@pytest.mark.slow
-def test_t3_notebook_smoke_is_deterministic(tmp_path, tiny_avdigits):
-    outs = [run_stage.run("t3_imbalance", ["smoke=true", f"root={tiny_avdigits}"], tmp_path / f"reports{i}")
-            for i in range(2)]
-    out = outs[0]
-    for name in ("table.csv", "table.md", "grid.csv", "grid.md", "history.csv", "findings.md", "metrics.json",
-                 "notebook.html", "provenance.json"):
-        assert (out / name).exists(), name
-    table = (out / "table.md").read_text()
-    for column in ("ours (AV-Digits) acc", "Δ acc vs Concatenation", "paper (CREMA-D) acc",
-                   "paper (Kinetics-Sounds) acc",
-                   "BalanceBenchmark (CREMA-D) acc", "BalanceBenchmark (Kinetics-Sounds) acc", "time vs Concatenation",
-                   "visual encoder probe", "ρ_audio, last epoch"):
-        assert column in table, column
-    for row in ("Concatenation", "Modality-Drop (audio)", "Modality-Drop (visual)", "Grad-Blending", "| OGM ",
-                "OGM-GE", "OPM *", "AGM *", "MMPareto *", "MLA *", "not reimplemented yet"):
-        assert row in table, row
-    ran = json.loads((out / "provenance.json").read_text())["ran_with"]
-    assert ran["epochs"] == 1 and ran["seeds"] == [0, 1]
-    # deterministic: the same numbers twice (the measured wall times aside)
-    for name in ("history.csv", "grid.csv"):
-        assert (outs[1] / name).read_text() == (out / name).read_text(), name
-    metrics = [json.loads((o / "metrics.json").read_text()) for o in outs]
-    for m in metrics:
-        for entry in m.values():
-            entry.pop("time_ratio")
-    assert metrics[0] == metrics[1]
-    assert "BalanceBenchmark" in (out / "findings.md").read_text()
 
 
 @pytest.mark.slow

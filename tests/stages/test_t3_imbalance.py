@@ -1,10 +1,12 @@
 """Stage t3_imbalance's own logic on fake runs: the per-method choice on val, the table's columns and the
 published numbers each row gets."""
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import run_stage
 import yaml
 
 from avlib import report
@@ -78,3 +80,33 @@ def test_table_pairs_with_concatenation_and_places_the_published_numbers():
 @pytest.mark.parametrize("name", ["opm", "agm", "mmpareto", "gradient_blending"])
 def test_every_row_has_a_display_name(name):
     assert name in stage.ROW_NAMES and stage.ROW_NAMES[name].endswith("*") == (name not in stage.IN_THE_TALK)
+
+
+@pytest.mark.slow
+def test_t3_notebook_smoke_is_deterministic(tmp_path, tiny_avdigits):
+    outs = [run_stage.run("t3_imbalance", ["smoke=true", f"root={tiny_avdigits}"], tmp_path / f"reports{i}")
+            for i in range(2)]
+    out = outs[0]
+    for name in ("table.csv", "table.md", "grid.csv", "grid.md", "history.csv", "findings.md", "metrics.json",
+                 "notebook.html", "provenance.json"):
+        assert (out / name).exists(), name
+    table = (out / "table.md").read_text()
+    for column in ("ours (AV-Digits) acc", "Δ acc vs Concatenation", "paper (CREMA-D) acc",
+                   "paper (Kinetics-Sounds) acc",
+                   "BalanceBenchmark (CREMA-D) acc", "BalanceBenchmark (Kinetics-Sounds) acc", "time vs Concatenation",
+                   "visual encoder probe", "ρ_audio, last epoch"):
+        assert column in table, column
+    for row in ("Concatenation", "Modality-Drop (audio)", "Modality-Drop (visual)", "Grad-Blending", "| OGM ",
+                "OGM-GE", "OPM *", "AGM *", "MMPareto *", "MLA *", "not reimplemented yet"):
+        assert row in table, row
+    ran = json.loads((out / "provenance.json").read_text())["ran_with"]
+    assert ran["epochs"] == 1 and ran["seeds"] == [0, 1]
+    # deterministic: the same numbers twice (the measured wall times aside)
+    for name in ("history.csv", "grid.csv"):
+        assert (outs[1] / name).read_text() == (out / name).read_text(), name
+    metrics = [json.loads((o / "metrics.json").read_text()) for o in outs]
+    for m in metrics:
+        for entry in m.values():
+            entry.pop("time_ratio")
+    assert metrics[0] == metrics[1]
+    assert "BalanceBenchmark" in (out / "findings.md").read_text()
