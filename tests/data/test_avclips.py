@@ -21,6 +21,7 @@ def test_splits_shapes_and_states():
     assert all(len(set(row.tolist())) == 3 for row in torch.load(tiny_avclips() / "train.pt")["source_index"])
 
 
+@pytest.mark.slow
 def test_generation_is_deterministic_and_seeded(tmp_path):
     generate(tmp_path / "a", AVClipsConfig(**TINY), progress=False)
     a, b = (torch.load(tiny_avclips() / "val.pt"), torch.load(tmp_path / "a" / "val.pt"))

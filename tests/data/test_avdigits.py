@@ -9,6 +9,7 @@ from avlib.data.embedded.avdigits import AVDigitsConfig, generate
 from avlib.data.synth.voices import voice_family
 
 
+@pytest.mark.slow
 def test_generation_is_deterministic(tiny_avdigits, tmp_path):
     again = tmp_path / "again"
     generate(again, AVDigitsConfig(**TINY), progress=False)

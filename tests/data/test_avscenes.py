@@ -145,6 +145,7 @@ def test_bad_input(tmp_path):
         AVScenesConfig(p_dubbed=1.5)
 
 
+@pytest.mark.slow
 def test_each_question_needs_its_own_modality():
     """Small MLPs on the question + what is heard / seen (the scene's ground truth per modality). Audio and Visual
     questions: the question-only and the wrong-modality models are >= 10 points below the right one. Audio-Visual

@@ -60,6 +60,7 @@ def test_params_yaml_passes_its_own_schema(stage):
     run_stage.stage_params(stage, [])
 
 
+@pytest.mark.slow
 def test_the_runner_exits_2_with_the_error_last_and_writes_nothing(tmp_path):
     stage = STAGES[-1]
     key = sorted(PARAMS[stage])[0]

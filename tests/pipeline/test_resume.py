@@ -118,6 +118,7 @@ def test_a_checkpoint_is_used_only_for_the_same_task_job_and_data(tmp_path, monk
     assert len(list(tmp_path.glob("*.pkl"))) == 4
 
 
+@pytest.mark.slow
 def test_fingerprint_is_by_content_and_the_same_in_another_process():
     a = {"x": torch.arange(4.0), "names": {"b", "a", "c"}, "spec": RunSpec("concat", "concat")}
     b = {"x": torch.arange(4.0), "names": {"c", "a", "b"}, "spec": RunSpec("concat", "concat")}

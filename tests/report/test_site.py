@@ -149,6 +149,7 @@ def _png_chunks(data: bytes) -> list[str]:
     return chunks
 
 
+@pytest.mark.slow
 def test_the_same_figure_drawn_twice_is_the_same_bytes_with_no_timestamp_or_text(tmp_path):
     import os
     import subprocess

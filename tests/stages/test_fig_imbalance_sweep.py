@@ -28,6 +28,7 @@ def level_roots(tmp_path_factory) -> list:
     return roots
 
 
+@pytest.mark.slow
 def test_each_level_is_byte_identical_to_generate(level_roots, tmp_path):
     for snr, root in zip(LEVELS, level_roots, strict=True):
         alone = tmp_path / f"alone{snr:g}"
@@ -51,6 +52,7 @@ def _params(tmp_path, **changes):
     return SimpleNamespace(**{**vars(p), **changes})
 
 
+@pytest.mark.slow
 def test_runs_are_deterministic_and_visual_only_is_shared(level_roots, tmp_path):
     levels = {snr: load_splits("avdigits", root) for snr, root in zip(LEVELS, level_roots, strict=True)}
     assert stage.visual_shared(levels)

@@ -72,6 +72,7 @@ def test_an_epoch_callback_may_not_overwrite_what_training_logged(data):
         _fit(RunSpec("sum", "sum"), data, callback=lambda model, epoch: {"val_acc": 1.0})
 
 
+@pytest.mark.slow
 def test_per_epoch_probes_are_the_same_in_one_or_two_workers(data):
     specs = [RunSpec("concat", "concat", probe_every_epoch=True)]
     here = run_specs(specs, [0, 1], data, train=TRAIN, model=MODEL, progress=False, workers=1)

@@ -178,6 +178,7 @@ def test_mixed_convolution_is_3d_early_and_2d_late_and_keeps_shapes():
 SMALL = NetConfig(width=2, dim=8)
 
 
+@pytest.mark.slow
 def test_jobs_are_deterministic(tiny_avsync):
     data = {s: AVSync(tiny_avsync, s) for s in ("train", "val", "test")}
     job = PretrainJob(schedule="curriculum", seed=3, epochs=2, pairs_per_epoch=64, batch_size=32, net=SMALL,

@@ -40,6 +40,7 @@ def _fields(run: RunResult):
             run.fit.best_epoch, run.probe)
 
 
+@pytest.mark.slow
 def test_one_worker_and_two_workers_give_identical_results_in_spec_major_order(data):
     here = run_specs(SPECS, [0, 1], data, train=TRAIN, model=MODEL, progress=False, workers=1)
     spawned = run_specs(SPECS, [0, 1], data, train=TRAIN, model=MODEL, progress=False, workers=2)
@@ -162,6 +163,7 @@ def _seeded_draw(job, data):
     return name, seed, (torch.randn(4) * data["scale"]).tolist(), torch.get_num_threads()
 
 
+@pytest.mark.slow
 def test_run_tasks_gives_the_same_results_in_job_order_with_one_or_two_workers():
     jobs = [(f"job{i}", seed) for i, seed in enumerate([3, 1, 2, 1])]
     one = engine.run_tasks(_seeded_draw, jobs, {"scale": 2.0}, workers=1, progress=False)
