@@ -1,6 +1,7 @@
 # avlab: two commands on a fresh machine (python3.11 + make):
 #   make repro   create .venv, install pinned dependencies, run the pipeline (dvc repro)
-#   make test    same venv, run the test suite
+#   make test    same venv, run the whole test suite (CI: .ci/run)
+#   make test-fast  the inner loop: the tests not marked slow (no notebooks), under 2 minutes on 2 cores
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(abspath $(VENV)/bin)
@@ -8,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # The venv's tools first on PATH: dvc's `python tools/run_stage.py` and papermill's kernel use the venv.
 RUN    := PATH="$(BIN):$$PATH" VIRTUAL_ENV="$(abspath $(VENV))"
 
-.PHONY: venv repro repro-force test lint lab bench site site-check clean
+.PHONY: venv repro repro-force test test-fast lint lab bench site site-check clean
 
 venv: $(STAMP)
 
@@ -27,6 +28,9 @@ repro-force: $(STAMP)  ## re-run every stage even if DVC finds it up to date
 
 test: $(STAMP)  ## the suite on every core (pytest-xdist; each test is independent of the others)
 	$(RUN) python -m pytest -n auto
+
+test-fast: $(STAMP)  ## the same on every core, without the tests marked slow (notebooks, pipelines, torchrun)
+	$(RUN) python -m pytest -n auto -m "not slow"
 
 lint: $(STAMP)
 	$(RUN) ruff check .

@@ -1,15 +1,11 @@
 import os
-import sys
 from pathlib import Path
 
 import pytest
+from fixtures.avdigits import TINY
 
-ROOT = Path(__file__).resolve().parents[1]
+# pyproject's [tool.pytest.ini_options] pythonpath puts the project root, tests/ and tools/ on sys.path.
 os.environ.setdefault("MPLBACKEND", "Agg")  # figures are files, as under tools/run_stage.py
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-TINY = dict(n_train=60, n_val=30, n_test=30)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,37 @@
+"""The paper-scale profile (profiles/paper.yaml) stays applicable: every key it sets exists in params.yaml and
+the stages' schemas accept the result, and the printed command carries every setting."""
+
+import importlib
+from pathlib import Path
+
+import exp_profile
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_paper_profile_passes_every_stage_schema():
+    profile = exp_profile.load_profile("paper")
+    assert set(profile) == {"t1_fusion", "t3_imbalance", "fig_underopt"}
+    params = exp_profile.merged(profile)
+    for stage in profile:
+        importlib.import_module(f"avlib.stages.{stage}").PARAMS.check(params[stage])
+        assert params[stage]["encoder"] == "resnet18" and params[stage]["epochs"] == 100
+        assert params[stage]["batch_size"] == 64 and params[stage]["lr"] == 0.001 and params[stage]["amp"] is True
+
+
+def test_the_command_sets_every_knob_of_the_profile():
+    profile = exp_profile.load_profile("paper")
+    cmd = exp_profile.command(profile)
+    assert cmd.startswith("dvc exp run -S ")
+    for stage, knobs in profile.items():
+        for key in knobs:
+            assert f"{stage}.{key}=" in cmd
+    assert "-S 't1_fusion.loader={augment: true, image_size: 224, n_frames: 1, val_fraction: 0.1, val_seed: 0}'" in cmd
+    assert "..." not in cmd
+
+
+def test_run_counts_follow_the_stages_params():
+    params = exp_profile.merged({})
+    p = params["t1_fusion"]  # grid 4 x 2, then 7 rows + 5 OGM-GE rows + the paper-alpha row, x 3 seeds
+    assert exp_profile.runs("t1_fusion", p) == len(p["alpha_grid"]) * len(p["window_grid"]) + 13 * len(p["seeds"])
+    assert exp_profile.runs("t3_imbalance", params["t3_imbalance"]) == 16 + 9 * 3

@@ -1,0 +1,116 @@
+"""The MUSIC-AVQA model stages: the pooled per-type evaluation on a hand-computed example, the tables'
+columns and paired rows on fake results, parameter checks, and the notebooks' smoke runs."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from avlib import report
+from avlib.core.params import ParamError
+from avlib.stages import avqa_ablation, avqa_baselines
+from avlib.stages.shared.qa import chosen_lr, lr_grid_frame
+from avlib.tasks.qa.metrics import pooled_accuracy, type_counts
+from avlib.tasks.qa.train import QAJob, QAResult
+
+ROOT = Path(__file__).resolve().parents[2]
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+TYPES = ["Audio/Counting", "Audio/Comparative", "Visual/Location", "Audio-Visual/Temporal"]
+
+
+def test_pooled_accuracy_counts_questions_not_types():
+    # Audio/Counting 3 of 4 right, Audio/Comparative 0 of 1, Visual/Location 1 of 2, Audio-Visual/Temporal 1 of 1
+    type_index = torch.tensor([0, 0, 0, 0, 1, 2, 2, 3])
+    correct = torch.tensor([1, 1, 1, 0, 0, 1, 0, 1], dtype=torch.bool)
+    counts = type_counts(correct, type_index, TYPES)
+    assert counts == {"Audio/Counting": [3, 4], "Audio/Comparative": [0, 1], "Visual/Location": [1, 2],
+                      "Audio-Visual/Temporal": [1, 1]}
+    acc = pooled_accuracy(counts)
+    assert acc["Audio"] == pytest.approx(3 / 5)  # pooled; the mean of the type accuracies would be 0.375
+    assert acc["Visual"] == pytest.approx(1 / 2) and acc["Audio-Visual"] == pytest.approx(1.0)
+    assert acc["all"] == pytest.approx(5 / 8)  # not the mean of the modality accuracies (0.7)
+    assert acc["Audio/Counting"] == pytest.approx(0.75)
+    assert pooled_accuracy({"Visual/Location": [0, 0]})["Visual"] is None  # no questions: no number
+
+
+def test_a_type_without_modality_is_refused():
+    with pytest.raises(ValueError, match="'Sound/Counting'"):
+        pooled_accuracy({"Sound/Counting": [1, 2]})
+
+
+def _result(model, seed, acc):
+    test = {g: acc for g in ("Audio", "Visual", "Audio-Visual", "all", *avqa_baselines.TYPE_COLUMNS)}
+    return QAResult(job=QAJob(model=model, seed=seed, lr=1e-3), val=dict(test), test=test, test_counts={},
+                    best_epoch=0, cpu_s=1.0)
+
+
+def test_ablation_table_pairs_each_row_with_the_previous_one():
+    p = SimpleNamespace(**PARAMS["avqa_ablation"])
+    results = [_result(row, s, base + 0.01 * s) for row, base in (("Q", 0.4), ("A+Q", 0.5)) for s in (0, 1, 2)]
+    results[3].test["all"] += 0.02  # A+Q seed 0 a bit better
+    table = avqa_ablation.ablation_table(results, p=p, reference=report.load_reference("avqa_ablation.csv"))
+    assert table["method"].tolist() == ["Q", "A+Q"]
+    assert table["Δ all vs previous row"].tolist()[1].startswith("+10.7")  # (12 + 10 + 10) / 3 points
+    assert table["paper (MUSIC-AVQA) all"].tolist() == [54.09, 64.26]
+    assert "ours (AV-Scenes) audio-visual" in table
+
+
+def test_baselines_table_has_every_type_and_the_paper_only_rows():
+    p = SimpleNamespace(**PARAMS["avqa_baselines"])
+    results = [_result(m, s, 0.5) for m in ("gru_lite", "AV+Q+TG+SG") for s in (0, 1)]
+    table = avqa_baselines.baselines_table(results, p=p, reference=report.load_reference("avqa_baselines.csv"))
+    assert table["method"].tolist()[:2] == ["GRU-lite (reduced)", "AVST"]
+    assert "HCRN (paper only, not reimplemented)" in table["method"].tolist()
+    assert "GRU (paper only, not reimplemented)" not in table["method"].tolist()
+    for label in ("A counting", "V location", "AV temporal", "AV avg", "all"):
+        assert f"ours (AV-Scenes) {label}" in table and f"paper (MUSIC-AVQA) {label}" in table
+    assert table.loc[0, "paper (MUSIC-AVQA) all"] == 67.07
+
+
+def test_lr_choice_reads_val_only(tmp_path):
+    grid = lr_grid_frame([_result("AV+Q+TG+SG", 100, a) for a in (0.4, 0.6, 0.6)])
+    assert grid["chosen"].tolist() == [False, True, False]
+    grid.to_csv(tmp_path / "lr_grid.csv", index=False)
+    assert chosen_lr(tmp_path / "lr_grid.csv") == 1e-3
+    with pytest.raises(ParamError, match="run `dvc repro avqa_ablation` first"):
+        chosen_lr(tmp_path / "missing.csv")
+
+
+def test_bad_parameters_name_the_key():
+    values = {**PARAMS["avqa_ablation"], "rows": ["AV+Q", "Q"]}
+    with pytest.raises(ParamError, match="avqa_ablation.rows"):
+        avqa_ablation.PARAMS.check(values)
+    with pytest.raises(ParamError, match="avqa_ablation.selection_seed"):
+        avqa_ablation.PARAMS.check({**PARAMS["avqa_ablation"], "selection_seed": 0})
+
+
+@pytest.fixture(scope="module")
+def tiny_avscenes(tmp_path_factory):
+    from avlib.data.embedded.avscenes.scenes import AVScenesConfig, generate
+
+    root = tmp_path_factory.mktemp("avscenes") / "avscenes"
+    # train large enough to hold every answer of val and test (the loader requires it)
+    generate(root, AVScenesConfig(n_train=60, n_val=8, n_test=8, questions_per_video=8), progress=False)
+    return root
+
+
+@pytest.mark.slow
+def test_the_three_notebooks_smoke(tmp_path, tiny_avscenes):
+    import run_stage
+
+    reports = tmp_path / "reports"
+    out = run_stage.run("avqa_ablation", ["smoke=true", f"root={tiny_avscenes}"], reports)
+    for name in ("table.md", "lr_grid.csv", "ablation.png", "findings.md", "metrics.json"):
+        assert (out / name).exists(), name
+    assert "AV+Q+TG+SG" in (out / "table.md").read_text()
+    grid = str(out / "lr_grid.csv")
+    for stage, files in (("avqa_baselines", ("table.md", "baselines.png", "findings.md")),
+                         ("avqa_attention", ("examples.md", "attention.png", "findings.md"))):
+        out = run_stage.run(stage, ["smoke=true", f"root={tiny_avscenes}", f"lr_from={grid}"], reports)
+        for name in files:
+            assert (out / name).exists(), (stage, name)
+    examples = pd.read_csv(reports / "avqa_attention" / "examples.csv")
+    assert examples["type"].nunique() >= 6  # questions of different types

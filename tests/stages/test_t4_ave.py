@@ -1,0 +1,125 @@
+"""t4_ave: AVE's segment accuracy, AVGA's attention, PSP's positive propagation, OGM-GE's parameter groups,
+deterministic runs through the engine, the stage's checks and its notebook's smoke run."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from avlib.core.params import ParamError
+from avlib.core.pool import run_tasks
+from avlib.data.real.ave import SegmentDataset
+from avlib.models.avga import AVGA, split_linear
+from avlib.models.psp import PSP, PositiveSamplePropagation
+from avlib.stages import t4_ave
+from avlib.tasks.ave.train import AVEJob, SegmentTrainConfig, segment_accuracy, train_ave
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_segment_accuracy_counts_every_segment_of_every_clip():
+    labels = torch.tensor([[0, 0, 2], [1, 2, 2]])  # 2 clips x 3 segments, class 2 = background
+    predicted = torch.tensor([[0, 1, 2], [1, 2, 0]])  # 4 of 6 right
+    logits = torch.nn.functional.one_hot(predicted, 3).float()
+    assert segment_accuracy(logits, labels) == pytest.approx(4 / 6)
+
+
+def _batch(b=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, 10, 128, generator=g), torch.randn(b, 10, 7, 7, 512, generator=g).half()
+
+
+@pytest.mark.parametrize("cls", [AVGA, PSP])
+def test_attention_weights_sum_to_one_and_logits_split_exactly(cls):
+    torch.manual_seed(0)
+    model = cls(n_classes=5, hidden=4, dim_attention=6)
+    out = model(*_batch())
+    assert out.logits.shape == (3, 10, 5) and out.attention.shape == (3, 10, 49)
+    assert torch.allclose(out.attention.sum(-1), torch.ones(3, 10))
+    assert (out.attention >= 0).all()
+    assert torch.allclose(out.audio_logits + out.visual_logits, out.logits)
+
+
+def test_split_linear_halves_the_bias():
+    fc = torch.nn.Linear(3, 2)
+    a, v = torch.randn(4, 1), torch.randn(4, 2)
+    sa, sv = split_linear(fc, a, v)
+    assert torch.allclose(sa + sv, fc(torch.cat([a, v], -1)), atol=1e-6)
+    assert torch.allclose(split_linear(fc, torch.zeros(1, 1), torch.zeros(1, 2))[0], fc.bias / 2)
+
+
+def test_psp_keeps_only_positive_pairs_and_renormalises():
+    psp = PositiveSamplePropagation(4, threshold=0.3)
+    # row 0: softmax (0.84, 0.08, 0.08): only the first pair is above tau = 0.3, renormalised to 1
+    # row 1: softmax (0.42, 0.42, 0.16): two pairs kept, (0.12, 0.12) renormalised to (0.5, 0.5)
+    scores = torch.tensor([[[3.0, 0.6, 0.6], [1.0, 1.0, 0.0], [-9.0, -9.0, -9.0]]])
+    beta = psp._positive(scores)
+    assert torch.allclose(beta[0, 0], torch.tensor([1.0, 0.0, 0.0]), atol=1e-6)
+    assert torch.allclose(beta[0, 1], torch.tensor([0.5, 0.5, 0.0]), atol=1e-6)
+
+
+def test_psp_uniform_row_kept_as_uniform():
+    psp = PositiveSamplePropagation(4, threshold=0.3)
+    beta = psp._positive(torch.zeros(1, 3, 3))
+    assert torch.allclose(beta, torch.full((1, 3, 3), 1 / 3))
+
+
+@pytest.mark.parametrize("cls", [AVGA, PSP])
+def test_ogm_groups_are_the_parameters_before_fusion(cls):
+    model = cls(n_classes=5, hidden=4, dim_attention=6)
+    groups = model.param_groups()
+    ids = {m: {id(p) for p in ps} for m, ps in groups.items()}
+    assert not ids["audio"] & ids["visual"]
+    assert ids["audio"] == {id(p) for p in model.audio_lstm.parameters()}
+    assert {id(p) for p in model.attention.parameters()} <= ids["visual"]
+    untouched = {id(p) for p in model.classifier.parameters()}
+    if cls is PSP:
+        untouched |= {id(p) for p in model.psp.parameters()}  # the supplement: only before the PSP module
+    assert not untouched & (ids["audio"] | ids["visual"])
+    assert ids["audio"] | ids["visual"] | untouched == {id(p) for p in model.parameters()}
+
+
+def _tiny_data():
+    g = torch.Generator().manual_seed(1)
+    splits = {}
+    for name, n in (("train", 16), ("val", 8), ("test", 8)):
+        audio, visual = torch.randn(n, 10, 128, generator=g), torch.randn(n, 10, 7, 7, 512, generator=g).half()
+        splits[name] = SegmentDataset.from_tensors(audio, visual, torch.randint(4, (n, 10), generator=g), n_classes=4)
+    return splits
+
+
+def test_runs_are_deterministic_and_ogm_changes_training():
+    data, config = _tiny_data(), SegmentTrainConfig(epochs=2, batch_size=8, hidden=4, dim_attention=4)
+    jobs = [AVEJob("psp", None, 0, config), AVEJob("psp", None, 0, config), AVEJob("psp", 0.5, 0, config)]
+    plain, again, ogm = run_tasks(train_ave, jobs, data, workers=1, progress=False)
+    assert plain.test == again.test and plain.history == again.history
+    assert "k_audio" in ogm.history[0] and ogm.history != plain.history
+
+
+def test_selection_seed_must_not_be_reported():
+    import yaml
+
+    section = yaml.safe_load((ROOT / "params.yaml").read_text())["t4_ave"]
+    t4_ave.PARAMS.check(section)
+    with pytest.raises(ParamError, match="selection_seed"):
+        t4_ave.PARAMS.check(section | {"selection_seed": section["seeds"][0]})
+    with pytest.raises(ParamError, match="models"):
+        t4_ave.PARAMS.check(section | {"models": ["cmran"]})
+
+
+@pytest.mark.slow
+def test_t4_notebook_smoke(tmp_path):
+    import run_stage
+
+    from avlib.data.embedded.avevents import AVEventsConfig, generate
+
+    root = tmp_path / "avevents"
+    generate(root, AVEventsConfig(n_train=32, n_val=16, n_test=16), progress=False)
+    out = run_stage.run("t4_ave", ["smoke=true", f"root={root}", "workers=1", "hidden=4", "dim_attention=4"],
+                        tmp_path / "reports")
+    for name in ("table.csv", "table.md", "grid.csv", "history.csv", "findings.md", "val_curves.png",
+                 "metrics.json", "notebook.html", "provenance.json"):
+        assert (out / name).exists(), name
+    table = (out / "table.md").read_text()
+    assert "ours (AV-Events) segment acc" in table and "paper (AVE) segment acc" in table
+    assert "AVGA-lite + OGM-GE" in table and "72.8" in table

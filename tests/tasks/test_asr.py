@@ -1,0 +1,186 @@
+"""Bilinear AV-ASR: PER, phone alignment from eSpeak NG events, the bilinear layers, AV-Speech, the stages."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from avlib.core.params import ParamError
+from avlib.core.runtime import single_threaded
+from avlib.data import DatasetError, load_dataset
+from avlib.data.embedded.avspeech import (
+    STATES,
+    AVSpeech,
+    AVSpeechConfig,
+    frame_phones,
+    frame_states,
+    generate,
+    phone_of,
+)
+from avlib.models.bilinear import BilinearSoftmax, FactoredBilinearSoftmax, average_log_posteriors
+from avlib.tasks.asr.metrics import collapse, decode, edit_distance, phone_error_rate, phone_loop_viterbi
+from avlib.tasks.asr.train import AVASRConfig, AVASRJob, train_avasr
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = dict(n_train=10, n_val=5, n_test=5)
+
+
+@pytest.fixture(scope="module")
+def tiny_avspeech(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("avspeech") / "avspeech"
+    generate(root, AVSpeechConfig(**TINY), progress=False)
+    return root
+
+
+# --- PER ----------------------------------------------------------------------------------------------
+
+def test_collapse_merges_repeats_then_drops_silence():
+    assert collapse([0, 0, 5, 5, 5, 0, 5, 7, 7], drop=0) == [5, 5, 7]  # the silence between keeps two 5s
+    assert collapse("aabbba") == ["a", "b", "a"]
+
+
+def test_edit_distance_and_per_on_hand_computed_strings():
+    assert edit_distance("kitten", "sitting") == 3  # k->s, e->i, +g
+    assert edit_distance([], [1, 2]) == 2 and edit_distance([1, 2, 3], [1, 2, 3]) == 0
+    # utterance 1: one deletion (of 2) out of 3; utterance 2: one insertion out of 1 -> 2 / 4
+    assert phone_error_rate([[1, 2, 3], [4]], [[1, 3], [4, 5]]) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="references"):
+        phone_error_rate([[1]], [])
+
+
+def test_viterbi_switch_penalty_removes_a_one_frame_flicker():
+    log_probs = np.log(np.array([[.9, .1], [.4, .6], [.9, .1], [.2, .8], [.2, .8]]))
+    assert phone_loop_viterbi(log_probs, 0.0).tolist() == [0, 1, 0, 1, 1]  # = frame-wise argmax
+    assert phone_loop_viterbi(log_probs, 2.0).tolist() == [0, 0, 0, 1, 1]
+
+
+def test_decode_sums_states_into_phones_per_utterance():
+    groups = torch.arange(3 * STATES) // STATES  # 3 phones x 3 states; phone 0 is silence
+    frames = torch.tensor([0, 0, 4, 5, 3, 7, 8, 1])  # classes: sil sil p1 p1 p1 p2 p2 sil
+    log_probs = torch.log(torch.nn.functional.one_hot(frames, 9).double() * 0.98 + 0.02 / 9)
+    assert decode(log_probs, [0, 5, 8], groups, 0.0) == [[1], [2]]
+
+
+# --- phone alignment ------------------------------------------------------------------------------------
+
+def test_frame_phones_from_events_by_hand():
+    # 22,050 Hz events; speech 0.1 s at 16 kHz after 320 samples (2 frames) of padding
+    events = [("T", 0), ("r", 441), ("'i:", 882)]  # starts at 0, 20, 40 ms of speech
+    which = frame_phones(events, n_speech=1600, pad_before=320, n_frames=16, rate_in=22_050)
+    # frame t's centre is 10 t ms; speech starts at 20 ms: T 20-40, r 40-60, i: 60-120, padding after
+    assert which.tolist() == [-1, -1, 0, 0, 1, 1, 2, 2, 2, 2, 2, 2, -1, -1, -1, -1]
+    assert frame_states(which).tolist() == [0, 1, 0, 1, 0, 1, 0, 0, 1, 1, 2, 2, 0, 0, 1, 2]
+    assert phone_of("'i:") == "i:" and phone_of("_:") == "sil" and phone_of("r-") == "r"
+
+
+def test_espeak_reports_the_phones_of_an_utterance_with_their_samples():
+    from avlib.data.synth.speech_events import synthesize_with_events
+
+    (samples, events), = synthesize_with_events([dict(text="three", voice="en+m3", rate=175, pitch=50)])
+    phones = [phone_of(m) for m, _ in events]
+    assert phones[:3] == ["T", "r", "i:"] and set(phones[3:]) == {"sil"}
+    starts = [s for _, s in events]
+    assert starts == sorted(starts) and 0 <= starts[0] and starts[-1] <= len(samples)
+    assert np.abs(samples[: starts[0]]).max() < np.abs(samples[starts[1] : starts[3]]).max()  # speech after T's start
+
+
+# --- bilinear layers ------------------------------------------------------------------------------------
+
+def test_factored_bilinear_equals_full_bilinear_at_full_rank():
+    torch.manual_seed(0)
+    full = BilinearSoftmax(audio_dim=4, visual_dim=3, n_classes=5)
+    with torch.no_grad():
+        full.W.normal_()
+    factored = FactoredBilinearSoftmax.from_full(full)
+    h1, h2 = torch.randn(7, 4), torch.randn(7, 3)
+    assert factored.w.shape == (5, 12)
+    torch.testing.assert_close(factored(h1, h2), full(h1, h2), rtol=1e-5, atol=1e-5)
+    by_hand = torch.stack([h1 @ full.W[c] @ h2.T for c in range(5)], -1).diagonal().T  # h1ᵀ W_y h2 per class
+    torch.testing.assert_close(full(h1, h2) - full.audio_linear(h1) - full.visual_linear(h2), by_hand, rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_shared_factored_bilinear_shares_weights_within_a_group():
+    torch.manual_seed(0)
+    layer = FactoredBilinearSoftmax(audio_dim=4, visual_dim=3, n_classes=6, rank=2, groups=[0, 0, 0, 1, 1, 1])
+    assert layer.w.shape == (2, 2)  # G x F, not C x F
+    with torch.no_grad():
+        layer.w.normal_()
+    h1, h2 = torch.randn(5, 4), torch.randn(5, 3)
+    bilinear = layer(h1, h2) - layer.audio_linear(h1) - layer.visual_linear(h2)
+    torch.testing.assert_close(bilinear[:, 0], bilinear[:, 2])
+    assert not torch.allclose(bilinear[:, 0], bilinear[:, 3])
+    with pytest.raises(ValueError, match="groups"):
+        FactoredBilinearSoftmax(audio_dim=4, visual_dim=3, n_classes=6, rank=2, groups=[0, 1])
+
+
+def test_average_log_posteriors_is_the_log_of_the_mean():
+    a, b = torch.log_softmax(torch.randn(3, 4), 1), torch.log_softmax(torch.randn(3, 4), 1)
+    torch.testing.assert_close(average_log_posteriors(a, b).exp(), (a.exp() + b.exp()) / 2)
+
+
+# --- AV-Speech --------------------------------------------------------------------------------------------
+
+def test_avspeech_splits_labels_and_snr_remix(tiny_avspeech):
+    meta = json.loads((tiny_avspeech / "meta.json").read_text())
+    train, test = AVSpeech(tiny_avspeech, "train"), load_dataset("avspeech", tiny_avspeech, "test")
+    assert train.n_utterances == 10 and train[0]["audio"].shape == (9 * 24,) and train[0]["visual"].shape == (9 * 16,)
+    assert not {v.removeprefix("en+") for v in train.voice} & set(meta["voices"]["held_out"])
+    assert int(train.label.max()) < train.n_classes and (train.label // STATES == 0).any()  # silence frames
+    noisy = AVSpeech(tiny_avspeech, "test", snr_db=-10.0)
+    assert torch.equal(noisy.visual_frames, test.visual_frames) and torch.equal(noisy.label, test.label)
+    assert not torch.equal(noisy.audio_frames, test.audio_frames)
+    assert torch.equal(AVSpeech(tiny_avspeech, "test", snr_db=-10.0).audio_frames, noisy.audio_frames)
+
+
+def test_avspeech_generation_is_deterministic(tiny_avspeech, tmp_path):
+    generate(tmp_path / "again", AVSpeechConfig(**TINY), progress=False)
+    for name in ("train.pt", "val.pt", "test.pt", "meta.json"):
+        assert (tmp_path / "again" / name).read_bytes() == (tiny_avspeech / name).read_bytes(), name
+
+
+def test_avspeech_missing_root_names_the_file(tmp_path):
+    with pytest.raises(DatasetError, match=r"train\.pt.*data_avspeech"):
+        AVSpeech(tmp_path / "nowhere", "train")
+
+
+def test_train_avasr_is_deterministic_and_reports_every_model(tiny_avspeech):
+    data = {0.0: {s: AVSpeech(tiny_avspeech, s) for s in ("train", "val", "test")}}
+    cfg = AVASRConfig(hidden=(16,), bottleneck=8, rank=4, epochs=1, joint_epochs=1, batch_size=128,
+                      penalties=(0.0, 4.0))
+    with single_threaded():  # as run_tasks runs it
+        first, second = (train_avasr(AVASRJob(seed=3, snr_db=0.0, config=cfg), data) for _ in range(2))
+    assert first["results"] == second["results"]
+    assert set(first["results"]) == {"audio", "visual", "fusion", "bilinear", "factored", "shared", "average"}
+    for metrics in first["results"].values():
+        assert 0 <= metrics["test_frame_acc"] <= 1 and metrics["test_per"] >= 0 and metrics["penalty"] in (0.0, 4.0)
+
+
+def test_stage_params_reject_a_main_snr_outside_the_sweep():
+    import yaml
+
+    from avlib.stages import avasr_fusion
+
+    section = dict(yaml.safe_load((ROOT / "params.yaml").read_text())["avasr_fusion"], main_snr_db=7.0)
+    with pytest.raises(ParamError, match="avasr_fusion.main_snr_db=7.0"):
+        avasr_fusion.PARAMS.check(section)
+
+
+# --- the stages' smoke runs ----------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_avspeech_stages_smoke(tmp_path):
+    import run_stage
+
+    root = tmp_path / "avspeech"
+    out = run_stage.run("data_avspeech", ["smoke=true", f"root={root}"], tmp_path / "reports")
+    for name in ("splits.md", "phones.md", "example.png", "metrics.json", "provenance.json"):
+        assert (out / name).exists(), name
+    out = run_stage.run("avasr_fusion", ["smoke=true", f"root={root}"], tmp_path / "reports")
+    for name in ("table.md", "sweep.md", "runs.csv", "snr_sweep.png", "findings.md", "metrics.json"):
+        assert (out / name).exists(), name
+    table = (out / "table.md").read_text()
+    assert "ours (AV-Speech) PER %" in table and "paper (IBM AV-ASR) PER %" in table and "35.83" in table
+    assert json.loads((out / "provenance.json").read_text())["ran_with"]["seeds"] == [0]

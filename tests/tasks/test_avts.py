@@ -1,0 +1,235 @@
+"""AVTS: the AV-Sync generator, the negative sampler and curriculum, the contrastive loss, the mixed-conv
+networks, the training jobs' determinism, and the three notebooks' smoke runs."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from avlib.data.embedded.avsync import AVSync, AVSyncConfig, draw_onsets, generate
+from avlib.data.errors import DatasetError
+from avlib.models.avts import AudioNet, MixedConvVideoNet, contrastive_loss
+from avlib.tasks.avts.sampling import (
+    KINDS,
+    Shifts,
+    _shifted_starts,
+    cut_windows,
+    epoch_counts,
+    hard_fraction,
+    sample_pairs,
+    switch_epoch,
+)
+from avlib.tasks.avts.train import NetConfig, PretrainJob, ProbeJob, choose_threshold, sync_metrics, train_avts
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = AVSyncConfig(n_train=16, n_val=8, n_test=8)
+
+
+@pytest.fixture(scope="module")
+def tiny_avsync(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("avsync") / "avsync"
+    generate(root, TINY, progress=False)
+    return root
+
+
+# --- data ------------------------------------------------------------------------------------------
+
+def test_generator_is_deterministic_and_events_are_where_onsets_say(tiny_avsync, tmp_path):
+    again = tmp_path / "again"
+    generate(again, TINY, progress=False)
+    for split in ("train", "val", "test"):
+        a, b = torch.load(tiny_avsync / f"{split}.pt"), torch.load(again / f"{split}.pt")
+        for key in ("video", "audio", "label", "onsets"):
+            assert torch.equal(a[key], b[key]), (split, key)
+    d = AVSync(tiny_avsync, "train")
+    assert d.video.shape == (16, 30, 16, 16) and d.audio.shape == (16, 32, 150) and d.mel_per_frame == 5
+    on = torch.zeros(d.video.shape[:2], dtype=torch.bool)
+    for i, onsets in enumerate(d.onsets.tolist()):
+        assert all(b - a >= TINY.min_gap_frames for a, b in zip(onsets, onsets[1:], strict=False))
+        for o in onsets:
+            on[i, o : o + TINY.show_frames] = True
+    frame_energy = d.video.pow(2).mean(dim=(2, 3))  # a digit on screen adds energy to its frames
+    assert frame_energy[on].mean() > frame_energy[~on].mean() + 0.1
+    meta = json.loads((tiny_avsync / "meta.json").read_text())
+    assert not set(meta["voices"]["train"]) & set(meta["voices"]["held_out"])
+
+
+def test_onsets_fit_the_clip_and_keep_their_gap():
+    cfg = AVSyncConfig(clip_frames=20, events_per_clip=3, show_frames=5, min_gap_frames=7)
+    rng = __import__("numpy").random.default_rng(0)
+    for _ in range(200):
+        o = draw_onsets(cfg, rng)
+        assert o[0] >= 0 and o[-1] <= 20 - 5 and (o[1:] - o[:-1] >= 7).all()
+
+
+def test_bad_config_and_missing_split_name_what_is_wrong(tmp_path):
+    with pytest.raises(DatasetError, match="do not fit in clip_frames"):
+        AVSyncConfig(clip_frames=10, events_per_clip=3)
+    with pytest.raises(DatasetError, match="hop_ms"):
+        AVSyncConfig(hop_ms=30)
+    with pytest.raises(DatasetError, match=r"train\.pt not found"):
+        AVSync(tmp_path, "train")
+    torch.save({"video": torch.zeros(2, 30, 16, 16)}, tmp_path / "val.pt")
+    with pytest.raises(DatasetError, match=r"val\.pt lacks \['audio', 'label', 'onsets', 'voice'\]"):
+        AVSync(tmp_path, "val")
+
+
+# --- sampler and curriculum ----------------------------------------------------------------------
+
+def test_each_kind_of_pair_has_its_shift_range():
+    shifts = Shifts(window=10, hard_min=10, superhard=(2, 4))
+    g = torch.Generator().manual_seed(0)
+    pairs = sample_pairs(7, 30, {k: 4000 for k in KINDS}, shifts, g)
+    shift = pairs["start_a"] - pairs["start_v"]
+    for key in ("start_v", "start_a"):
+        assert pairs[key].min() >= 0 and pairs[key].max() <= 20
+    kind = pairs["kind"]
+    pos, easy, hard, superhard = (kind == k for k in range(4))
+    assert (pairs["y"] == pos.float()).all()
+    assert (pairs["clip_a"][pos] == pairs["clip_v"][pos]).all() and (shift[pos] == 0).all()
+    assert (pairs["clip_a"][easy] != pairs["clip_v"][easy]).all()
+    same = pairs["clip_a"] == pairs["clip_v"]
+    assert same[hard].all() and (shift[hard].abs() >= 10).all()
+    assert same[superhard].all() and set(shift[superhard].abs().tolist()) == {2, 3, 4}
+    # both directions, and every reachable far shift is drawn
+    assert set(shift[hard].tolist()) == set(range(-20, -9)) | set(range(10, 21))
+
+
+def test_shifted_starts_cover_exactly_the_valid_audio_starts():
+    g = torch.Generator().manual_seed(1)
+    v = torch.full((3000,), 3)
+    a = _shifted_starts(v, g, span=20, lo=2, hi=4)
+    assert set(a.tolist()) == {0, 1, 5, 6, 7}  # 3-4 .. 3-2 on the left (>= 0), 3+2 .. 3+4 on the right
+
+
+def test_curriculum_easy_first_then_three_easy_to_one_hard():
+    frac = [hard_fraction(e, 90, "curriculum", switch_fraction=50 / 90, hard_share=0.25) for e in range(90)]
+    assert switch_epoch(90, 50 / 90) == 50
+    assert frac[:50] == [0.0] * 50 and frac[50:] == [0.25] * 40  # the paper: epochs 1-50, then 51-90
+    assert {hard_fraction(e, 90, "mixed", switch_fraction=0.5, hard_share=0.25) for e in range(90)} == {0.25}
+    assert {hard_fraction(e, 12, "easy_only", switch_fraction=0.5, hard_share=0.25) for e in range(12)} == {0.0}
+    assert epoch_counts(1600, 0.25) == {"positive": 800, "easy": 600, "hard": 200}  # easy:hard 3:1
+    assert epoch_counts(1600, 0.0) == {"positive": 800, "easy": 800, "hard": 0}
+    with pytest.raises(ValueError, match="schedule"):
+        hard_fraction(0, 10, "warmup", switch_fraction=0.5, hard_share=0.25)
+
+
+def test_windows_are_the_right_slices():
+    video = torch.arange(2 * 30 * 4 * 4, dtype=torch.float).view(2, 30, 4, 4)
+    audio = torch.arange(2 * 3 * 150, dtype=torch.float).view(2, 3, 150)
+    pairs = {"clip_v": torch.tensor([1]), "start_v": torch.tensor([7]), "clip_a": torch.tensor([0]),
+             "start_a": torch.tensor([12])}
+    v, a = cut_windows(video, audio, pairs, window=10, mel_per_frame=5)
+    assert v.shape == (1, 1, 10, 4, 4) and a.shape == (1, 1, 3, 50)
+    assert torch.equal(v[0, 0], video[1, 7:17]) and torch.equal(a[0, 0], audio[0, :, 60:110])
+
+
+def test_shift_ranges_are_checked():
+    with pytest.raises(ValueError, match="hard_min"):
+        Shifts(window=10, hard_min=25).check(30)
+    with pytest.raises(ValueError, match="superhard"):
+        Shifts(window=10, hard_min=4, superhard=(2, 4)).check(30)
+
+
+# --- loss, threshold, networks ---------------------------------------------------------------------
+
+def test_contrastive_loss_on_hand_computed_values():
+    v = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.3, 0.4]])
+    a = torch.tensor([[0.0, 0.5], [0.0, 0.0], [0.0, 0.0]])
+    y = torch.tensor([1.0, 0.0, 0.0])
+    # d = 0.5 (positive: 0.25), 5 (negative beyond the margin: 0), 0.5 (negative: (0.99 - 0.5)^2 = 0.2401)
+    assert contrastive_loss(v, a, y, margin=0.99).item() == pytest.approx((0.25 + 0.0 + 0.2401) / 3, abs=1e-6)
+    assert contrastive_loss(v[:1], v[:1], y[:1]).item() == pytest.approx(0.0, abs=1e-9)
+    grad = torch.zeros(1, 2, requires_grad=True)
+    contrastive_loss(grad, torch.zeros(1, 2), torch.zeros(1)).backward()  # d = 0: finite gradient
+    assert torch.isfinite(grad.grad).all()
+
+
+def test_threshold_and_balanced_accuracy_by_hand():
+    d = torch.tensor([0.1, 0.2, 0.9, 0.15, 1.0, 1.2, 0.3])
+    kind = torch.tensor([0, 0, 1, 1, 2, 3, 3])
+    tau = choose_threshold(d, kind)
+    assert tau == pytest.approx(0.25)  # midway 0.2-0.3: keeps both positives, loses only the easy one at 0.15
+    m = sync_metrics(d, kind, tau)
+    assert m["acc_positive"] == 1.0 and m["acc_easy"] == 0.75 and m["acc_hard"] == 1.0 and m["acc_superhard"] == 1.0
+    assert m["auc_easy"] == 0.75 and m["auc_hard"] == 1.0  # 3 of the 4 (positive, easy) pairs ordered
+
+
+def test_mixed_convolution_is_3d_early_and_2d_late_and_keeps_shapes():
+    net = MixedConvVideoNet(frames=10, width=4, dim=16, n_3d=2)
+    kernels = [m.kernel_size for m in net.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert kernels == [(3, 3, 3), (3, 3, 3), (1, 3, 3), (1, 3, 3)]
+    x = torch.randn(5, 1, 10, 16, 16)
+    assert net.conv_map(x).shape == (5, 16, 10)  # time is never pooled
+    assert net(x).shape == (5, 16) and net.features(x).shape == (5, 16)
+    flat = MixedConvVideoNet(frames=10, width=4, dim=16, n_3d=0)
+    assert {m.kernel_size for m in flat.modules() if isinstance(m, torch.nn.Conv3d)} == {(1, 3, 3)}
+    audio = AudioNet(frames=10, mel_per_frame=5, n_mels=32, width=4, dim=16)
+    spec = torch.randn(5, 1, 32, 50)
+    assert audio.conv_map(spec).shape == (5, 16, 10) and audio(spec).shape == (5, 16)
+    with pytest.raises(ValueError, match="n_3d"):
+        MixedConvVideoNet(frames=10, n_3d=5)
+
+
+# --- training jobs ---------------------------------------------------------------------------------
+
+SMALL = NetConfig(width=2, dim=8)
+
+
+@pytest.mark.slow
+def test_jobs_are_deterministic(tiny_avsync):
+    data = {s: AVSync(tiny_avsync, s) for s in ("train", "val", "test")}
+    job = PretrainJob(schedule="curriculum", seed=3, epochs=2, pairs_per_epoch=64, batch_size=32, net=SMALL,
+                      switch_fraction=0.5)
+    runs = [train_avts(job, data) for _ in range(2)]
+    assert runs[0]["history"] == runs[1]["history"] and runs[0]["test"] == runs[1]["test"]
+    assert [h["hard_fraction"] for h in runs[0]["history"]] == [0.0, 0.25]
+    for m in ("video", "audio"):
+        for k, v in runs[0]["state"][m].items():
+            assert torch.equal(v, runs[1]["state"][m][k]), k
+    other = train_avts(replace(job, seed=4), data)
+    assert other["history"] != runs[0]["history"]
+    probe = ProbeJob(init="curriculum", modality="audio", mode="finetune", seed=3, state=runs[0]["state"]["audio"],
+                     labelled_per_class=1, epochs=2, net=SMALL)
+    a, b = train_avts(probe, data), train_avts(probe, data)
+    assert a["history"] == b["history"] and a["test"] == b["test"]
+    linear = train_avts(replace(probe, mode="linear", modality="video", state=runs[0]["state"]["video"]), data)
+    assert 0.0 <= linear["test"] <= 1.0
+
+
+# --- the notebooks ---------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_the_three_notebooks_smoke_in_a_chain(tmp_path):
+    import run_stage
+
+    reports, root = tmp_path / "reports", tmp_path / "avsync"
+    run_stage.run("data_avsync", ["smoke=true", f"root={root}"], reports)
+    assert (root / "train.pt").exists() and (reports / "data_avsync" / "examples.png").exists()
+    pre = run_stage.run("avts_pretrain", ["smoke=true", f"root={root}", "width=2", "dim=8"], reports)
+    for name in ("table.md", "table.csv", "history.csv", "encoders.pt", "curves.png", "findings.md", "metrics.json"):
+        assert (pre / name).exists(), name
+    table = (pre / "table.md").read_text()
+    assert "ours (AV-Sync) sync acc, superhard" in table and "L3-style" in table and "without curriculum" in table
+    probe = run_stage.run("avts_probe", ["smoke=true", f"root={root}", f"encoders={pre / 'encoders.pt'}"], reports)
+    table = (probe / "table.md").read_text()
+    assert "paper (UCF101) top-1" in table and "89" in table and "82.3" in table and "Δ vs scratch" in table
+    assert json.loads((probe / "provenance.json").read_text())["embedded_data"] is True
+
+
+def test_bad_params_are_named_before_anything_runs(tmp_path):
+    import run_stage
+
+    from avlib.core.params import ParamError
+
+    with pytest.raises(ParamError, match=r"avts_pretrain\.superhard"):
+        run_stage.stage_params("avts_pretrain", ["superhard=[2, 12]"])
+    with pytest.raises(ParamError, match=r"avts_pretrain\.schedules"):
+        run_stage.stage_params("avts_pretrain", ["schedules=[mixed]"])
+    from avlib.stages import avts_probe
+
+    p = avts_probe.PARAMS.check(run_stage.stage_params("avts_probe", [f"encoders={tmp_path / 'none.pt'}"]))
+    with pytest.raises(ParamError, match=r"avts_probe\.encoders=.*file not found"):
+        avts_probe.load_encoders(p)
