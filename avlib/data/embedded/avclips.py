@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torchaudio
 
-from avlib.core.atomic import atomic_dir
+from avlib.core.atomic import atomic_dir, save_tensors
 from avlib.data.embedded.avdigits import SPLITS, AVDigitsConfig
 from avlib.data.errors import DatasetError
 from avlib.data.in_memory import InMemoryAV
@@ -176,7 +176,7 @@ def generate(root, cfg: AVClipsConfig, progress: bool = True) -> dict:
         for split in SPLITS:
             for m, (mean, std) in stats.items():
                 tensors[split][m] = ((tensors[split][m] - mean) / std).contiguous()
-            torch.save(tensors[split], tmp / f"{split}.pt")
+            save_tensors(tensors[split], tmp / f"{split}.pt")
         meta = {"dataset": "avclips", "config": asdict(cfg), "voices": voices, "normalisation": stats,
                 "sizes": sizes, "image_pools": IMAGE_POOLS}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

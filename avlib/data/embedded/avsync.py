@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torchaudio
 
-from avlib.core.atomic import atomic_dir
+from avlib.core.atomic import atomic_dir, save_tensors
 from avlib.data.errors import DatasetError
 from avlib.data.synth.media import log_mel
 from avlib.data.synth.speech import SAMPLE_RATE as SPEECH_RATE
@@ -181,7 +181,7 @@ def generate(root, cfg: AVSyncConfig, progress: bool = True) -> dict:
         for split in SPLITS:
             for m, (mean, std) in stats.items():
                 tensors[split][m] = ((tensors[split][m] - mean) / std).contiguous()
-            torch.save(tensors[split], tmp / f"{split}.pt")
+            save_tensors(tensors[split], tmp / f"{split}.pt")
         meta = {"dataset": "avsync", "config": asdict(cfg), "voices": voices, "normalisation": stats,
                 "sizes": sizes}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
