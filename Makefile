@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # The venv's tools first on PATH: dvc's `python tools/run_stage.py` and papermill's kernel use the venv.
 RUN    := PATH="$(BIN):$$PATH" VIRTUAL_ENV="$(abspath $(VENV))"
 
-.PHONY: venv repro repro-force test test-fast lint lab bench site site-check clean
+.PHONY: venv repro repro-force test test-fast lint lab bench site site-check clean exp-show metrics
 
 venv: $(STAMP)
 
@@ -54,3 +54,49 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# ---- Comparing experiments in an 80-column terminal (docs/experiments.md) -------------------------------
+# `dvc exp show` has ~700 columns and `dvc metrics show` is one 5,000-character row: unreadable. These show
+# ONE stage, transposed: a row per param or headline number (the stage's name dropped), a column per
+# experiment, cells cut to fit. EXPS passes options to `dvc exp show` (e.g. EXPS="-A", EXPS="-n 5",
+# EXPS="--only-changed"); COLUMNS widens the table.
+define TRANSPOSE
+import csv, json, os, sys
+width = int(os.environ.get("COLUMNS") or 80)
+stage, mode = sys.argv[1], sys.argv[2]
+if mode == "exp":
+    rows = list(csv.reader(sys.stdin))
+    head, exps = rows[0], rows[1:]
+    names = [(e[0] or e[1])[:12] for e in exps]
+    table = [(h[len(stage) + 1:], [e[i] for e in exps]) for i, h in enumerate(head) if h.startswith(stage + ".")]
+else:
+    found = {}
+    for rev, data in json.load(sys.stdin).items():
+        for path, file in data.get("data", {}).items():
+            found[rev or "workspace"] = file.get("data", {}).get(stage, {})
+    names = list(found)
+    keys = list(dict.fromkeys(k for numbers in found.values() for k in numbers))
+    table = [(k, [str(found[n].get(k, "-")) for n in names]) for k in keys]
+if not table:
+    sys.exit(f"nothing to show for stage {stage!r}: is it in dvc.yaml, and has it run?")
+table = [(k, [v if len(v) <= 12 else v[:11] + "…" for v in vals]) for k, vals in table]
+w0 = min(max(len(k) for k, _ in table), 34)
+fit = max(1, (width - w0 - 2) // 14)
+print(f"{stage:<{w0}}  " + "".join(f"{n:>14}" for n in names[:fit]))
+for key, vals in table:
+    key = key if len(key) <= w0 else key[: w0 - 1] + "…"
+    print(f"{key:<{w0}}  " + "".join(f"{v:>14}" for v in vals[:fit]))
+if len(names) > fit:
+    print(f"({len(names) - fit} more experiments: COLUMNS={width + 14 * (len(names) - fit)} make ...)")
+endef
+export TRANSPOSE
+
+exp-show:  ## make exp-show STAGE=t1_fusion [EXPS="-A"]: one stage's params and headline, per experiment
+	@test -n "$(STAGE)" || { echo "usage: make exp-show STAGE=<stage> [EXPS='-A']"; exit 2; }
+	@$(RUN) dvc exp show --no-pager --csv --drop '.*' --keep '^Experiment$$|^rev$$|^$(STAGE)\.' $(EXPS) \
+	  | $(RUN) python -c "$$TRANSPOSE" $(STAGE) exp
+
+metrics:  ## make metrics STAGE=t1_fusion [REVS="-a"]: the stage's headline numbers, one per line
+	@test -n "$(STAGE)" || { echo "usage: make metrics STAGE=<stage> [REVS='-a']"; exit 2; }
+	@$(RUN) dvc metrics show --json $(REVS) reports/$(STAGE)/headline.json \
+	  | $(RUN) python -c "$$TRANSPOSE" $(STAGE) metrics

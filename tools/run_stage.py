@@ -10,7 +10,7 @@
    what actually ran); only then does the temp folder replace reports/<stage>/.
 3. A failing notebook leaves reports/<stage>/ as it was; its executed copy (with the full traceback) is
    kept at reports/.failed/<stage>.ipynb and the error itself is the last thing printed (exit 1).
-   SIGTERM (a scheduler, a timeout) cleans up the same way.
+   SIGTERM (a scheduler, a timeout) and SIGHUP (a closed terminal, a dropped SSH session) clean up the same way.
 4. Resume: the runs the notebook trains through avlib.tasks.classify.engine are checkpointed one by one under
    reports/.<stage>.resume/ (AVLAB_RESUME_DIR); a stage killed mid-run and started again redoes only the
    runs that had not finished, and ends bit-identical. The folder is removed when the stage succeeds.
@@ -18,20 +18,34 @@
    picked from metrics.json by the stage's `HEADLINE` (see `headline`). timing.json: wall and CPU time,
    apart from provenance.json so that a re-run with the same results leaves provenance.json unchanged.
 6. A full disk or a folder it may not write stops with one line naming the path (exit 1).
+7. A stage is a process tree that lives and dies as one: the runner exits (as on SIGTERM) when whoever
+   started it dies (dvc, or the shell dvc ran it through; Linux: prctl PR_SET_PDEATHSIG, plus a watchdog
+   thread), the kernel exits when the runner dies (ipykernel polls JPY_PARENT_PID), and the kernel's pool
+   workers die with the kernel (avlib.core.pool). Started under `nohup` (SIGHUP ignored), a run is meant to
+   outlive its terminal: it does not watch its parent then.
+8. One run of a stage at a time: an exclusive flock on reports/.<stage>.lock; a second run stops at once
+   with "stage X is already running (pid N)" (exit 1). The kernel releases the lock whenever the runner ends.
+9. notebook.html is byte-stable: progress bars, cell ids and execution timestamps are stripped before it is
+   rendered (basic template, a few lines of CSS), so a re-run with the same results leaves dvc.lock as it was.
 """
 
 import argparse
+import ctypes
 import errno
+import fcntl
 import fnmatch
+import html
 import importlib
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -56,6 +70,10 @@ from avlib.report import git_commit, versions  # noqa: E402
 
 class StageError(RuntimeError):
     """The notebook failed; the message is the error it raised (the full trace is in reports/.failed/)."""
+
+
+class StageBusy(StageError):
+    """Another run of the same stage holds reports/.<stage>.lock."""
 
 
 # The numbers a researcher compares across experiments, as paths into metrics.json ("/" between keys, "*"
@@ -113,11 +131,43 @@ def kernel_for_this_python() -> str:
     return "python3"
 
 
+def _yaml(text: str, where: str):
+    """yaml.safe_load, its error one line: `where:line:column: what` (PyYAML names no file)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark is not None else where
+        problem = " ".join(filter(None, [getattr(err, "context", None), getattr(err, "problem", None)])) or str(err)
+        raise ParamError(f"{at}: not valid YAML ({problem}); expected a YAML mapping") from None
+
+
+def read_params(path: Path | None = None) -> dict:
+    """params.yaml as a dict of stage sections; a missing, unreadable, empty or malformed file is one line."""
+    path = path or ROOT / "params.yaml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParamError(f"{path}: no such file; expected the params file, one section per stage") from None
+    except UnicodeDecodeError as err:
+        raise ParamError(f"{path}: not UTF-8 text (byte {err.start}); expected a UTF-8 YAML file") from None
+    params = _yaml(text, str(path))
+    if not isinstance(params, dict):
+        what = "is empty" if params is None else f"holds a {type(params).__name__}"
+        raise ParamError(f"{path} {what}; expected a mapping of stage sections (stage: {{param: value}})")
+    return params
+
+
 def stage_params(stage: str, overrides: list[str]) -> dict:
     """params.yaml[stage] with `--set key=value` overrides, checked against the stage's schema."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = read_params()
     if stage not in params:
         raise ParamError(f"params.yaml has no section {stage!r}; sections: {sorted(params)}")
+    schema = importlib.import_module(f"avlib.stages.{stage}").PARAMS
+    if not isinstance(params[stage], dict) or not params[stage]:
+        what = "is empty" if not params[stage] else f"is {params[stage]!r}, not a mapping"
+        raise ParamError(f"params.yaml: section {stage!r} {what}; expected a mapping of its params "
+                         f"{sorted(schema.fields)}")
     section = dict(params[stage])
     for item in overrides:
         key, sep, value = item.partition("=")
@@ -125,16 +175,70 @@ def stage_params(stage: str, overrides: list[str]) -> dict:
             raise ParamError(f"--set {item!r}: expected KEY=VALUE")
         if key not in section:
             raise ParamError(f"{stage}.{key}: not a param of stage {stage!r}; expected one of {sorted(section)}")
-        section[key] = yaml.safe_load(value)
-    schema = importlib.import_module(f"avlib.stages.{stage}").PARAMS
+        section[key] = _yaml(value, f"--set {key}")
     schema.check(section)
     return section
 
 
-def render_html(executed: Path, target: Path) -> None:
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
-    target.write_text(body)
+# A terminal progress line (tqdm's "  40%|####      | 4/10 [00:03<00:05,  1.2it/s]"): timings, never results.
+PROGRESS_LINE = re.compile(r"\d+%\|.*\||\[\d+:\d+(:\d+)?<|\d+(\.\d+)?\s?(it/s|s/it)\b")
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def _without_progress(text: str) -> str:
+    """What a terminal shows of `text` (each line after its last carriage return), progress lines dropped."""
+    lines = [line.rsplit("\r", 1)[-1] for line in text.split("\n")]
+    return "\n".join(line for line in lines if not PROGRESS_LINE.search(line))
+
+
+def stable_notebook(nb):
+    """The executed notebook without what changes from run to run when the results do not: progress bars
+    (text and widgets), papermill's timestamps and durations, the injected cell's random id."""
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i}"
+        for key in ("papermill", "execution", "ExecuteTime"):
+            cell.metadata.pop(key, None)
+        outputs = []
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream":
+                out.text = _without_progress(out.text)
+                if not out.text.strip():
+                    continue
+            elif WIDGET in out.get("data", {}):
+                continue
+            outputs.append(out)
+        if "outputs" in cell:
+            cell.outputs = outputs
+    for key in ("papermill", "widgets"):
+        nb.metadata.pop(key, None)
+    return nb
+
+
+# A few lines instead of the lab template's ~280 KB of inline CSS per stage.
+NOTEBOOK_CSS = """
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1b1b; margin: 0; }
+main { max-width: 1100px; margin: 0 auto; padding: 1.5em 2em 3em; }
+h1, h2, h3 { line-height: 1.25; } a.anchor-link { display: none; }
+pre { background: #f6f6f6; padding: .6em .8em; overflow-x: auto; font-size: 13px; line-height: 1.35; }
+.output_stderr pre, pre.output_stderr { background: #fff4f4; }
+table { border-collapse: collapse; margin: .8em 0; font-size: 13px; }
+th, td { border: 1px solid #d0d0d0; padding: .25em .6em; text-align: right; }
+th { background: #f0f0f0; } tbody tr:nth-child(even) { background: #fafafa; }
+img { max-width: 100%; height: auto; } .output_area, .output_subarea { margin: .4em 0; }
+.prompt, .input { display: none; }
+"""
+
+
+def render_html(executed: Path, target: Path, title: str = "") -> None:
+    """The executed notebook as one small, self-contained HTML page, the same bytes for the same results."""
+    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True, anchor_link_text="")
+    body, _ = exporter.from_notebook_node(stable_notebook(nbformat.read(executed, as_version=4)))
+    title = html.escape(title or executed.stem)
+    page = (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{title}</title>\n"
+            f"<style>{NOTEBOOK_CSS}</style>\n</head>\n<body>\n<main>\n{body.strip()}\n</main>\n</body>\n</html>\n")
+    target.write_text(page, encoding="utf-8")
 
 
 def swap_in(tmp: Path, final: Path) -> None:
@@ -147,8 +251,87 @@ def swap_in(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+class Stopped(SystemExit):
+    """A signal (SIGTERM, SIGHUP, the parent's death) ended the run; exit 128 + its number."""
+
+    def __init__(self, signum: int):
+        super().__init__(128 + signum)
+        self.name = signal.Signals(signum).name
+
+
 def _terminate(signum, frame):
-    raise SystemExit(128 + signum)  # unwinds through the cleanup below, like Ctrl-C does
+    raise Stopped(signum)  # unwinds through the cleanup below, like Ctrl-C does
+
+
+def lock_stage(reports: Path, stage: str) -> int:
+    """An exclusive flock on reports/.<stage>.lock, holding this pid; the fd to close when done. The kernel
+    drops the lock when this process ends, however it ends, so a killed run never leaves a stale lock."""
+    reports.mkdir(parents=True, exist_ok=True)
+    fd = os.open(reports / f".{stage}.lock", os.O_RDWR | os.O_CREAT, 0o644)  # not inherited (PEP 446)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise StageBusy(f"stage {stage} is already running (pid {holder}); wait for it to end, or stop it "
+                        f"with `kill {holder}`") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "fish"}
+
+
+def _argv(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (dead, not yet reaped) is dead for us
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def supervise() -> None:
+    """End this run (SIGTERM: the usual cleanup) when whoever started it dies: the parent, and the parent's
+    parent when the parent is the `sh -c` that dvc runs the command through. SIGHUP ends it the same way.
+    Not under nohup (SIGHUP ignored at start): such a run is meant to outlive its terminal and its shell."""
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        return
+    parent = os.getppid()
+    watched = [parent]
+    argv = _argv(parent)
+    if len(argv) > 1 and Path(argv[0]).name in SHELLS and "-c" in argv[1:3]:
+        try:
+            grandparent = int(Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            if grandparent > 1:
+                watched.append(grandparent)
+        except (OSError, IndexError, ValueError):
+            pass
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+
+    def watch():
+        while os.getppid() == parent and all(map(_alive, watched)):
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True, name="supervisor-watch").start()
 
 
 def run(stage: str, overrides: list[str], reports: Path) -> Path:
@@ -159,19 +342,29 @@ def run(stage: str, overrides: list[str], reports: Path) -> Path:
     params = stage_params(stage, overrides)
     final, tmp = reports / stage, reports / f".{stage}.tmp"
     failed = reports / ".failed" / f"{stage}.ipynb"
+    lock = lock_stage(reports, stage)  # before touching tmp: it may be another live run's
+    try:
+        return _run_locked(stage, params, notebook, reports, final, tmp, failed)
+    finally:
+        os.close(lock)
+
+
+def _run_locked(stage, params, notebook, reports, final, tmp, failed) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)  # left by a run killed with SIGKILL
     tmp.mkdir(parents=True)
     executed = tmp / "notebook.ipynb"
     start, start_cpu = time.perf_counter(), cpu_seconds()
     commit = git_commit(ROOT)  # at the start: an edit made while a long stage runs is not what it ran
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)
+                if signal.getsignal(sig) is not signal.SIG_IGN}  # nohup's ignored SIGHUP stays ignored
     previous_resume = os.environ.get("AVLAB_RESUME_DIR")
     os.environ["AVLAB_RESUME_DIR"] = str(resume_dir(reports, stage))  # the kernel inherits it: avlib.core.pool
     try:
         try:
             papermill.execute_notebook(notebook, executed, parameters={**params, "out_dir": str(tmp)},
                                        kernel_name=kernel_for_this_python(), cwd=str(ROOT), progress_bar=False,
-                                       stdout_file=sys.stdout, stderr_file=sys.stderr)  # live progress bars
+                                       stdout_file=sys.stdout, stderr_file=sys.stderr,  # live progress bars
+                                       shutdown_kernel="immediate")  # its cells are done (or it is stopped)
         except papermill.PapermillExecutionError as err:
             _keep_failed(executed, failed)
             raise StageError(f"stage {stage} failed: {err.ename}: {err.evalue}\n"
@@ -184,7 +377,8 @@ def run(stage: str, overrides: list[str], reports: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written survives
         raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if previous_resume is None:
             os.environ.pop("AVLAB_RESUME_DIR", None)
         else:
@@ -204,7 +398,7 @@ def _keep_failed(executed: Path, failed: Path) -> None:
 def _finish(stage: str, params: dict, tmp: Path, executed: Path, start: float, start_cpu: float,
             commit: str) -> None:
     """Render the executed notebook; write provenance.json, timing.json and headline.json into the temp folder."""
-    render_html(executed, tmp / "notebook.html")
+    render_html(executed, tmp / "notebook.html", title=f"{stage}: the executed notebook")
     executed.unlink()  # the HTML is the readable record; the .ipynb with outputs would only bloat git
     ran_file = tmp / "run_params.json"
     ran = json.loads(ran_file.read_text()) if ran_file.exists() else params
@@ -254,6 +448,12 @@ def main() -> None:
     except StageError as err:
         print(f"\n{err}", file=sys.stderr)
         raise SystemExit(1) from None
+    except Stopped as stop:
+        print(f"\nstage {args.stage} stopped by {stop.name}; reports/{args.stage}/ left as it was (the partly "
+              f"executed notebook: {Path(args.reports) / '.failed' / (args.stage + '.ipynb')})", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(stop.code)  # the kernel is gone; skip asyncio's "exception never retrieved" noise at exit
     except OSError as err:
         if err.errno not in WRITE_ERRORS:
             raise
@@ -265,4 +465,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    supervise()
     main()

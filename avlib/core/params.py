@@ -53,6 +53,20 @@ def Float(*, min: float | None = None, max: float | None = None, positive: bool 
     return check
 
 
+# Signal-to-noise ratios that make physical sense. At -60 dB the speech has a millionth of the noise's power
+# (silence to any listener or model); beyond +60 dB the noise is below 16-bit PCM's own quantisation floor in
+# practice. Outside, the mixing gain under- or overflows float32 (snr_db=-1000 wrote non-finite audio).
+SNR_DB_RANGE = (-60.0, 60.0)
+SNR_JITTER_DB_MAX = 20.0
+
+
+def Decibels(*, jitter: bool = False) -> Callable:
+    """A signal-to-noise ratio in dB, in SNR_DB_RANGE; `jitter=True`: a +/- spread, in [0, SNR_JITTER_DB_MAX]."""
+    if jitter:
+        return Float(min=0.0, max=SNR_JITTER_DB_MAX)
+    return Float(min=SNR_DB_RANGE[0], max=SNR_DB_RANGE[1])
+
+
 def Bool() -> Callable:
     def check(value):
         if not isinstance(value, bool):

@@ -5,8 +5,17 @@ the job and returns a picklable result; this runs the jobs in spawned worker pro
 another, or on torchrun ranks), checkpoints each finished job (`avlib.core.checkpoints`) and returns the
 results in job order. Every job runs with one torch and one BLAS thread, so results are bit-identical
 whatever the number of workers.
+
+Workers die with the process that started them (`die_with_parent`): a kernel killed with SIGKILL leaves no
+idle worker (nor, since the workers held its pipe, the resource tracker) behind.
 """
 
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
 
 import torch
 from tqdm import tqdm
@@ -72,11 +81,43 @@ def run_tasks(task, jobs: list, data, *, workers: int = 0, progress: bool = True
         bar.close()
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(sig: int = signal.SIGKILL, parent: int | None = None) -> None:
+    """Have this process receive `sig` when its parent (`parent`, default the current one) dies.
+
+    Linux: prctl(PR_SET_PDEATHSIG), which the kernel delivers the moment the parent exits, however it
+    exits (SIGKILL included); elsewhere a daemon thread that polls the parent pid twice a second. A parent
+    that died before this call (the process was re-parented already) delivers `sig` at once. (On Linux
+    "the parent" is the thread that started this process: `run_tasks` starts its workers from the thread
+    that calls it, which waits for them.)
+    """
+    parent = parent or os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            ok = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            ok = False
+        if ok:
+            if os.getppid() != parent:  # it died between our start and the prctl
+                os.kill(os.getpid(), sig)
+            return
+    threading.Thread(target=_watch_parent, args=(parent, sig), daemon=True, name="die-with-parent").start()
+
+
+def _watch_parent(parent: int, sig: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), sig)
+
+
 _worker_data = None
 
 
-def _init_worker(data):
+def _init_worker(data, parent):
     global _worker_data
+    die_with_parent(signal.SIGKILL, parent)  # an orphaned worker has nobody to hand its result to
     _worker_data = data
     torch.set_num_threads(1)
 
@@ -96,7 +137,7 @@ def _run_in_workers(task, indexed_jobs, n, data, finished) -> None:
     # spawn, not fork: a forked child of a process with live OpenMP threads can deadlock. The data reach
     # each worker once (initializer). An executor, not a Pool: a worker that dies raises here, not hangs.
     with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-                             initargs=(data,)) as pool:
+                             initargs=(data, os.getpid())) as pool:
         futures = [pool.submit(_work, task, i, job) for i, job in indexed_jobs]
         for future in as_completed(futures):
             finished(*future.result())

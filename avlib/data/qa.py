@@ -97,6 +97,8 @@ def read_annotations(path, *, keep_deleted: bool = False) -> list:
         raise DatasetError(f"annotation file {path} is not valid JSON ({err})") from None
     if not isinstance(raw, list):
         raise DatasetError(f"annotation file {path} holds a {type(raw).__name__}; expected a list of records")
+    if not raw:
+        raise DatasetError(f"annotation file {path} holds no records ([]); expected a list of question records")
     records = [_parse_record(r, path, i) for i, r in enumerate(raw)]
     return [r for r in records if keep_deleted or not r.deleted]
 
@@ -108,7 +110,10 @@ def _parse_record(r, path, i) -> QARecord:
     missing = [k for k in RECORD_KEYS if k not in r]
     if missing:
         raise DatasetError(f"{where} lacks {missing}; expected the keys {list(RECORD_KEYS)}")
-    where += f" (question_id {r['question_id']})"
+    qid = r["question_id"]
+    if isinstance(qid, bool) or not (isinstance(qid, int) or (isinstance(qid, str) and qid.strip().isdigit())):
+        raise DatasetError(f"{where}: question_id {qid!r}; expected an integer")
+    where += f" (question_id {qid})"
     kind = _json_list(r["type"], where, "type")
     if len(kind) != 2 or not all(isinstance(k, str) for k in kind) or "/".join(kind) not in TYPES:
         raise DatasetError(f"{where}: type {r['type']!r}; expected a JSON list [modality, type] naming one of "

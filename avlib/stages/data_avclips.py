@@ -4,14 +4,14 @@ draw example clips."""
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from avlib.core.params import Float, Int, ListOf, Schema, Str
+from avlib.core.params import Decibels, Float, Int, ListOf, Schema, Str
 from avlib.data.embedded.avclips import STATES, AVClipsConfig
 
 PART = ("ogmge", 8)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "data_avclips",
     root=Str(), seed=Int(min=0), n_train=Int(min=1), n_val=Int(min=1), n_test=Int(min=1), segments=Int(min=1),
-    snr_db=Float(), snr_jitter_db=Float(min=0), noisy_db=Float(min=0),
+    snr_db=Decibels(), snr_jitter_db=Decibels(jitter=True), noisy_db=Float(min=0),
     visual_blur_sigma=Float(min=0), visual_occlusion=Int(min=0, max=28), visual_noise_std=Float(min=0),
     visual_noisy_std=Float(min=0), p_audio_noisy=Float(min=0, max=1), p_audio_missing=Float(min=0, max=1),
     p_visual_noisy=Float(min=0, max=1), p_visual_missing=Float(min=0, max=1),

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import soundfile
 
-from avlib.core.params import Float, Int, ListOf, Schema, Str
+from avlib.core.params import Decibels, Float, Int, ListOf, Schema, Str
 from avlib.data.embedded.avdigits import AVDigitsConfig
 
 PART = ("ogmge", 7)  # where the reports site shows it: part of the talk, order within it
@@ -14,7 +14,8 @@ PARAMS = Schema(
     "data_avdigits",
     root=Str(), seed=Int(min=0), n_train=Int(min=1), n_val=Int(min=1), n_test=Int(min=1),
     visual_blur_sigma=Float(min=0), visual_occlusion=Int(min=0, max=28), visual_noise_std=Float(min=0),
-    snr_db=Float(), snr_jitter_db=Float(min=0), voice_split=ListOf(Float(min=0, max=1), min_len=2, unique=False),
+    snr_db=Decibels(), snr_jitter_db=Decibels(jitter=True),
+    voice_split=ListOf(Float(min=0, max=1), min_len=2, unique=False),
 )
 
 SMOKE_SIZES = {"n_train": 40, "n_val": 20, "n_test": 20}

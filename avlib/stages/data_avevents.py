@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from avlib.core.params import Float, Int, Schema, Str
+from avlib.core.params import Decibels, Float, Int, Schema, Str
 from avlib.data.embedded.avevents import SPLITS, AVEventsConfig
 
 PART = ("ogmge", 9)  # where the reports site shows it: part of the talk, order within it
@@ -14,7 +14,8 @@ PARAMS = Schema(
     "data_avevents",
     root=Str(), seed=Int(min=0), n_train=Int(min=1), n_val=Int(min=1), n_test=Int(min=1),
     n_classes=Int(min=2, max=10), min_event=Int(min=1, max=10), max_event=Int(min=1, max=10),
-    p_audio_only=Float(min=0, max=1), p_visual_only=Float(min=0, max=1), snr_db=Float(), snr_jitter_db=Float(min=0),
+    p_audio_only=Float(min=0, max=1), p_visual_only=Float(min=0, max=1),
+    snr_db=Decibels(), snr_jitter_db=Decibels(jitter=True),
     pitch_jitter=Float(min=0, max=0.49), visual_noise_std=Float(min=0), extractor_seed=Int(min=0),
 )
 

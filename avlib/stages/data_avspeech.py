@@ -4,14 +4,14 @@ visual stream), summarise its splits and draw one utterance with its labels."""
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from avlib.core.params import Float, Int, ListOf, Schema, Str
+from avlib.core.params import Decibels, Float, Int, ListOf, Schema, Str
 from avlib.data.embedded.avspeech import STATES, AVSpeechConfig
 
 PART = ("avasr", 2)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "data_avspeech",
     root=Str(), seed=Int(min=0), n_train=Int(min=1), n_val=Int(min=1), n_test=Int(min=1),
-    snr_db=Float(), visual_noise_std=Float(min=0), visual_lag_ms=Float(min=0),
+    snr_db=Decibels(), visual_noise_std=Float(min=0), visual_lag_ms=Float(min=0),
     visual_boundary_jitter_ms=Float(min=0), voice_split=ListOf(Float(min=0, max=1), min_len=2, unique=False),
 )
 

@@ -3,7 +3,7 @@
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from avlib.core.params import Float, Int, ListOf, Schema, Str
+from avlib.core.params import Decibels, Float, Int, ListOf, Schema, Str
 from avlib.data.embedded.avsync import AVSyncConfig
 
 PART = ("avts", 3)  # where the reports site shows it: part of the talk, order within it
@@ -11,7 +11,7 @@ PARAMS = Schema(
     "data_avsync",
     root=Str(), seed=Int(min=0), n_train=Int(min=2), n_val=Int(min=2), n_test=Int(min=2),
     clip_frames=Int(min=4), events_per_clip=Int(min=1), show_frames=Int(min=1), min_gap_frames=Int(min=1),
-    visual_noise_std=Float(min=0), snr_db=Float(), voice_split=ListOf(Float(min=0, max=1), min_len=2, unique=False),
+    visual_noise_std=Float(min=0), snr_db=Decibels(), voice_split=ListOf(Float(min=0, max=1), min_len=2, unique=False),
 )
 
 SMOKE_SIZES = {"n_train": 24, "n_val": 12, "n_test": 12}

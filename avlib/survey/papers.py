@@ -239,7 +239,16 @@ def load_papers(readme: str = "") -> ParsedList:
     if not path.is_file():
         raise FileNotFoundError(f"readme={readme!r}: no such file; expected the README.md of a copy of "
                                 f"{SOURCE_REPO} (or an empty readme for the committed {COMMITTED})")
-    parsed = parse_readme(path.read_text(encoding="utf-8"), source=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"readme={readme!r}: byte {err.object[err.start:err.start + 1]!r} at offset {err.start} "
+                         f"is not UTF-8; expected the UTF-8 README.md of {SOURCE_REPO}") from None
+    parsed = parse_readme(text, source=str(path))
+    if parsed.papers.empty:
+        raise ValueError(f"readme={readme!r}: no paper entries found ({len(text.splitlines())} lines); expected the "
+                         f"README.md of {SOURCE_REPO}, with '## <group>' headings and '- [title](link), venue year' "
+                         "entries")
     parsed.meta.update(source_repo=SOURCE_REPO + " (a local copy)", read_from=str(path),
                        source_commit=git_head(path.parent) or "unknown (not a git checkout)")
     return parsed

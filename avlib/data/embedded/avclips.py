@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avlib.core.atomic import atomic_dir
-from avlib.data.embedded.avdigits import SPLITS, AVDigitsConfig, corrupt_images, place_and_mix
+from avlib.core.atomic import atomic_dir, save_tensors
+from avlib.data.embedded.avdigits import SPLITS, AVDigitsConfig
 from avlib.data.errors import DatasetError
 from avlib.data.in_memory import InMemoryAV
 from avlib.data.synth import dsp
-from avlib.data.synth.media import log_mel
+from avlib.data.synth.media import corrupt_images, log_mel, place_and_mix
 from avlib.data.synth.speech import SAMPLE_RATE as SPEECH_RATE
 from avlib.data.synth.speech import synthesize_many
 from avlib.data.synth.voices import DIGIT_WORDS, deal_voices, draw_speakers
@@ -174,7 +174,7 @@ def generate(root, cfg: AVClipsConfig, progress: bool = True) -> dict:
         for split in SPLITS:
             for m, (mean, std) in stats.items():
                 tensors[split][m] = ((tensors[split][m] - mean) / std).contiguous()
-            torch.save(tensors[split], tmp / f"{split}.pt")
+            save_tensors(tensors[split], tmp / f"{split}.pt")
         meta = {"dataset": "avclips", "config": asdict(cfg), "voices": voices, "normalisation": stats,
                 "sizes": sizes, "image_pools": IMAGE_POOLS}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -34,7 +34,8 @@ import numpy as np
 import soundfile
 import torch
 
-from avlib.core.atomic import atomic_dir
+from avlib.core.atomic import atomic_dir, check_finite, naming_write_errors, save_tensors
+from avlib.core.params import SNR_DB_RANGE, SNR_JITTER_DB_MAX
 from avlib.data.errors import DatasetError
 from avlib.data.in_memory import InMemoryAV
 from avlib.data.synth import dsp
@@ -79,6 +80,10 @@ class AVDigitsConfig:
             raise DatasetError(f"avdigits: visual_occlusion={self.visual_occlusion}; expected 0..28 pixels")
         if self.visual_noise_std < 0 or self.visual_blur_sigma < 0:
             raise DatasetError("avdigits: visual_noise_std and visual_blur_sigma must be >= 0")
+        if not SNR_DB_RANGE[0] <= self.snr_db <= SNR_DB_RANGE[1]:
+            raise DatasetError(f"avdigits: snr_db={self.snr_db}; expected a ratio in {list(SNR_DB_RANGE)} dB")
+        if not 0 <= self.snr_jitter_db <= SNR_JITTER_DB_MAX:
+            raise DatasetError(f"avdigits: snr_jitter_db={self.snr_jitter_db}; expected 0..{SNR_JITTER_DB_MAX} dB")
         split = self.voice_split
         if len(split) < 2 or min(split) < 0 or abs(sum(split) - 1) > 1e-6 or not 0 < split[0] < 1:
             raise DatasetError(f"avdigits: voice_split={split}; expected fractions (train, held-out) that sum "
@@ -163,11 +168,13 @@ def _write(root: Path, cfg: AVDigitsConfig, plan: _Plan, speech: list, rng: np.r
         waves = [place_and_mix(dsp.resample(s, SPEECH_RATE, cfg.sample_rate), cfg, rng)
                  for s in speech[cursor : cursor + n]]
         cursor += n
+        check_finite(waves, f"avdigits {split} audio")
         wav_dir = root / "wav" / split
         wav_dir.mkdir(parents=True, exist_ok=True)
         split_labels = labels[picks[split]]
         for i, (wave, label) in enumerate(zip(waves, split_labels, strict=True)):
-            soundfile.write(wav_dir / f"{i:05d}_{label}.wav", wave, cfg.sample_rate, subtype="PCM_16")
+            with naming_write_errors(wav_dir / f"{i:05d}_{label}.wav") as wav:
+                soundfile.write(wav, wave, cfg.sample_rate, subtype="PCM_16")
         tensors[split] = {
             "audio": log_mel(np.stack(waves), cfg.sample_rate, cfg.n_mels, cfg.hop_ms),
             "visual": torch.from_numpy(corrupt_images(plan.images[picks[split]], cfg, rng)).unsqueeze(1),
@@ -181,7 +188,7 @@ def _write(root: Path, cfg: AVDigitsConfig, plan: _Plan, speech: list, rng: np.r
     for split in SPLITS:
         for m, (mean, std) in stats.items():
             tensors[split][m] = ((tensors[split][m] - mean) / std).contiguous()
-        torch.save(tensors[split], root / f"{split}.pt")
+        save_tensors(tensors[split], root / f"{split}.pt")
     meta = {"dataset": "avdigits", "config": asdict(cfg), "voices": plan.voices,
             "normalisation": stats, "sizes": sizes}
     (root / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

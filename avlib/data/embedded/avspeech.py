@@ -39,7 +39,7 @@ import torch
 import torchaudio
 from scipy.signal import resample_poly
 
-from avlib.core.atomic import atomic_dir
+from avlib.core.atomic import atomic_dir, check_finite, save_tensors
 from avlib.data.errors import DatasetError
 from avlib.data.synth import dsp
 from avlib.data.synth.speech import SAMPLE_RATE as SPEECH_RATE
@@ -229,7 +229,8 @@ def _write(root: Path, cfg, rng, voices, sizes, requests, spoken, progress) -> d
             visemes = _jittered_visemes(events, len(speech), pad_before, n_frames, cfg, rng)
             visual.append(_visual(visemes, mixing, cfg, rng))
             waves.append(wave)
-        torch.save({
+        check_finite(waves, f"avspeech {split} audio")  # before int16 hides a NaN
+        save_tensors({
             "speech": torch.from_numpy(np.round(np.concatenate(waves) * 32767).astype(np.int16)),
             "wave_offsets": torch.from_numpy(np.cumsum([0] + [len(w) for w in waves])),
             "visual": torch.from_numpy(np.concatenate(visual)),

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avlib.core.atomic import atomic_dir
+from avlib.core.atomic import atomic_dir, save_tensors
 from avlib.data.errors import DatasetError
 from avlib.data.synth import dsp
 from avlib.data.synth.media import log_mel
@@ -177,7 +177,7 @@ def generate(root, cfg: AVSyncConfig, progress: bool = True) -> dict:
         for split in SPLITS:
             for m, (mean, std) in stats.items():
                 tensors[split][m] = ((tensors[split][m] - mean) / std).contiguous()
-            torch.save(tensors[split], tmp / f"{split}.pt")
+            save_tensors(tensors[split], tmp / f"{split}.pt")
         meta = {"dataset": "avsync", "config": asdict(cfg), "voices": voices, "normalisation": stats,
                 "sizes": sizes}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -32,7 +32,7 @@ import torchaudio.functional as AF
 from PIL import Image
 from torch.utils.data import Dataset
 
-from avlib.data.errors import DatasetError
+from avlib.data.errors import DatasetError, require_utf8
 
 EMOTIONS = ("NEU", "HAP", "SAD", "FEA", "DIS", "ANG")  # label = index in this tuple
 SAMPLE_RATE, CLIP_SECONDS = 22_050, 3
@@ -72,6 +72,7 @@ def read_split_csv(path: Path) -> list[tuple[str, int]]:
     rows, seen = [], set()
     # utf-8-sig drops a leading byte-order mark, which would otherwise become part of the first clip
     # name (OGM-GE opens its csv files as UTF-8-sig too; Excel and some of its files write one).
+    require_utf8(path, "a UTF-8 CSV of '<clip>,<EMO>' rows")
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         for row in reader:

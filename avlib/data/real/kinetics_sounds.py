@@ -10,7 +10,7 @@ Val is carved from train.txt (`val_fraction`, `val_seed`); OGM-GE selects on tes
 import csv
 from pathlib import Path
 
-from avlib.data.errors import DatasetError
+from avlib.data.errors import DatasetError, require_utf8
 from avlib.data.real.clip_folders import ClipFolders
 
 N_CLASSES = 31
@@ -22,6 +22,7 @@ def read_split_list(path: Path) -> list[tuple[str, int, int]]:
         raise DatasetError(f"kinetics_sounds: split list {path} not found; expected rows "
                            "'<clip_id>,<n_frames>,<label_index>'")
     rows, seen = [], set()
+    require_utf8(path, "a UTF-8 CSV of '<clip_id>,<n_frames>,<label_index>' rows")
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         for row in reader:

@@ -11,7 +11,7 @@ Val is carved from the train rows (`val_fraction`, `val_seed`).
 import csv
 from pathlib import Path
 
-from avlib.data.errors import DatasetError
+from avlib.data.errors import DatasetError, require_utf8
 from avlib.data.real.clip_folders import ClipFolders
 
 CSV_NAME = "vggsound.csv"
@@ -22,6 +22,7 @@ def read_csv(path: Path) -> list[tuple[str, str, str]]:
     if not path.is_file():
         raise DatasetError(f"vggsound: {path} not found; expected rows 'youtube_id,start_seconds,label,split'")
     rows, seen = [], set()
+    require_utf8(path, "a UTF-8 CSV of 'youtube_id,start_seconds,label,split' rows")
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         for row in reader:

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avlib.core.atomic import atomic_dir
+from avlib.core.atomic import atomic_dir, save_tensors
 from avlib.data.embedded.avscenes.media import (
     INSTRUMENTS,
     REGION_X,
@@ -237,7 +237,7 @@ def generate(root, config: AVScenesConfig | None = None, progress: bool = True) 
         for split in SPLITS:
             text = json.dumps([encode_record(r) for r in records[split]], indent=1, ensure_ascii=False)
             (tmp / f"avqa-{split}.json").write_text(text + "\n", encoding="utf-8")
-        torch.save(features, tmp / "features.pt")
+        save_tensors(features, tmp / "features.pt")
         (tmp / "scenes.json").write_text(json.dumps({v: {"split": split_of[v], **scenes[v]} for v in video_ids},
                                                     indent=0) + "\n")
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
