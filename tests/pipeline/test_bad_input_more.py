@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import run_stage
 import torch
 
 from avlib.core.atomic import NonFiniteError, check_finite, naming_write_errors, save_tensors
@@ -22,9 +23,6 @@ from avlib.core.params import ParamError
 from avlib.data.errors import DatasetError
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
-
-import run_stage  # noqa: E402
 
 BROKEN_PARAMS = {
     "empty": ("", r"params.yaml is empty; expected a mapping of stage sections"),

@@ -45,6 +45,7 @@ from avlib.data.synth.speech import synthesize_many
 from avlib.data.synth.voices import DIGIT_WORDS, deal_voices, draw_speakers
 
 SPLITS = ("train", "val", "test")
+SPEECH_ABSENT_DB = -120.0  # the lowest SNR a config may hold (avclips' MISSING_SNR_DB): noise only, finite
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,9 @@ class AVDigitsConfig:
             raise DatasetError(f"avdigits: visual_occlusion={self.visual_occlusion}; expected 0..28 pixels")
         if self.visual_noise_std < 0 or self.visual_blur_sigma < 0:
             raise DatasetError("avdigits: visual_noise_std and visual_blur_sigma must be >= 0")
-        if not SNR_DB_RANGE[0] <= self.snr_db <= SNR_DB_RANGE[1]:
+        # the stage's schema keeps users to SNR_DB_RANGE; internally AV-Digits clips also mix "speech absent"
+        # segments at MISSING_SNR_DB (-120 dB), still finite
+        if not SPEECH_ABSENT_DB <= self.snr_db <= SNR_DB_RANGE[1]:
             raise DatasetError(f"avdigits: snr_db={self.snr_db}; expected a ratio in {list(SNR_DB_RANGE)} dB")
         if not 0 <= self.snr_jitter_db <= SNR_JITTER_DB_MAX:
             raise DatasetError(f"avdigits: snr_jitter_db={self.snr_jitter_db}; expected 0..{SNR_JITTER_DB_MAX} dB")
