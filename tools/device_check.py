@@ -38,11 +38,11 @@ def main():
             train = TrainConfig(epochs=args.epochs, lr=0.1, amp=amp)
             run = run_classifier("concat", data, train=train, method=ogm, progress=False)
             label = f"concat{'+ogm_ge' if ogm else ''} amp={amp}"
-            results[label] = run.fit.test
-            print(f"{label:28s} test acc {100 * run.fit.test['acc']:.1f}  mAP {100 * run.fit.test['map']:.1f}  "
-                  f"wall {run.fit.wall_s:.1f}s  {args.epochs * n_train / run.fit.wall_s:.0f} samples/s")
+            results[label] = run.test
+            print(f"{label:28s} test acc {100 * run.test['acc']:.1f}  mAP {100 * run.test['map']:.1f}  "
+                  f"wall {run.wall_s:.1f}s  {args.epochs * n_train / run.wall_s:.0f} samples/s")
     again = run_classifier("concat", data, train=TrainConfig(epochs=args.epochs, lr=0.1), progress=False)
-    print("same seed, same metrics on this device:", again.fit.test == results["concat amp=False"])
+    print("same seed, same metrics on this device:", again.test == results["concat amp=False"])
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from avlib.data import DatasetError, load_splits
 from avlib.data.embedded.avdigits import AVDigitsConfig, generate_snr_levels
 from avlib.report import format_ci
 from avlib.report.plots import line_with_band
+from avlib.stages.shared.runs import group_runs
 from avlib.tasks.classify.engine import run_specs
 from avlib.tasks.classify.fit import TrainConfig
 from avlib.tasks.classify.runs import RunSpec
@@ -150,15 +151,8 @@ def run_levels(p, levels: dict, ogm: OGMConfig, train: TrainConfig) -> dict:
 
 # --- table, metrics --------------------------------------------------------------------------------
 
-def _by_label(runs: list) -> dict:
-    groups = {}
-    for r in runs:
-        groups.setdefault(r.label, []).append(r)
-    return groups
-
-
 def _acc(group) -> list:
-    return [r.fit.test["acc"] for r in group]
+    return [r.test["acc"] for r in group]
 
 
 def _probe(group, m: str) -> list:
@@ -170,7 +164,7 @@ def level_summary(results: dict) -> list[dict]:
     Δ of OGM-GE, the weak encoder (lower uni-modal accuracy) and its probe alone / in concat / with OGM-GE."""
     rows = []
     for snr, runs in results.items():
-        g = _by_label(runs)
+        g = group_runs(runs)
         audio, visual = (mean_ci([100 * a for a in _acc(g[f"{m}_only"])])[0] for m in ("audio", "visual"))
         weak = "visual" if audio >= visual else "audio"
         rows.append({
@@ -229,8 +223,8 @@ def sweep_metrics(rows: list) -> dict:
 
 def runs_frame(results: dict) -> pd.DataFrame:
     """Every run's numbers, long format (snr_db, label, seed, test acc, val acc, best epoch, probes)."""
-    return pd.DataFrame([{"snr_db": snr, "label": r.label, "seed": r.seed, "test_acc": r.fit.test["acc"],
-                          "val_acc": r.fit.val["acc"], "best_epoch": r.fit.best_epoch,
+    return pd.DataFrame([{"snr_db": snr, "label": r.label, "seed": r.seed, "test_acc": r.test["acc"],
+                          "val_acc": r.val["acc"], "best_epoch": r.best_epoch,
                           **{f"{m}_probe": r.probe["test"].get(m) for m in ("audio", "visual")}}
                          for snr, runs in results.items() for r in runs])
 

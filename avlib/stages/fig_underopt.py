@@ -30,6 +30,7 @@ from avlib.stages.shared.classify import (  # noqa: F401 - load_data, ...: the n
     LOADER_FIELD,
     TRAIN_FIELDS,
     ddp_rule,
+    history_frame,
     load_data,
     model_kwargs,
     train_config,
@@ -100,10 +101,6 @@ def specs(fusion: str, ogm: OGMConfig) -> list:
 
 # --- curves ----------------------------------------------------------------------------------------
 
-def history_frame(runs: list) -> pd.DataFrame:
-    """Per-epoch logs of every run, long format (label, seed, epoch, val_*, probe_<m>_val, rho, k)."""
-    return pd.DataFrame([{"label": r.label, "seed": r.seed, **h} for r in runs for h in r.fit.history])
-
 
 def curves(history: pd.DataFrame, fusion: str) -> pd.DataFrame:
     """What the figure draws, long format (modality, curve, seed, epoch, acc): for each modality the
@@ -142,7 +139,7 @@ def gaps(runs: list, history: pd.DataFrame, fusion: str) -> dict:
     for m in MODALITIES:
         alone = f"{m}_only"
         model_val = _last(history, alone, "val_acc")
-        model_test = [r.fit.test["acc"] for r in by_label[alone]]
+        model_test = [r.test["acc"] for r in by_label[alone]]
         alone_probe = _last(history, alone, f"probe_{m}_val")
         for training, label in (("alone", alone), (fusion, fusion), (f"{fusion} + OGM-GE", f"{fusion}+ogm_ge")):
             probe = _last(history, label, f"probe_{m}_val")

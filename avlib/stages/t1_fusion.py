@@ -20,10 +20,12 @@ from avlib.stages.shared.classify import (  # noqa: F401 - load_data, ...: the n
     LOADER_FIELD,
     TRAIN_FIELDS,
     ddp_rule,
+    history_frame,
     load_data,
     model_kwargs,
     train_config,
 )
+from avlib.stages.shared.runs import group_runs
 from avlib.tasks.classify.engine import choose_on_val
 from avlib.tasks.classify.runs import RunSpec
 
@@ -95,20 +97,13 @@ def table_specs(p, chosen: OGMConfig) -> list:
 
 # --- table, metrics, history -----------------------------------------------------------------------
 
-def group_runs(runs: list) -> dict:
-    """{label: [RunResult, ...]} in first-seen order, each list in seed order."""
-    groups = {}
-    for run in runs:
-        groups.setdefault(run.label, []).append(run)
-    return groups
-
 
 def _plain_label(group) -> str:
     return group[0].kind  # the row without OGM-GE that an OGM-GE row is compared with
 
 
 def last_rho(group) -> str:
-    values = [r.fit.history[-1]["rho_audio"] for r in group if "rho_audio" in r.fit.history[-1]]
+    values = [r.history[-1]["rho_audio"] for r in group if "rho_audio" in r.history[-1]]
     return format_ci(values, scale=1.0, digits=2) if values else ""
 
 
@@ -122,13 +117,13 @@ def fusion_table(runs: list, *, dataset: str, reference: pd.DataFrame) -> pd.Dat
         probe = {m: [r.probe["test"][m] for r in group if m in r.probe["test"]] for m in ("audio", "visual")}
         delta = ""
         if first.method is not None and first.kind in groups:
-            delta = str(paired_difference([r.fit.test["acc"] for r in group],
-                                          [r.fit.test["acc"] for r in groups[first.kind]]))
+            delta = str(paired_difference([r.test["acc"] for r in group],
+                                          [r.test["acc"] for r in groups[first.kind]]))
         rows.append({
             "method": METHOD_NAMES[first.kind] + ("†" if first.method else ""),
             "OGM-GE": first.method.describe() if first.method else "",
-            ours_column(dataset, "acc"): format_ci([r.fit.test["acc"] for r in group]),
-            ours_column(dataset, "mAP"): format_ci([r.fit.test["map"] for r in group]),
+            ours_column(dataset, "acc"): format_ci([r.test["acc"] for r in group]),
+            ours_column(dataset, "mAP"): format_ci([r.test["map"] for r in group]),
             "Δ acc vs w/o OGM-GE (paired)": delta,
             paper_column("cremad", "acc"): paper["cremad_acc"].iloc[0] if len(paper) else None,
             paper_column("cremad", "mAP"): paper["cremad_map"].iloc[0] if len(paper) else None,
@@ -154,7 +149,7 @@ def run_metrics(runs: list) -> dict:
     for label, group in groups.items():
         entry = {}
         for key in ("acc", "map"):
-            mean, half = mean_ci([100 * r.fit.test[key] for r in group])
+            mean, half = mean_ci([100 * r.test[key] for r in group])
             entry[key] = round(mean, 4)
             if half is not None:
                 entry[f"{key}_ci95"] = round(half, 4)
@@ -163,8 +158,8 @@ def run_metrics(runs: list) -> dict:
             if values:
                 entry[f"{m}_probe"] = round(mean_ci(values)[0], 4)
         if group[0].method is not None and group[0].kind in groups:
-            d = paired_difference([r.fit.test["acc"] for r in group],
-                                  [r.fit.test["acc"] for r in groups[group[0].kind]])
+            d = paired_difference([r.test["acc"] for r in group],
+                                  [r.test["acc"] for r in groups[group[0].kind]])
             entry["delta_acc"] = round(d.mean, 4)
             if d.half is not None:
                 entry["delta_acc_ci95"] = round(d.half, 4)
@@ -172,10 +167,6 @@ def run_metrics(runs: list) -> dict:
         out[label] = entry
     return out
 
-
-def history_frame(runs: list) -> pd.DataFrame:
-    """Per-epoch logs of every run, long format (label, seed, epoch, loss, rho_audio, k_*, val_*)."""
-    return pd.DataFrame([{"label": r.label, "seed": r.seed, **h} for r in runs for h in r.fit.history])
 
 
 # --- findings --------------------------------------------------------------------------------------
@@ -197,11 +188,11 @@ def findings(runs: list, *, dataset: str, reference: pd.DataFrame) -> str:
     name = display_name(dataset)
     lines = [f"# Findings on {name} (not the paper's data)", ""]
     if "audio_only" in g and "visual_only" in g:
-        a, v = _mean([r.fit.test["acc"] for r in g["audio_only"]]), _mean([r.fit.test["acc"] for r in g["visual_only"]])
+        a, v = _mean([r.test["acc"] for r in g["audio_only"]]), _mean([r.test["acc"] for r in g["visual_only"]])
         lines.append(f"- Uni-modal models: audio-only {a:.1f}%, visual-only {v:.1f}% "
                      f"({'audio' if a > v else 'visual'} dominant by {abs(a - v):.1f} points; paper, CREMA-D: "
                      f"audio {ref['audio_only', False]:.1f}% vs visual {ref['visual_only', False]:.1f}%).")
-    rhos = {k: _mean([r.fit.history[-1]["rho_audio"] for r in g[k]]) / 100 for k in g
+    rhos = {k: _mean([r.history[-1]["rho_audio"] for r in g[k]]) / 100 for k in g
             if k in METHOD_NAMES and not k.endswith("_only")}
     if rhos:
         listed = ", ".join(f"{k} {v:.2f}" for k, v in rhos.items())
@@ -217,8 +208,8 @@ def findings(runs: list, *, dataset: str, reference: pd.DataFrame) -> str:
     deltas = []
     for kind in METHOD_NAMES:
         if kind in g and f"{kind}+ogm_ge" in g:
-            d = paired_difference([r.fit.test["acc"] for r in g[f"{kind}+ogm_ge"]],
-                                  [r.fit.test["acc"] for r in g[kind]])
+            d = paired_difference([r.test["acc"] for r in g[f"{kind}+ogm_ge"]],
+                                  [r.test["acc"] for r in g[kind]])
             paper_gain = (ref[kind, True] - ref[kind, False]) if (kind, True) in ref.index else None
             deltas.append((kind, d, paper_gain))
     if deltas:

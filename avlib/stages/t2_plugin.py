@@ -2,28 +2,26 @@
 TBN-lite, PSP-lite) and into speaker-recognition audio branches (speech side: X-vector, I-vector-lite),
 each ± OGM-GE on AV-Digits clips, beside the paper's Kinetics-Sounds / VGGSound / CREMA-D numbers.
 
-Every training goes through `avlib.core.pool.run_tasks` with `train_plugin(job, data)` below, which builds
-the model, the OGM-GE balancer (`OGMConfig.build`) and calls `avlib.tasks.classify.fit.fit`."""
-
-from dataclasses import dataclass, replace
+Every training goes through `avlib.core.pool.run_tasks` with `avlib.tasks.classify.clips.train(job, data)`,
+which builds the model, the OGM-GE balancer (`OGMConfig.build`) and calls `avlib.tasks.classify.fit.fit`."""
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import torch
 
 from avlib.balance import OGMConfig
 from avlib.core.metrics import mean_ci, paired_difference
 from avlib.core.params import Choice, Float, Int, ListOf, ParamError, Schema, Str
 from avlib.core.pool import run_tasks
-from avlib.core.runtime import seed_everything
 from avlib.data import load_splits
 from avlib.data.loader import head
 from avlib.data.registry import display_name
-from avlib.models.speech_branches import SPEECH_KINDS, build_speech_model
-from avlib.models.temporal import VIDEO_KINDS, build_video_model
+from avlib.models.speech_branches import SPEECH_KINDS
+from avlib.models.temporal import VIDEO_KINDS
 from avlib.report import format_ci, ours_column, paper_column
-from avlib.stages.shared.classify import TRAIN_FIELDS
-from avlib.tasks.classify.fit import FitResult, TrainConfig, evaluate, fit
+from avlib.stages.shared.classify import TRAIN_FIELDS, history_frame  # noqa: F401 - the notebook's stage.history_frame
+from avlib.stages.shared.runs import group_runs
+from avlib.tasks.classify.clips import ClipJob, ClipResult, ogm_for, train
+from avlib.tasks.classify.fit import TrainConfig
 
 ROW_NAMES = {"tsn_av": "TSN-AV", "tsm_av": "TSM-AV", "tbn_lite": "TBN-lite: one-segment aligned binding windows",
              "psp_lite": "PSP-lite: one PSP layer, clip classification", "x_vector": "X-vector (width-reduced)",
@@ -79,77 +77,6 @@ def load_data(p) -> dict:
     return data
 
 
-# --- one run: what the engine executes ---------------------------------------------------------------
-
-@dataclass(frozen=True)
-class PluginJob:
-    """One (model, ± OGM-GE, seed) run with everything it needs as plain values (picklable)."""
-
-    kind: str
-    method: OGMConfig | None
-    seed: int
-    train: TrainConfig
-    model: dict  # build options: width, shift_div, hidden, tau, xvector_channels, ivector_*
-
-    @property
-    def label(self) -> str:
-        return self.kind + ("+ogm_ge" if self.method is not None else "")
-
-
-@dataclass
-class PluginResult:
-    kind: str
-    label: str
-    seed: int
-    fit: FitResult
-    single_segment: dict  # {"val": acc, "test": acc} of the trained model on segment 0 alone (TSN only)
-
-
-def build_model(kind: str, data: dict, seed: int, options: dict) -> torch.nn.Module:
-    """The `kind` model for AV-Digits clips (seed first: the init and the i-vector front end are drawn here)."""
-    seed_everything(seed)
-    audio = data["train"].audio  # (N, T, 1, n_mels, frames)
-    if kind in VIDEO_KINDS:
-        return build_video_model(kind, n_classes=data["train"].n_classes, segments=audio.shape[1],
-                                 width=options["width"], shift_div=options["shift_div"], hidden=options["hidden"],
-                                 tau=options["tau"])
-    return build_speech_model(kind, n_classes=data["train"].n_classes, segments=audio.shape[1],
-                              n_mels=audio.shape[3], width=options["width"], channels=options["xvector_channels"],
-                              train_audio=audio, components=options["ivector_components"],
-                              rank=options["ivector_rank"], seed=seed)
-
-
-def ogm_for(kind: str, method: OGMConfig | None) -> OGMConfig | None:
-    """The I-vector-lite audio branch has no convolution (a fixed front end, a trainable linear layer):
-    OGM-GE modulates all its trainable parameters ("all"), the other models their conv weights as chosen."""
-    return replace(method, params="all") if method is not None and kind == "i_vector" else method
-
-
-def train_plugin(job: PluginJob, data: dict) -> PluginResult:
-    """Seed, build, OGM-GE balancer (if any), `fit` (selection on val), and for TSN-AV the selected model's
-    accuracy on the first segment alone."""
-    try:
-        net = build_model(job.kind, data, job.seed, job.model)
-        method = ogm_for(job.kind, job.method)
-        balancer = method.build(net, seed=job.seed) if method is not None else None
-        result = fit(net, data, replace(job.train, seed=job.seed), balancer=balancer, progress=False)
-        single = {}
-        if job.kind == "tsn_av":  # the consensus takes any number of segments
-            for split in ("val", "test"):
-                d = data[split]
-                one = type(d).from_tensors(d.audio[:, :1], d.visual[:, :1], d.label)
-                single[split] = evaluate(net, avclips_loader(one), torch.device("cpu"))["acc"]
-    finally:
-        torch.use_deterministic_algorithms(False)
-    return PluginResult(kind=job.kind, label=job.label, seed=job.seed, fit=result, single_segment=single)
-
-
-def avclips_loader(dataset):
-    from avlib.data.loader import make_loader
-
-    return make_loader(dataset, batch_size=256, shuffle=False)
-
-
 def train_config(p) -> TrainConfig:
     return TrainConfig(epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, momentum=p.momentum,
                        weight_decay=p.weight_decay, lr_decay_at=p.lr_decay_at, lr_gamma=p.lr_gamma, device="cpu")
@@ -172,37 +99,30 @@ def choose_ogm(p, data) -> tuple[pd.DataFrame, OGMConfig]:
     """`selection_model` + OGM-GE at each grid point, once at the selection seed; best val accuracy
     (ties: the first). Test is never read."""
     methods = grid_methods(p)
-    jobs = [PluginJob(p.selection_model, m, p.selection_seed, train_config(p), model_options(p)) for m in methods]
-    runs = run_tasks(train_plugin, jobs, data, workers=p.workers, desc="OGM-GE grid")
+    jobs = [ClipJob(p.selection_model, m, p.selection_seed, train_config(p), model_options(p)) for m in methods]
+    runs = run_tasks(train, jobs, data, workers=p.workers, desc="OGM-GE grid")
     grid = pd.DataFrame([{"model": ROW_NAMES[p.selection_model], "setting": m.describe(),
-                          "val_acc": r.fit.val["acc"], "val_audio_acc": r.fit.val.get("audio_acc"),
-                          "val_visual_acc": r.fit.val.get("visual_acc")} for m, r in zip(methods, runs, strict=True)])
+                          "val_acc": r.val["acc"], "val_audio_acc": r.val.get("audio_acc"),
+                          "val_visual_acc": r.val.get("visual_acc")} for m, r in zip(methods, runs, strict=True)])
     best = int(grid["val_acc"].to_numpy().argmax())
     grid["chosen"] = [i == best for i in range(len(grid))]
     return grid, methods[best]
 
 
-def table_jobs(p, chosen: OGMConfig) -> list[PluginJob]:
+def table_jobs(p, chosen: OGMConfig) -> list[ClipJob]:
     """Every model, without then with OGM-GE, at every seed."""
-    return [PluginJob(kind, method, seed, train_config(p), model_options(p))
+    return [ClipJob(kind, method, seed, train_config(p), model_options(p))
             for kind in (*p.video_rows, *p.speech_rows) for method in (None, chosen) for seed in p.seeds]
 
 
-def run_table(p, data, chosen: OGMConfig) -> list[PluginResult]:
-    return run_tasks(train_plugin, table_jobs(p, chosen), data, workers=p.workers, desc="t2_plugin")
+def run_table(p, data, chosen: OGMConfig) -> list[ClipResult]:
+    return run_tasks(train, table_jobs(p, chosen), data, workers=p.workers, desc="t2_plugin")
 
 
 # --- table, metrics, history -------------------------------------------------------------------------
 
-def group_runs(runs: list) -> dict:
-    groups = {}
-    for run in runs:
-        groups.setdefault(run.label, []).append(run)
-    return groups
-
-
 def _acc(group, key="acc"):
-    return [r.fit.test[key] for r in group]
+    return [r.test[key] for r in group]
 
 
 def _paper(reference: pd.DataFrame, kind: str, ogm: bool, column: str):
@@ -268,10 +188,6 @@ def run_metrics(runs: list) -> dict:
             entry["single_segment_acc"] = round(mean_ci(single)[0] * 100, 4)
         out[label] = entry
     return out
-
-
-def history_frame(runs: list) -> pd.DataFrame:
-    return pd.DataFrame([{"label": r.label, "seed": r.seed, **h} for r in runs for h in r.fit.history])
 
 
 def delta_figure(runs: list, p):

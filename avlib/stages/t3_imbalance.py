@@ -16,10 +16,12 @@ from avlib.stages.shared.classify import (  # noqa: F401 - load_data, ...: the n
     LOADER_FIELD,
     TRAIN_FIELDS,
     ddp_rule,
+    history_frame,
     load_data,
     model_kwargs,
     train_config,
 )
+from avlib.stages.shared.runs import group_runs
 from avlib.tasks.classify.engine import run_specs
 from avlib.tasks.classify.runs import RunSpec
 
@@ -120,8 +122,8 @@ def choose_methods(p, data, train, model) -> tuple[pd.DataFrame, dict]:
     runs = run_specs(specs, [p.selection_seed], data, train=train, model=model, probe=False, workers=p.workers,
                      ddp=p.ddp)
     grid = pd.DataFrame([{"method": r.label.split("|")[0], "setting": r.label.split("|")[1],
-                          "val_acc": r.fit.val["acc"], "val_audio_acc": r.fit.val.get("audio_acc"),
-                          "val_visual_acc": r.fit.val.get("visual_acc")} for r in runs])
+                          "val_acc": r.val["acc"], "val_audio_acc": r.val.get("audio_acc"),
+                          "val_visual_acc": r.val.get("visual_acc")} for r in runs])
     chosen, flags = {}, []
     for i in range(len(runs)):
         name = grid["method"][i]
@@ -139,20 +141,13 @@ def table_specs(p, chosen: dict) -> list:
 
 # --- table, metrics, history -------------------------------------------------------------------------
 
-def group_runs(runs: list) -> dict:
-    """{label: [RunResult, ...]} in first-seen order, each list in seed order."""
-    groups = {}
-    for run in runs:
-        groups.setdefault(run.label, []).append(run)
-    return groups
-
 
 def _acc(group, key="acc"):
-    return [r.fit.test[key] for r in group]
+    return [r.test[key] for r in group]
 
 
 def last_rho(group) -> str:
-    values = [r.fit.history[-1]["rho_audio"] for r in group if "rho_audio" in r.fit.history[-1]]
+    values = [r.history[-1]["rho_audio"] for r in group if "rho_audio" in r.history[-1]]
     return format_ci(values, scale=1.0, digits=2) if values else ""
 
 
@@ -160,7 +155,7 @@ def time_ratio(group, plain) -> float:
     """Mean training CPU time of `group` over that of the plain rows (same stage run, same machine). CPU
     time, not wall time: each run is one single-threaded worker, and other jobs sharing the cores stretch
     wall times at random."""
-    return mean_ci([r.fit.cpu_s for r in group])[0] / mean_ci([r.fit.cpu_s for r in plain])[0]
+    return mean_ci([r.cpu_s for r in group])[0] / mean_ci([r.cpu_s for r in plain])[0]
 
 
 def paper_value(reference: pd.DataFrame, name: str, dataset: str):
@@ -257,10 +252,6 @@ def run_metrics(runs: list) -> dict:
     return out
 
 
-def history_frame(runs: list) -> pd.DataFrame:
-    """Per-epoch logs of every run, long format (label, seed, epoch, rho_audio, each method's logs, val_*)."""
-    return pd.DataFrame([{"label": r.label, "seed": r.seed, **h} for r in runs for h in r.fit.history])
-
 
 # --- findings ----------------------------------------------------------------------------------------
 
@@ -283,7 +274,7 @@ def findings(runs: list, *, p, reference: pd.DataFrame, benchmark: pd.DataFrame)
     plain = g[PLAIN]
     name = display_name(p.dataset)
     lines = [f"# Findings on {name} (not the paper's data)", ""]
-    rho = mean_ci([r.fit.history[-1]["rho_audio"] for r in plain])[0]
+    rho = mean_ci([r.history[-1]["rho_audio"] for r in plain])[0]
     acc = mean_ci([100 * a for a in _acc(plain)])[0]
     lines.append(f"- Concatenation reaches {acc:.1f}% with a last-epoch ρ_audio of {rho:.2f} "
                  f"({'audio' if rho > 1 else 'visual'} dominates the joint training).")

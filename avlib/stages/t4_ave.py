@@ -13,7 +13,9 @@ from avlib.data import load_splits
 from avlib.data.real.ave import SegmentDataset
 from avlib.data.registry import display_name
 from avlib.report import format_ci, ours_column, paper_column
-from avlib.tasks.ave.train import MODEL_NAMES, AVEJob, SegmentTrainConfig, train_ave
+from avlib.stages.shared.runs import group_runs
+from avlib.stages.shared.runs import history_frame as runs_history
+from avlib.tasks.ave.train import MODEL_NAMES, AVEJob, SegmentTrainConfig, train
 
 DATASETS = ("avevents", "ave")  # the datasets this stage reads (their loaders are its DVC deps)
 PART = ("ogmge", 4)  # where the reports site shows it: part of the talk, order within it
@@ -69,7 +71,7 @@ def choose_alpha(p, data, config) -> tuple[pd.DataFrame, dict]:
     """Each model with OGM-GE at each alpha, once, at the selection seed; the best val segment accuracy
     per model is kept (ties: the first). Test is never looked at. Returns (grid table, {model: alpha})."""
     jobs = [AVEJob(m, a, p.selection_seed, config) for m in p.models for a in p.alphas]
-    runs = run_tasks(train_ave, jobs, data, workers=p.workers, desc="alpha on val")
+    runs = run_tasks(train, jobs, data, workers=p.workers, desc="alpha on val")
     grid = pd.DataFrame([{"model": MODEL_NAMES[r.job.model], "alpha": r.job.alpha, "val_acc": r.val["acc"],
                           "val_audio_share_acc": r.val["audio_acc"], "val_visual_share_acc": r.val["visual_acc"]}
                          for r in runs])
@@ -88,18 +90,10 @@ def table_jobs(p, chosen: dict, config) -> list:
 
 
 def run_table(p, data, chosen, config) -> list:
-    return run_tasks(train_ave, table_jobs(p, chosen, config), data, workers=p.workers, desc="t4_ave")
+    return run_tasks(train, table_jobs(p, chosen, config), data, workers=p.workers, desc="t4_ave")
 
 
 # --- table, metrics, history, figure, findings -------------------------------------------------------
-
-def group_runs(runs: list) -> dict:
-    """{label ('avga', 'avga+ogm_ge', ...): [AVEResult in seed order]} in first-seen order."""
-    groups = {}
-    for r in runs:
-        groups.setdefault(r.job.label, []).append(r)
-    return groups
-
 
 def _acc(group, key="acc"):
     return [r.test[key] for r in group]
@@ -170,7 +164,8 @@ def run_metrics(runs: list) -> dict:
 
 
 def history_frame(runs: list) -> pd.DataFrame:
-    return pd.DataFrame([{"run": r.job.label, "seed": r.job.seed, **h} for r in runs for h in r.history])
+    """Per-epoch logs, long format: run ('avga', 'avga+ogm_ge', ...), seed, then the epoch's record."""
+    return runs_history(runs, columns=lambda r: {"run": r.label, "seed": r.seed})
 
 
 def curves_figure(runs: list):

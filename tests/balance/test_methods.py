@@ -304,8 +304,8 @@ def test_every_method_is_picked_by_name():
 
 
 def _summary(run, keys=None):
-    history = [{k: v for k, v in h.items() if keys is None or k in keys} for h in run.fit.history]
-    return run.fit.test, run.fit.val, run.fit.best_epoch, history
+    history = [{k: v for k, v in h.items() if keys is None or k in keys} for h in run.history]
+    return run.test, run.val, run.best_epoch, history
 
 
 @pytest.mark.parametrize("method", [ModalityDropConfig(modality="audio", p=0.0), AGMConfig(alpha=0.0),
@@ -314,7 +314,7 @@ def _summary(run, keys=None):
 def test_a_disabled_method_leaves_training_bit_identical_to_plain_fit(data, method):
     plain, disabled = run_specs([RunSpec("plain", "concat"), RunSpec("off", "concat", method)], [0], data,
                                 train=TRAIN, model=MODEL, probe=False, progress=False, workers=1)
-    keys = plain.fit.history[0].keys()
+    keys = plain.history[0].keys()
     assert _summary(disabled, keys) == _summary(plain)  # plain float equality
 
 
@@ -330,18 +330,18 @@ def test_batched_engine_refuses_methods_whose_hooks_do_not_broadcast(data, metho
 def test_batched_methods_run_stacked_with_one_set_of_coefficients_per_run(data, method):
     runs = run_specs([RunSpec("m", "concat", method)], [0, 1], data, train=replace(TRAIN, epochs=3), model=MODEL,
                      probe=False, progress=False, engine="batched")
-    assert [r.seed for r in runs] == [0, 1] and runs[0].fit.history != runs[1].fit.history
+    assert [r.seed for r in runs] == [0, 1] and runs[0].history != runs[1].history
     if isinstance(method, GBlendConfig):  # checkpoints after epochs 0 and 1: epoch 2 runs on each run's own weights
-        w = [(r.fit.history[2]["w_fused"], r.fit.history[2]["w_audio"]) for r in runs]
+        w = [(r.history[2]["w_fused"], r.history[2]["w_audio"]) for r in runs]
         assert w[0] != w[1] and all(x != pytest.approx(1 / 3) for x in w[0])
     if isinstance(method, AGMConfig):
-        assert runs[0].fit.history[0]["k_audio"] != runs[1].fit.history[0]["k_audio"]
+        assert runs[0].history[0]["k_audio"] != runs[1].history[0]["k_audio"]
 
 
 def test_gradient_blending_runs_in_workers_and_reweights(data):
     run, = run_specs([RunSpec("gb", "concat", GBlendConfig(super_epoch=1))], [0], data, train=replace(TRAIN, epochs=3),
                      model=MODEL, progress=False, workers=1)
-    first, second, third = run.fit.history
+    first, second, third = run.history
     assert first["w_fused"] == second["w_fused"] == pytest.approx(1 / 3) and third["w_fused"] != pytest.approx(1 / 3)
     assert third["w_fused"] + third["w_audio"] + third["w_visual"] == pytest.approx(1.0)
     assert set(run.probe["test"]) == {"audio", "visual"}

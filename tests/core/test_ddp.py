@@ -124,17 +124,17 @@ def test_run_specs_under_one_torchrun_process_gives_the_in_process_runs_bit_for_
     here, launched = _engine_runs(workers=1), _engine_runs(ddp=1)
     for a, b in zip(here, launched, strict=True):
         assert (a.label, a.seed) == (b.label, b.seed)
-        assert a.fit.history == b.fit.history and a.fit.test == b.fit.test and a.probe == b.probe
+        assert a.history == b.history and a.test == b.test and a.probe == b.probe
 
 
 @pytest.mark.slow
 def test_run_specs_on_two_torchrun_processes_matches_one_within_the_stated_tolerance():
     one, two = _engine_runs(workers=1), _engine_runs(ddp=2)
     for a, b in zip(one, two, strict=True):
-        assert a.label == b.label and len(a.fit.history) == len(b.fit.history) == 2
-        assert abs(a.fit.test["acc"] - b.fit.test["acc"]) <= 2 / 64
-        assert a.fit.history != b.fit.history  # two ranks really ran (gloo: per-rank BatchNorm)
-    ogm_one, ogm_two = one[1].fit.history, two[1].fit.history
+        assert a.label == b.label and len(a.history) == len(b.history) == 2
+        assert abs(a.test["acc"] - b.test["acc"]) <= 2 / 64
+        assert a.history != b.history  # two ranks really ran (gloo: per-rank BatchNorm)
+    ogm_one, ogm_two = one[1].history, two[1].history
     assert ogm_one[0]["k_audio"] != 1.0  # OGM-GE modulated
     for h1, h2 in zip(ogm_one, ogm_two, strict=True):
         for key in ("k_audio", "k_visual", "rho_audio"):
@@ -143,17 +143,15 @@ def test_run_specs_on_two_torchrun_processes_matches_one_within_the_stated_toler
 
 @pytest.mark.slow
 def test_a_failing_rank_raises_with_its_traceback():
-    from functools import partial
-
     from avlib.core.pool import run_tasks
     from avlib.core.torchrun import TorchrunError
-    from avlib.tasks.classify.engine import _spec_task
+    from avlib.tasks.classify.engine import _task
     from avlib.tasks.classify.fit import TrainConfig
-    from avlib.tasks.classify.runs import RunSpec
+    from avlib.tasks.classify.runs import RunJob, RunSpec
 
-    task = partial(_spec_task, train=TrainConfig(device="cpu"), model=None, probe=False)
+    job = RunJob(RunSpec("concat", "concat"), 0, TrainConfig(device="cpu"), probe=False)
     with pytest.raises(TorchrunError, match=r"(?s)Traceback.*'NoneType' object is not subscriptable"):
-        run_tasks(task, [(RunSpec("concat", "concat"), 0)], None, ddp=2, progress=False)  # no data
+        run_tasks(_task, [job], None, ddp=2, progress=False)  # no data
 
 
 def test_ddp_that_does_not_divide_the_batch_is_refused_before_training():

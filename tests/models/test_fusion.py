@@ -173,7 +173,7 @@ def one_informative_runs():
 
 @pytest.mark.parametrize("kind", sorted(FUSIONS))
 def test_only_audio_informative_means_audio_dominates_and_visual_is_never_slowed(one_informative_runs, kind):
-    history = one_informative_runs["audio", kind].fit.history
+    history = one_informative_runs["audio", kind].history
     assert history[-1]["rho_audio"] > 1, [h["rho_audio"] for h in history]
     logged = [h["k_visual"] for h in history if "k_visual" in h]
     assert len(logged) == 2 and logged == [1.0, 1.0], logged  # every batch of every modulated epoch
@@ -182,7 +182,7 @@ def test_only_audio_informative_means_audio_dominates_and_visual_is_never_slowed
 
 @pytest.mark.parametrize("kind", sorted(FUSIONS))
 def test_only_visual_informative_means_visual_dominates_and_audio_is_never_slowed(one_informative_runs, kind):
-    history = one_informative_runs["visual", kind].fit.history
+    history = one_informative_runs["visual", kind].history
     assert history[-1]["rho_audio"] < 1, [h["rho_audio"] for h in history]
     logged = [h["k_audio"] for h in history if "k_audio" in h]
     assert len(logged) == 2 and logged == [1.0, 1.0], logged

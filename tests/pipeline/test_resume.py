@@ -18,7 +18,7 @@ import yaml
 
 from avlib.core.atomic import atomic_write_text
 from avlib.core.checkpoints import fingerprint
-from avlib.tasks.classify import engine
+from avlib.tasks.classify import engine, runs
 from avlib.tasks.classify.engine import run_specs
 from avlib.tasks.classify.fit import TrainConfig
 from avlib.tasks.classify.runs import RunSpec
@@ -145,13 +145,13 @@ def test_run_specs_resumes_real_training_bit_identically(tmp_path, monkeypatch, 
     monkeypatch.setenv("AVLAB_RESUME_DIR", str(tmp_path))
     run_specs(specs[:1], [0], data, train=train, model={"width": 4}, progress=False, workers=1)  # then "killed"
     calls = []
-    real = engine.run_one
-    monkeypatch.setattr(engine, "run_one", lambda spec, *a, **k: calls.append(spec.label) or real(spec, *a, **k))
+    real = runs.train
+    monkeypatch.setattr(runs, "train", lambda job, *a, **k: calls.append(job.label) or real(job, *a, **k))
     resumed = run_specs(specs, [0], data, train=train, model={"width": 4}, progress=False, workers=1)
     assert calls == ["sum"]  # concat came from its checkpoint
     for p, r in zip(plain, resumed, strict=True):
-        assert (p.label, p.fit.history, p.fit.test, p.fit.val, p.probe) == (r.label, r.fit.history, r.fit.test,
-                                                                              r.fit.val, r.probe)
+        assert (p.label, p.history, p.test, p.val, p.probe) == (r.label, r.history, r.test,
+                                                                              r.val, r.probe)
 
 
 def test_without_the_resume_folder_nothing_is_written(tmp_path, monkeypatch):

@@ -60,11 +60,11 @@ def test_per_epoch_probes_leave_training_bit_identical(data):
 
 def test_a_run_without_the_option_logs_no_probes_and_one_with_it_probes_each_encoder(data):
     plain = run_one(RunSpec("sum", "sum"), 0, data, train=TRAIN, model=MODEL, probe=False)
-    assert not any(PROBE_KEYS & set(h) for h in plain.fit.history)
+    assert not any(PROBE_KEYS & set(h) for h in plain.history)
     direct, _ = _fit(RunSpec("sum", "sum"), data)
-    assert plain.fit.history == direct.history  # run_one without the option is plain fit
+    assert plain.history == direct.history  # run_one without the option is plain fit
     visual = run_one(RunSpec("v", "visual_only", probe_every_epoch=True), 0, data, train=TRAIN, model=MODEL)
-    assert [set(h) & PROBE_KEYS for h in visual.fit.history] == [{"probe_visual_val"}] * TRAIN.epochs
+    assert [set(h) & PROBE_KEYS for h in visual.history] == [{"probe_visual_val"}] * TRAIN.epochs
 
 
 def test_an_epoch_callback_may_not_overwrite_what_training_logged(data):
@@ -77,7 +77,7 @@ def test_per_epoch_probes_are_the_same_in_one_or_two_workers(data):
     specs = [RunSpec("concat", "concat", probe_every_epoch=True)]
     here = run_specs(specs, [0, 1], data, train=TRAIN, model=MODEL, progress=False, workers=1)
     spawned = run_specs(specs, [0, 1], data, train=TRAIN, model=MODEL, progress=False, workers=2)
-    assert [r.fit.history for r in spawned] == [r.fit.history for r in here]
+    assert [r.history for r in spawned] == [r.history for r in here]
     assert [r.probe for r in spawned] == [r.probe for r in here]
 
 
@@ -90,7 +90,7 @@ def test_the_batched_engine_probes_every_epoch_like_the_plain_path(data):
     plain = run_specs(specs, [0, 1], data, train=TRAIN, model=MODEL, probe=False, progress=False, workers=1)
     batched = run_specs(specs, [0, 1], data, train=TRAIN, model=MODEL, probe=False, progress=False, engine="batched")
     for p, b in zip(plain, batched, strict=True):
-        for hp, hb in zip(p.fit.history, b.fit.history, strict=True):
+        for hp, hb in zip(p.history, b.history, strict=True):
             assert hp.keys() == hb.keys() and PROBE_KEYS & set(hp)
             for key in PROBE_KEYS & set(hp):
                 assert abs(hb[key] - hp[key]) <= 3 / len(data["val"]) + 1e-6, (p.label, p.seed, key)

@@ -8,18 +8,17 @@ import run_stage
 from avlib.balance import OGMConfig
 from avlib.reference import load_reference
 from avlib.stages import t1_fusion
-from avlib.tasks.classify.fit import FitResult
-from avlib.tasks.classify.runs import RunResult
+from avlib.tasks.classify.fit import TrainConfig
+from avlib.tasks.classify.runs import RunJob, RunResult, RunSpec
 
 OGM = OGMConfig(alpha=0.5)
 
 
 def _run(label, kind, seed, acc, *, method=None, rho=None, probe=None, map_=None):
     history = [{"epoch": 0, **({"rho_audio": rho} if rho is not None else {})}]
-    fit = FitResult(test={"acc": acc, "map": acc + 0.05 if map_ is None else map_}, val={"acc": acc},
-                    best_epoch=0, history=history)
-    return RunResult(kind=kind, label=label, method=method, seed=seed, fit=fit,
-                     probe={"val": {}, "test": probe or {}})
+    return RunResult(job=RunJob(RunSpec(label, kind, method), seed, TrainConfig()),
+                     test={"acc": acc, "map": acc + 0.05 if map_ is None else map_}, val={"acc": acc},
+                     best_epoch=0, history=history, probe={"val": {}, "test": probe or {}})
 
 
 def _runs():

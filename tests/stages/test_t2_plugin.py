@@ -15,6 +15,7 @@ from avlib.models.classifier import AVOutput
 from avlib.models.speech_branches import IVectorExtractor, build_speech_model, statistics_pooling, utterance_frames
 from avlib.models.temporal import SegmentCNN, TemporalShift, build_video_model, segment_consensus, temporal_shift
 from avlib.stages import t2_plugin as stage
+from avlib.tasks.classify.clips import ClipJob, ogm_for, train
 
 
 def test_temporal_shift_moves_exactly_the_intended_channels():
@@ -62,7 +63,7 @@ def test_every_model_splits_its_logits_and_takes_ogm_ge(kind):
     assert isinstance(out, AVOutput) and out.logits.shape == (6, 10)
     assert not out.audio_logits.requires_grad
     assert torch.allclose(out.audio_logits + out.visual_logits, out.logits.detach(), atol=1e-5)
-    groups = stage.ogm_for(kind, OGMConfig(alpha=0.5)).param_groups(net)
+    groups = ogm_for(kind, OGMConfig(alpha=0.5)).param_groups(net)
     assert groups["audio"] and groups["visual"]
 
 
@@ -104,7 +105,7 @@ def test_a_run_is_bit_identical_for_the_same_seed():
 
     data = load_splits("avclips", tiny_avclips())
     options = dict(width=2, shift_div=2, hidden=4, tau=0.1, xvector_channels=4, ivector_components=2, ivector_rank=2)
-    job = stage.PluginJob("tsm_av", OGMConfig(alpha=0.5), 3, TrainConfig(epochs=1, batch_size=8, device="cpu"), options)
+    job = ClipJob("tsm_av", OGMConfig(alpha=0.5), 3, TrainConfig(epochs=1, batch_size=8, device="cpu"), options)
     with single_threaded():
-        a, b = stage.train_plugin(job, data), stage.train_plugin(job, data)
-    assert a.fit.test == b.fit.test and a.fit.history == b.fit.history and a.label == "tsm_av+ogm_ge"
+        a, b = train(job, data), train(job, data)
+    assert a.test == b.test and a.history == b.history and a.label == "tsm_av+ogm_ge"

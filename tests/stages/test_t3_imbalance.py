@@ -12,8 +12,8 @@ import yaml
 from avlib import report
 from avlib.balance import OGMConfig, method_config
 from avlib.stages import t3_imbalance as stage
-from avlib.tasks.classify.fit import FitResult
-from avlib.tasks.classify.runs import RunResult
+from avlib.tasks.classify.fit import TrainConfig
+from avlib.tasks.classify.runs import RunJob, RunResult, RunSpec
 
 PARAMS_YAML = Path(__file__).resolve().parents[2] / "params.yaml"
 P = SimpleNamespace(**yaml.safe_load(PARAMS_YAML.read_text())["t3_imbalance"])
@@ -35,9 +35,8 @@ def test_each_method_keeps_its_own_best_val_point_and_never_reads_test(monkeypat
 
     def fake_run_specs(specs, seeds, data, **kwargs):
         seen.append((seeds, kwargs["probe"]))
-        return [RunResult(kind=s.kind, label=s.label, method=s.method, seed=seeds[0], probe={},
-                          fit=FitResult(test=_Untouchable(), val={"acc": v}, best_epoch=0))
-                for s, v in zip(specs, vals, strict=True)]
+        return [RunResult(job=RunJob(s, seeds[0], TrainConfig()), test=_Untouchable(), val={"acc": v}, best_epoch=0,
+                          probe={}) for s, v in zip(specs, vals, strict=True)]
 
     monkeypatch.setattr(stage, "run_specs", fake_run_specs)
     grid, chosen = stage.choose_methods(p, {}, None, None)
@@ -48,9 +47,8 @@ def test_each_method_keeps_its_own_best_val_point_and_never_reads_test(monkeypat
 
 
 def _run(label, method, seed, acc, cpu):
-    fit = FitResult(test={"acc": acc, "map": acc}, val={"acc": acc}, best_epoch=0, cpu_s=cpu,
-                    history=[{"epoch": 0, "rho_audio": 1.5}])
-    return RunResult(kind="concat", label=label, method=method, seed=seed, fit=fit,
+    return RunResult(job=RunJob(RunSpec(label, "concat", method), seed, TrainConfig()), test={"acc": acc, "map": acc},
+                     val={"acc": acc}, best_epoch=0, cpu_s=cpu, history=[{"epoch": 0, "rho_audio": 1.5}],
                      probe={"val": {}, "test": {"audio": 0.6, "visual": 0.4}})
 
 

@@ -12,7 +12,7 @@ from avlib.data.real.ave import SegmentDataset
 from avlib.models.avga import AVGA, split_linear
 from avlib.models.psp import PSP, PositiveSamplePropagation
 from avlib.stages import t4_ave
-from avlib.tasks.ave.train import AVEJob, SegmentTrainConfig, segment_accuracy, train_ave
+from avlib.tasks.ave.train import AVEJob, SegmentTrainConfig, segment_accuracy, train
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,7 +91,7 @@ def _tiny_data():
 def test_runs_are_deterministic_and_ogm_changes_training():
     data, config = _tiny_data(), SegmentTrainConfig(epochs=2, batch_size=8, hidden=4, dim_attention=4)
     jobs = [AVEJob("psp", None, 0, config), AVEJob("psp", None, 0, config), AVEJob("psp", 0.5, 0, config)]
-    plain, again, ogm = run_tasks(train_ave, jobs, data, workers=1, progress=False)
+    plain, again, ogm = run_tasks(train, jobs, data, workers=1, progress=False)
     assert plain.test == again.test and plain.history == again.history
     assert "k_audio" in ogm.history[0] and ogm.history != plain.history
 

@@ -14,8 +14,8 @@ from avlib.models import build_classifier
 from avlib.tasks.classify import engine
 from avlib.tasks.classify.batched import StackedLoader, StackedRuns
 from avlib.tasks.classify.engine import choose_on_val, run_specs
-from avlib.tasks.classify.fit import FitResult, TrainConfig
-from avlib.tasks.classify.runs import RunResult, RunSpec
+from avlib.tasks.classify.fit import TrainConfig
+from avlib.tasks.classify.runs import RunJob, RunResult, RunSpec
 
 TRAIN = TrainConfig(epochs=2, batch_size=16, lr=0.05, device="cpu")
 MODEL = {"width": 4}
@@ -36,8 +36,8 @@ def data(tiny_avdigits):
 
 def _fields(run: RunResult):
     """Everything a run reports except its wall time."""
-    return (run.label, run.kind, run.method, run.seed, run.fit.history, run.fit.test, run.fit.val,
-            run.fit.best_epoch, run.probe)
+    return (run.label, run.kind, run.method, run.seed, run.history, run.test, run.val,
+            run.best_epoch, run.probe)
 
 
 @pytest.mark.slow
@@ -46,8 +46,8 @@ def test_one_worker_and_two_workers_give_identical_results_in_spec_major_order(d
     spawned = run_specs(SPECS, [0, 1], data, train=TRAIN, model=MODEL, progress=False, workers=2)
     assert [(r.label, r.seed) for r in here] == [("concat+ogm", 0), ("concat+ogm", 1), ("sum", 0), ("sum", 1)]
     assert [_fields(r) for r in spawned] == [_fields(r) for r in here]  # bit for bit, probes included
-    assert here[0].fit.history != here[1].fit.history  # the seeds are different runs
-    assert set(here[0].probe["test"]) == {"audio", "visual"} and "k_audio" in here[0].fit.history[0]
+    assert here[0].history != here[1].history  # the seeds are different runs
+    assert set(here[0].probe["test"]) == {"audio", "visual"} and "k_audio" in here[0].history[0]
 
 
 def test_batched_runs_match_the_plain_runs(data):
@@ -62,8 +62,8 @@ def test_batched_runs_match_the_plain_runs(data):
     assert [(r.label, r.seed) for r in batched] == [(r.label, r.seed) for r in plain]
     one_sample = 1 / len(data["test"]) + 1e-6
     for p, b in zip(plain, batched, strict=True):
-        assert len(p.fit.history) == len(b.fit.history) == TRAIN.epochs
-        for hp, hb in zip(p.fit.history, b.fit.history, strict=True):
+        assert len(p.history) == len(b.history) == TRAIN.epochs
+        for hp, hb in zip(p.history, b.history, strict=True):
             assert hp.keys() == hb.keys()
             for key in ("rho_audio", "k_audio", "k_visual"):
                 if key in hp:
@@ -71,8 +71,8 @@ def test_batched_runs_match_the_plain_runs(data):
             assert abs(hb["val_acc"] - hp["val_acc"]) <= one_sample
         for split in ("test", "val"):
             for key in ("acc", "audio_acc", "visual_acc"):
-                assert abs(getattr(b.fit, split)[key] - getattr(p.fit, split)[key]) <= one_sample
-    assert "k_audio" in batched[0].fit.history[0] and "k_audio" not in batched[2].fit.history[0]
+                assert abs(getattr(b, split)[key] - getattr(p, split)[key]) <= one_sample
+    assert "k_audio" in batched[0].history[0] and "k_audio" not in batched[2].history[0]
 
 
 def test_stacked_loader_gives_each_run_its_own_make_loader_batches():
@@ -137,9 +137,9 @@ def test_choose_on_val_takes_the_first_best_val_and_never_reads_test(monkeypatch
 
     def fake_run_specs(specs_, seeds, data, **kwargs):
         calls.append((seeds, kwargs["probe"]))
-        return [RunResult(kind=s.kind, label=s.label, method=s.method, seed=seeds[0], probe={},
-                          fit=FitResult(test=_Untouchable(), val={"acc": v, "audio_acc": 0.1, "visual_acc": 0.2},
-                                        best_epoch=0)) for s, v in zip(specs_, vals, strict=True)]
+        return [RunResult(job=RunJob(s, seeds[0], TRAIN), test=_Untouchable(), best_epoch=0, probe={},
+                          val={"acc": v, "audio_acc": 0.1, "visual_acc": 0.2})
+                for s, v in zip(specs_, vals, strict=True)]
 
     monkeypatch.setattr(engine, "run_specs", fake_run_specs)
     grid, chosen = choose_on_val(specs, 100, {}, train=TRAIN, progress=False)

@@ -26,7 +26,7 @@ def _one_thread():
 
 
 def _summary(run):
-    return run.fit.test, run.fit.val, run.fit.history, run.probe
+    return run.test, run.val, run.history, run.probe
 
 
 def test_two_smoke_fits_give_identical_metrics(tiny_avdigits):
@@ -35,23 +35,23 @@ def test_two_smoke_fits_give_identical_metrics(tiny_avdigits):
     first = run_classifier("concat", data, train=SMOKE, method=ogm, progress=False)
     second = run_classifier("concat", data, train=SMOKE, method=ogm, progress=False)
     assert _summary(first) == _summary(second)  # bit for bit: plain float equality
-    assert "k_audio" in first.fit.history[0] and "rho_audio" in first.fit.history[0]
+    assert "k_audio" in first.history[0] and "rho_audio" in first.history[0]
 
 
 def test_another_seed_gives_other_metrics(tiny_avdigits):
     data = load_splits("avdigits", tiny_avdigits)
     a = run_classifier("sum", data, train=SMOKE, probe=False, progress=False)
     b = run_classifier("sum", data, train=replace(SMOKE, seed=1), probe=False, progress=False)
-    assert a.fit.history != b.fit.history
+    assert a.history != b.history
 
 
 def test_selected_epoch_has_the_best_val_accuracy(tiny_avdigits):
     data = load_splits("avdigits", tiny_avdigits)
     run = run_classifier("visual_only", data, train=TrainConfig(epochs=3, batch_size=16, lr=0.05, device="cpu"),
                          progress=False)
-    val_accs = [h["val_acc"] for h in run.fit.history]
-    assert run.fit.best_epoch == val_accs.index(max(val_accs))
-    assert run.fit.val["acc"] == max(val_accs)
+    val_accs = [h["val_acc"] for h in run.history]
+    assert run.best_epoch == val_accs.index(max(val_accs))
+    assert run.val["acc"] == max(val_accs)
     assert set(run.probe["test"]) == {"visual"}
 
 

@@ -1,9 +1,11 @@
 """What the AV-classification training stages (t1_fusion, t3_imbalance, fig_underopt) share: the datasets
-they read, their training knobs' schema, and the data, TrainConfig and model options built from them."""
+they read, their training knobs' schema, the data, TrainConfig and model options built from them, and the
+per-epoch logs of their runs (history.csv; t2_plugin's too)."""
 
 from avlib.core.params import Bool, Choice, Dict, Float, Int, ParamError
 from avlib.data import load_splits
 from avlib.data.loader import head
+from avlib.stages.shared import runs
 from avlib.tasks.classify.fit import TrainConfig
 
 DATASETS = ("avdigits", "cremad", "kinetics_sounds", "vggsound")  # the real ones as prep_cremad / prep_clips write them
@@ -46,3 +48,9 @@ def ddp_rule(stage: str):
             raise ParamError(f"{stage}.ddp={p.ddp}: expected a number of processes that divides "
                              f"batch_size={p.batch_size} (each rank trains on batch_size / ddp samples)")
     return check
+
+
+def history_frame(results: list):
+    """Per-epoch logs of every run (a `Result` with a label and a seed), long format: label, seed, then the
+    epoch's record (epoch, loss, rho_audio, k_*, val_*, probe_*)."""
+    return runs.history_frame(results)

@@ -12,7 +12,7 @@ def group_runs(runs: list, label=lambda r: r.label) -> dict:
     return groups
 
 
-def history_frame(runs: list, *, history=lambda r: r.fit.history, columns=lambda r: {"label": r.label, "seed": r.seed}
+def history_frame(runs: list, *, history=lambda r: r.history, columns=lambda r: {"label": r.label, "seed": r.seed}
                   ) -> pd.DataFrame:
     """Per-epoch logs of every run, long format: `columns(run)` (the run's label and seed), then the epoch's
     record (epoch, loss, rho, k, val_*, ...)."""

@@ -1,6 +1,6 @@
 """Segment-level training for audio-visual event localization (AVE, AV-Events), ± OGM-GE.
 
-`train_ave(job, data)` is the task `avlib.core.pool.run_tasks` runs: one model (AVGA-lite or PSP-lite) at one
+`train(job, data) -> AVEResult` is the task `avlib.core.pool.run_tasks` runs: one model (AVGA-lite or PSP-lite) at one
 seed, with or without OGM-GE, trained with the optimiser of `avlib.tasks.classify.fit` (SGD + momentum + StepLR, as the
 OGM-GE paper; OGM scales gradients, which an adaptive optimiser would largely undo), the epoch selected on
 val segment accuracy, reported on test. Each clip's T segments are T classification targets: the loss is
@@ -25,6 +25,7 @@ from avlib.data.loader import make_loader
 from avlib.models.avga import AVGA
 from avlib.models.psp import PSP
 from avlib.tasks.classify.fit import TrainConfig, make_optimizer
+from avlib.tasks.result import BestEpoch, Result
 
 MODELS = {"avga": AVGA, "psp": PSP}
 MODEL_NAMES = {"avga": "AVGA-lite", "psp": "PSP-lite"}
@@ -64,14 +65,11 @@ class AVEJob:
 
 
 @dataclass
-class AVEResult:
-    job: AVEJob
-    test: dict  # acc (segment-level), audio_acc, visual_acc (each share alone) of the selected epoch
-    val: dict
-    best_epoch: int
-    history: list
-    wall_s: float
-    cpu_s: float
+class AVEResult(Result):
+    """`Result`; val and test: acc (segment-level), audio_acc, visual_acc (each share alone)."""
+
+    label = property(lambda self: self.job.label)
+    seed = property(lambda self: self.job.seed)
 
 
 def segment_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -103,7 +101,7 @@ def evaluate(model, dataset) -> dict:
             "visual_acc": segment_accuracy(torch.cat(outs["visual_logits"]), labels)}
 
 
-def train_ave(job: AVEJob, data: dict) -> AVEResult:
+def train(job: AVEJob, data: dict) -> AVEResult:
     """Train job.model on data["train"] (± OGM-GE), select on val, report test (module docstring)."""
     start, start_cpu = time.perf_counter(), time.process_time()
     seed_everything(job.seed)
@@ -115,12 +113,12 @@ def train_ave(job: AVEJob, data: dict) -> AVEResult:
         groups = model.param_groups()
         balancer = OGMGE(audio_params=groups["audio"], visual_params=groups["visual"], alpha=job.alpha, ge=True,
                          seed=job.seed)
-    train = make_loader(data["train"], batch_size=optim_config.batch_size, shuffle=True, seed=job.seed)
-    history, best, best_state = [], None, None
+    batches = make_loader(data["train"], batch_size=optim_config.batch_size, shuffle=True, seed=job.seed)
+    history, best = [], BestEpoch()
     for epoch in range(optim_config.epochs):
         model.train()
         sums, n_batches = {}, 0
-        for batch in train:
+        for batch in batches:
             out = model(batch["audio"], batch["visual"])
             k = out.logits.shape[-1]
             flat = SimpleNamespace(logits=out.logits.reshape(-1, k), audio_logits=out.audio_logits.reshape(-1, k),
@@ -141,10 +139,7 @@ def train_ave(job: AVEJob, data: dict) -> AVEResult:
         record = {"epoch": epoch, **{k: v / n_batches for k, v in sums.items()},
                   **{f"val_{k}": v for k, v in evaluate(model, data["val"]).items()}}
         history.append(record)
-        if best is None or record["val_acc"] > best["val_acc"]:
-            best, best_state = record, {k: v.clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
-    return AVEResult(job=job, test=evaluate(model, data["test"]),
-                     val={k.removeprefix("val_"): v for k, v in best.items() if k.startswith("val_")},
-                     best_epoch=best["epoch"], history=history, wall_s=time.perf_counter() - start,
-                     cpu_s=time.process_time() - start_cpu)
+        best.update(record, model)
+    best.restore(model)
+    return AVEResult(job=job, val=best.val, test=evaluate(model, data["test"]), best_epoch=best.epoch,
+                     history=history, wall_s=time.perf_counter() - start, cpu_s=time.process_time() - start_cpu)

@@ -28,6 +28,7 @@ from avlib.tasks.classify.fit import (
     train_step,
 )
 from avlib.tasks.classify.runs import RunResult, build_run, epoch_probes, probe_encoders, run_data
+from avlib.tasks.result import BestEpoch
 
 
 class StackedRuns:
@@ -132,8 +133,7 @@ def fit_stacked(models: list, method, data: dict, seeds: list, config: TrainConf
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp and device.type == "cuda")
     balancer = balancer or Balancer()
     histories = [[] for _ in models]
-    best = [None] * len(models)
-    best_states = [None] * len(models)
+    best = [BestEpoch() for _ in models]  # one selection per run, on its own val accuracy
     for epoch in tqdm(range(config.epochs), desc="batched", disable=not progress, leave=False):
         stack.train()
         sums, n_batches = {}, 0
@@ -155,17 +155,15 @@ def fit_stacked(models: list, method, data: dict, seeds: list, config: TrainConf
                            predict=partial(predict_split, stack, evals, device, config.amp))
         for r, record in enumerate(records):
             histories[r].append(record)
-            if best[r] is None or record["val_acc"] > best[r]["val_acc"]:
-                best[r], best_states[r] = record, stack.state_dict(r)
+            best[r].update(record, state=stack.state_dict(r))
     results = []
     for r, model in enumerate(models):
-        model.load_state_dict(best_states[r])
+        best[r].restore(model)
         model.to(device)
         p = predict(model, evals["test"], device, config.amp)
         results.append(FitResult(
             test=split_metrics(p["logits"], p["labels"], p["audio_logits"], p["visual_logits"]),
-            val={k.removeprefix("val_"): v for k, v in best[r].items() if k.startswith("val_")},
-            best_epoch=best[r]["epoch"], history=histories[r], wall_s=time.perf_counter() - start,
+            val=best[r].val, best_epoch=best[r].epoch, history=histories[r], wall_s=time.perf_counter() - start,
             cpu_s=(time.process_time() - start_cpu) / len(models)))
     return results
 
@@ -181,19 +179,20 @@ def _stacked_metrics(stack: StackedRuns, loader, device, amp) -> list[dict]:
                           None if p["visual_logits"] is None else p["visual_logits"][r]) for r in range(stack.n)]
 
 
-def run_batched(specs, seeds, data, train, model, probe, progress) -> list[RunResult]:
-    """Each spec's seeds as one stack; specs one after another."""
-    device = pick_device(train.device)
+def run_batched(groups: list, data, progress) -> list[RunResult]:
+    """`groups`: lists of `RunJob`s, each one spec at its seeds (one config): each list as one stack,
+    the lists one after another."""
     results = []
-    for spec in tqdm(specs, desc="specs (batched)", disable=not progress):
+    for jobs in tqdm(groups, desc="specs (batched)", disable=not progress):
+        spec, config, seeds = jobs[0].spec, jobs[0].config, [job.seed for job in jobs]
+        device = pick_device(config.device)
         try:
-            nets = [build_run(spec, data["train"].n_classes, seed, model)[0] for seed in seeds]
+            nets = [build_run(spec, data["train"].n_classes, job.seed, job.model)[0] for job in jobs]
             callback = epoch_probes(data, device) if spec.probe_every_epoch else None
-            fits = fit_stacked(nets, spec.method, run_data(data, spec.method), seeds, train, epoch_callback=callback)
-            for net, seed, fit in zip(nets, seeds, fits, strict=True):
-                probes = probe_encoders(net, data, device) if probe else {"val": {}, "test": {}}
-                results.append(RunResult(kind=spec.kind, label=spec.label, method=spec.method, seed=seed,
-                                         fit=fit, probe=probes))
+            fits = fit_stacked(nets, spec.method, run_data(data, spec.method), seeds, config, epoch_callback=callback)
+            for job, net, fitted in zip(jobs, nets, fits, strict=True):
+                probes = probe_encoders(net, data, device) if job.probe else {"val": {}, "test": {}}
+                results.append(RunResult.of(job, fitted, probes))
         finally:
             torch.use_deterministic_algorithms(False)
     return results

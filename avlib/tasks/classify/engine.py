@@ -1,8 +1,8 @@
 """The classification engine: every (spec, seed) run of a table, as fast as the device allows, same bits
 every time.
 
-`run_specs(specs, seeds, data, ...)` is what notebooks call. It returns one `RunResult` per (spec, seed),
-spec-major, whatever path ran them:
+`run_specs(specs, seeds, data, ...)` is what notebooks call: one `RunJob` per (spec, seed), spec-major, and
+one `RunResult` for each (`avlib.tasks.classify.runs.train`), whatever path ran them:
 
   workers  (CPU default) independent runs in worker processes, one single-threaded worker per core
            (`avlib.core.pool.run_tasks`; `workers=0`: as many as this process may use). Every run is
@@ -20,14 +20,12 @@ use of the cores (2 one-thread workers ~1.9x one two-thread process, `make bench
 AV-Digits step is launch-bound (the model is tiny), so stacking runs raises the work per launch.
 """
 
-from dataclasses import replace
-from functools import partial
-
 from avlib.core.pool import EngineError, run_tasks
 from avlib.core.runtime import pick_device
+from avlib.tasks.classify import runs
 from avlib.tasks.classify.batched import run_batched
 from avlib.tasks.classify.fit import TrainConfig
-from avlib.tasks.classify.runs import RunResult, RunSpec, run_one
+from avlib.tasks.classify.runs import RunJob, RunResult, RunSpec
 
 ENGINES = ("auto", "workers", "batched")
 
@@ -47,23 +45,20 @@ def run_specs(specs: list, seeds: list, data: dict, *, train: TrainConfig, model
     device = pick_device(train.device)
     if engine == "auto":
         engine = "batched" if device.type == "cuda" else "workers"
-    jobs = [(spec, seed) for spec in specs for seed in seeds]
-    task = partial(_spec_task, train=train, model=model, probe=probe)
+    jobs = [RunJob(spec, seed, train, model, probe) for spec in specs for seed in seeds]
     if ddp:
-        return run_tasks(task, jobs, data, ddp=ddp, ddp_device=train.device, progress=progress)
+        return run_tasks(_task, jobs, data, ddp=ddp, ddp_device=train.device, progress=progress)
     if engine == "batched":
-        return run_batched(specs, seeds, data, train, model, probe, progress)
+        return run_batched([jobs[i : i + len(seeds)] for i in range(0, len(jobs), len(seeds))], data, progress)
     if device.type != "cpu":
         raise EngineError(f"engine='workers' runs on the CPU; device={train.device!r} asks for {device}. "
                           "Use engine='batched' (the default on CUDA)")
-    return run_tasks(task, jobs, data, workers=workers, progress=progress)
+    return run_tasks(_task, jobs, data, workers=workers, progress=progress)
 
 
-def _spec_task(job, data, *, train, model, probe, device=None) -> RunResult:
-    """One (spec, seed) run; `device`: a torchrun rank's own device (`avlib.core.torchrun`)."""
-    spec, seed = job
-    train = train if device is None else replace(train, device=str(device))
-    return run_one(spec, seed, data, train=train, model=model, probe=probe)
+def _task(job: RunJob, data, *, device=None) -> RunResult:
+    """What the pool runs (`runs.train`, read when called); `device`: a torchrun rank's own device."""
+    return runs.train(job, data, device=device)
 
 
 def choose_on_val(specs: list, seed: int, data: dict, *, train: TrainConfig, model: dict | None = None,
@@ -72,10 +67,10 @@ def choose_on_val(specs: list, seed: int, data: dict, *, train: TrainConfig, mod
     accuracy (ties: the first). Returns (DataFrame of the grid, the chosen spec). Test is never looked at."""
     import pandas as pd
 
-    runs = run_specs(specs, [seed], data, train=train, model=model, probe=False, progress=progress,
-                     workers=workers, ddp=ddp)
-    grid = pd.DataFrame([{"setting": r.label, "val_acc": r.fit.val["acc"], "val_audio_acc": r.fit.val.get("audio_acc"),
-                          "val_visual_acc": r.fit.val.get("visual_acc")} for r in runs])
+    results = run_specs(specs, [seed], data, train=train, model=model, probe=False, progress=progress,
+                        workers=workers, ddp=ddp)
+    grid = pd.DataFrame([{"setting": r.label, "val_acc": r.val["acc"], "val_audio_acc": r.val.get("audio_acc"),
+                          "val_visual_acc": r.val.get("visual_acc")} for r in results])
     best = int(grid["val_acc"].to_numpy().argmax())
-    grid["chosen"] = [i == best for i in range(len(runs))]
+    grid["chosen"] = [i == best for i in range(len(results))]
     return grid, specs[best]

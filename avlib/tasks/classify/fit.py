@@ -11,7 +11,6 @@ No global state: everything a run depends on comes in through arguments. Logging
 returned logs happen on rank 0 only, so the loop can run under torchrun/DDP unchanged.
 """
 
-import copy
 import time
 from dataclasses import dataclass, field, fields
 from functools import partial
@@ -25,6 +24,7 @@ from avlib.core.metrics import accuracy, mean_average_precision
 from avlib.core.runtime import is_main_process, pick_device
 from avlib.data.loader import make_loader
 from avlib.models.classifier import AVOutput
+from avlib.tasks.result import BestEpoch
 
 OUTPUTS = [f.name for f in fields(AVOutput)]  # logits, audio_logits, visual_logits, audio_head, visual_head
 
@@ -60,6 +60,8 @@ class TrainConfig:
 
 @dataclass
 class FitResult:
+    """What `fit` returns for one model (no job: `runs.train` wraps it into the family's `RunResult`)."""
+
     test: dict  # metrics of the selected epoch on test: acc, map, audio_acc, visual_acc
     val: dict  # the same on val (what selected it)
     best_epoch: int
@@ -181,7 +183,7 @@ def fit(model, data: dict, config: TrainConfig, *, balancer: Balancer | None = N
     balancer = balancer or Balancer()
     show = progress and is_main_process()
 
-    history, best, best_state = [], None, None
+    history, best = [], BestEpoch()
     for epoch in tqdm(range(config.epochs), desc=desc, disable=not show, leave=False):
         model.train()
         sums, n_batches = {}, 0
@@ -199,15 +201,13 @@ def fit(model, data: dict, config: TrainConfig, *, balancer: Balancer | None = N
             record = merge_epoch_logs(record, epoch_callback(model, epoch))
         balancer.epoch_end(epoch, record, predict=partial(predict_split, model, evals, device, config.amp))
         history.append(record)
-        if best is None or record["val_acc"] > best["val_acc"]:
-            best = record
-            best_state = copy.deepcopy(model.state_dict())
+        best.update(record, model)  # keeps a copy of the weights when this epoch's val_acc is the best yet
 
-    model.load_state_dict(best_state)
+    best.restore(model)
     return FitResult(
         test=evaluate(model, test, device, config.amp),
-        val={k.removeprefix("val_"): v for k, v in best.items() if k.startswith("val_")},
-        best_epoch=best["epoch"],
+        val=best.val,
+        best_epoch=best.epoch,
         history=history,
         wall_s=time.perf_counter() - start,
         cpu_s=time.process_time() - start_cpu,

@@ -1,6 +1,11 @@
-"""One training run from plain values: seed, build, balancer, fit, probe. What the run engine executes."""
+"""The classification contract: a `RunJob` (one table row's spec at one seed, with its training knobs),
+`train(job, data) -> RunResult` (seed, build, balancer, `fit`, probe). What the run engine executes.
 
-from dataclasses import dataclass, replace
+    job = RunJob(RunSpec("concat+ogm_ge", "concat", OGMConfig(alpha=0.3)), seed=0, config=TrainConfig(...))
+    result = train(job, data)     # result.val, result.test, result.best_epoch, result.history, result.probe
+"""
+
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -8,6 +13,7 @@ from avlib.core.runtime import pick_device, seed_everything
 from avlib.models import build_classifier
 from avlib.tasks.classify.fit import FitResult, TrainConfig, fit
 from avlib.tasks.classify.probe import linear_probe
+from avlib.tasks.result import Result
 
 
 @dataclass(frozen=True)
@@ -23,14 +29,39 @@ class RunSpec:
     probe_every_epoch: bool = False
 
 
-@dataclass
-class RunResult:
-    kind: str
-    label: str
-    method: object | None
+@dataclass(frozen=True)
+class RunJob:
+    """One run: `spec` at `seed`, trained with `config` (its own seed is replaced by `seed`), the model's
+    build options, and whether to probe the encoders once trained. Plain values: it pickles to a worker."""
+
+    spec: RunSpec
     seed: int
-    fit: FitResult
-    probe: dict  # linear-probe accuracy of each encoder present: {"val": {"audio": ..}, "test": {...}}
+    config: TrainConfig
+    model: dict | None = None  # build options (encoder, width, ...)
+    probe: bool = True
+    progress: bool = False  # fit's progress bar (nothing else)
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+
+@dataclass
+class RunResult(Result):
+    """`Result` (val, test, best_epoch, history, wall_s, cpu_s of `fit`) and the encoders' linear probes."""
+
+    probe: dict = field(default_factory=lambda: {"val": {}, "test": {}})  # {"val": {"audio": acc, ..}, "test": ..}
+
+    @classmethod
+    def of(cls, job: RunJob, fitted: FitResult, probe: dict) -> "RunResult":
+        return cls(job=job, val=fitted.val, test=fitted.test, best_epoch=fitted.best_epoch, history=fitted.history,
+                   wall_s=fitted.wall_s, cpu_s=fitted.cpu_s, probe=probe)
+
+    # the job's spec, read through (table rows are grouped by label, paired by seed)
+    label = property(lambda self: self.job.spec.label)
+    kind = property(lambda self: self.job.spec.kind)
+    method = property(lambda self: self.job.spec.method)
+    seed = property(lambda self: self.job.seed)
 
 
 def build_run(spec: RunSpec, n_classes: int, seed: int, model: dict | None = None):
@@ -100,21 +131,30 @@ def epoch_probes(data: dict, device):
     return callback
 
 
-def run_one(spec: RunSpec, seed: int, data: dict, *, train: TrainConfig, model: dict | None = None,
-            probe: bool = True, progress: bool = False) -> RunResult:
-    """Train `spec` at `seed` with `fit` (probing its encoders every epoch if the spec asks), then probe
-    its encoders in the selected epoch's state."""
-    train = replace(train, seed=seed)
+def train(job: RunJob, data: dict, *, device=None) -> RunResult:
+    """Train `job.spec` at `job.seed` with `fit` (probing its encoders every epoch if the spec asks), then
+    probe its encoders in the selected epoch's state. `device`: a torchrun rank's own (`avlib.core.torchrun`)."""
+    spec = job.spec
+    config = replace(job.config, seed=job.seed, **({"device": str(device)} if device is not None else {}))
     try:
-        net, balancer = build_run(spec, data["train"].n_classes, seed, model)
-        callback = epoch_probes(data, pick_device(train.device)) if spec.probe_every_epoch else None
-        result = fit(net, run_data(data, spec.method), train, balancer=balancer, progress=progress,
-                     desc=f"{spec.label} s{seed}", epoch_callback=callback)
+        net, balancer = build_run(spec, data["train"].n_classes, job.seed, job.model)
+        callback = epoch_probes(data, pick_device(config.device)) if spec.probe_every_epoch else None
+        fitted = fit(net, run_data(data, spec.method), config, balancer=balancer, progress=job.progress,
+                     desc=f"{spec.label} s{job.seed}", epoch_callback=callback)
         # the probe reads the whole train split, whatever the method held out
-        probes = probe_encoders(net, data, pick_device(train.device)) if probe else {"val": {}, "test": {}}
+        probes = probe_encoders(net, data, pick_device(config.device)) if job.probe else {"val": {}, "test": {}}
     finally:
         torch.use_deterministic_algorithms(False)  # leave the process as we found it
-    return RunResult(kind=spec.kind, label=spec.label, method=spec.method, seed=seed, fit=result, probe=probes)
+    return RunResult.of(job, fitted, probes)
+
+
+_train = train  # for run_one and run_classifier, whose keyword `train` (a TrainConfig) hides the function
+
+
+def run_one(spec: RunSpec, seed: int, data: dict, *, train: TrainConfig, model: dict | None = None,
+            probe: bool = True, progress: bool = False) -> RunResult:
+    """`train` of RunJob(spec, seed, ...): one run from its parts."""
+    return _train(RunJob(spec, seed, train, model, probe, progress), data)
 
 
 def run_classifier(kind: str, data: dict, *, train: TrainConfig, method=None, model: dict | None = None,
