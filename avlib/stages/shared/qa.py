@@ -10,6 +10,7 @@ from avlib.core.metrics import mean_ci
 from avlib.core.params import Float, Int, ParamError
 from avlib.data import load_splits
 from avlib.report import format_ci
+from avlib.stages.shared.runs import group_runs
 from avlib.tasks.qa.metrics import MODALITIES
 from avlib.tasks.qa.train import QAJob
 
@@ -58,12 +59,9 @@ def chosen_lr(path) -> float:
     return float(grid.loc[grid["chosen"], "lr"].iloc[0])
 
 
-def group_results(results) -> dict:
+def by_model(results) -> dict:
     """{model name: [QAResult, ...]} in first-seen order, each list in seed order."""
-    groups = {}
-    for r in results:
-        groups.setdefault(r.job.model, []).append(r)
-    return groups
+    return group_runs(results, label=lambda r: r.job.model)
 
 
 def accuracy_cells(runs, keys, ours) -> dict:
