@@ -15,6 +15,8 @@ from avlib.data import load_splits
 from avlib.data.registry import display_name
 from avlib.report import format_ci, ours_column
 from avlib.report.plots import line_with_band
+from avlib.stages.shared import runs as shared_runs
+from avlib.stages.shared.avts import DATASETS, smoke_splits
 from avlib.tasks.avts.sampling import KINDS, SCHEDULES, Shifts, switch_epoch
 from avlib.tasks.avts.train import NetConfig, PretrainJob
 
@@ -22,8 +24,8 @@ ROW_NAMES = {"curriculum": "AVTS-lite (curriculum: easy, then easy:hard 3:1)",
              "mixed": "AVTS-lite without curriculum (easy:hard 3:1 from epoch 1)",
              "easy_only": "L3-style (correspondence only: easy negatives, no shift)"}
 NEGATIVES = KINDS[1:]
+SMOKE_SIZES = {"train": 24, "val": 12, "test": 12}
 
-DATASETS = ("avsync",)  # the datasets this stage reads (their loaders are its DVC deps)
 PART = ("avts", 1)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "avts_pretrain",
@@ -72,7 +74,7 @@ def load_data(p) -> dict:
     except ValueError as err:
         raise ParamError(f"avts_pretrain.window/hard_min/superhard: {err}") from None
     if p.smoke:
-        data = {s: d.head(24 if s == "train" else 12) for s, d in data.items()}
+        data = smoke_splits(data, SMOKE_SIZES)
     return data
 
 
@@ -85,14 +87,12 @@ def jobs(p) -> list:
 
 
 def by_schedule(results: list) -> dict:
-    out = {}
-    for r in results:
-        out.setdefault(r["schedule"], []).append(r)
-    return out
+    """{schedule: [PretrainResult, ...]} in first-seen order, each list in seed order."""
+    return shared_runs.group_runs(results, label=lambda r: r.job.schedule)
 
 
 def _values(group, key):
-    return [r["test"][key] for r in group]
+    return [r.test[key] for r in group]
 
 
 def sync_table(results: list, p) -> pd.DataFrame:
@@ -143,13 +143,15 @@ def run_metrics(results: list) -> dict:
                 d = paired_difference(_values(group, f"acc_{kind}"), _values(groups["curriculum"], f"acc_{kind}"))
                 entry[f"delta_acc_{kind}"] = round(d.mean, 4)
                 entry[f"delta_acc_{kind}_wins"] = d.wins
-        entry["cpu_s"] = round(mean_ci([r["cpu_s"] for r in group])[0], 1)
+        entry["cpu_s"] = round(mean_ci([r.cpu_s for r in group])[0], 1)
         out[name] = entry
     return out
 
 
 def history_frame(results: list) -> pd.DataFrame:
-    return pd.DataFrame([{"schedule": r["schedule"], "seed": r["seed"], **h} for r in results for h in r["history"]])
+    """history.csv: every run's per-epoch log, long, after its schedule and seed."""
+    return shared_runs.history_frame(results, history=lambda r: r.history,
+                                     columns=lambda r: {"schedule": r.job.schedule, "seed": r.job.seed})
 
 
 def curves_figure(history: pd.DataFrame, p):
@@ -173,9 +175,9 @@ def save_encoders(results: list, p, path) -> None:
     `load_state_dict` casts them back, so the probe starts from these rounded weights."""
     blob = {"root": p.root, "window": p.window, "net": {"width": p.width, "dim": p.dim, "n_3d": p.n_3d},
             "seeds": p.seeds, "smoke": p.smoke,
-            "encoders": {r["schedule"]: {} for r in results}}
+            "encoders": {r.job.schedule: {} for r in results}}
     for r in results:
-        blob["encoders"][r["schedule"]][r["seed"]] = _half(r["state"])
+        blob["encoders"][r.job.schedule][r.job.seed] = _half(r.state)
     buffer = io.BytesIO()
     torch.save(blob, buffer)
     atomic_write_bytes(path, buffer.getvalue())
