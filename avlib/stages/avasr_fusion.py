@@ -1,7 +1,7 @@
 """Stage `avasr_fusion`: bilinear audio-visual fusion for speech recognition (Mroueh, Marcheret, Goel, ICASSP
 2015, as the talk's notes give it) on the embedded AV-Speech, with an audio-SNR sweep.
 
-Every (seed, SNR) is one `avlib.tasks.asr.train.train_avasr` job through `avlib.core.pool.run_tasks`; the table is the
+Every (seed, SNR) is one `avlib.tasks.asr.train.train` job through `avlib.core.pool.run_tasks`; the table is the
 main SNR's: phone error rate and frame accuracy per model, the paired PER reduction against the feature-fusion
 (bimodal) DNN, beside the notes' IBM AV-ASR numbers. The sweep remixes the audio noise at each level (the
 loader does it from the stored clean speech; the visual stream is the same at every level).
@@ -15,7 +15,7 @@ from avlib.core.params import Choice, Float, Int, ListOf, ParamError, Schema, St
 from avlib.data import load_dataset
 from avlib.report import format_ci, ours_column, paper_column
 from avlib.report.plots import line_with_band
-from avlib.tasks.asr.train import MODELS, AVASRConfig, AVASRJob, train_avasr  # noqa: F401 - the notebook's task
+from avlib.tasks.asr.train import MODELS, AVASRConfig, AVASRJob
 
 BASELINE = "fusion"
 ROW_NAMES = {"audio": "Audio-only DNN", "visual": "Visual-only DNN",
@@ -75,9 +75,13 @@ def jobs(p) -> list:
 
 
 def runs_frame(results: list) -> pd.DataFrame:
-    """One row per (SNR, seed, model): test and val PER and frame accuracy, the chosen penalty."""
-    return pd.DataFrame([{"snr_db": r["snr_db"], "seed": r["seed"], "model": m, **metrics}
-                         for r in results for m, metrics in r["results"].items()])
+    """One row per (SNR, seed, model): val and test frame accuracy and PER, the chosen penalty (and the
+    average's partner)."""
+    return pd.DataFrame([{"snr_db": r.job.snr_db, "seed": r.job.seed, "model": m,
+                          "val_frame_acc": r.val[m]["frame_acc"], "test_frame_acc": r.test[m]["frame_acc"],
+                          "val_per": r.val[m]["per"], "test_per": r.test[m]["per"], "penalty": r.penalty[m],
+                          **({"partner": r.partner} if m == "average" else {})}
+                         for r in results for m in r.test])
 
 
 def _values(runs: pd.DataFrame, snr: float, model: str, key: str) -> list:
