@@ -162,6 +162,14 @@ def test_train_is_deterministic_and_reports_every_model(tiny_avspeech):
     assert first.history == second.history and {h["model"] for h in first.history} == set(first.test) - {"average"}
 
 
+def test_stage_config_knobs_are_the_config_fields():
+    from dataclasses import fields
+
+    from avlib.stages import avasr_fusion
+
+    assert list(avasr_fusion.CONFIG_FIELDS) == [f.name for f in fields(AVASRConfig)]
+
+
 def test_stage_params_reject_a_main_snr_outside_the_sweep():
     import yaml
 

@@ -223,6 +223,18 @@ def test_the_three_notebooks_smoke_in_a_chain(tmp_path):
     assert json.loads((probe / "provenance.json").read_text())["embedded_data"] is True
 
 
+def test_the_stage_knobs_are_the_jobs_fields():
+    from dataclasses import fields
+
+    from avlib.stages import avts_pretrain
+    from avlib.tasks.avts.sampling import Shifts
+
+    for knobs, cls in ((avts_pretrain.JOB_FIELDS, PretrainJob), (avts_pretrain.SHIFT_FIELDS, Shifts),
+                       (avts_pretrain.NET_FIELDS, NetConfig)):
+        assert set(knobs) <= {f.name for f in fields(cls)}, cls.__name__
+    assert set(avts_pretrain.NET_FIELDS) == {f.name for f in fields(NetConfig)}  # avts_probe rebuilds it
+
+
 def test_bad_params_are_named_before_anything_runs(tmp_path):
     sys.path.insert(0, str(ROOT / "tools"))
     import run_stage

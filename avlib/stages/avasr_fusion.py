@@ -26,13 +26,16 @@ PAPER_KEYS = {"audio": "audio_only_per", "fusion": "bimodal_dnn_concat_per", "av
 
 DATASETS = ("avspeech",)  # the datasets this stage reads (their loaders are its DVC deps)
 PART = ("avasr", 1)  # where the reports site shows it: part of the talk, order within it
+# the training knobs: AVASRConfig's fields by name (each spelled here once, with its check; `config` reads them)
+CONFIG_FIELDS = dict(
+    hidden=ListOf(Int(min=1), min_len=1, unique=False), bottleneck=Int(min=1), rank=Int(min=1),
+    epochs=Int(min=1), joint_epochs=Int(min=1), batch_size=Int(min=1), lr=Float(positive=True),
+    weight_decay=Float(min=0), penalties=ListOf(Float(min=0), min_len=1),
+)
 PARAMS = Schema(
     "avasr_fusion",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=1),
-    snr_levels=ListOf(Float(), min_len=1), main_snr_db=Float(),
-    hidden=ListOf(Int(min=1), min_len=1, unique=False), bottleneck=Int(min=1), rank=Int(min=1),
-    epochs=Int(min=1), joint_epochs=Int(min=1), batch_size=Int(min=1), lr=Float(positive=True),
-    weight_decay=Float(min=0), penalties=ListOf(Float(min=0), min_len=1), workers=Int(min=0),
+    snr_levels=ListOf(Float(), min_len=1), main_snr_db=Float(), **CONFIG_FIELDS, workers=Int(min=0),
 )
 
 
@@ -58,9 +61,9 @@ def smoke(p):
 
 
 def config(p) -> AVASRConfig:
-    return AVASRConfig(hidden=tuple(p.hidden), bottleneck=p.bottleneck, rank=p.rank, epochs=p.epochs,
-                       joint_epochs=p.joint_epochs, batch_size=p.batch_size, lr=p.lr, weight_decay=p.weight_decay,
-                       penalties=tuple(p.penalties))
+    """AVASRConfig from the params of the same names (lists as tuples: the config is frozen)."""
+    values = {name: getattr(p, name) for name in CONFIG_FIELDS}
+    return AVASRConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def load_levels(p) -> dict:

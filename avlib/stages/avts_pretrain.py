@@ -27,13 +27,16 @@ NEGATIVES = KINDS[1:]
 SMOKE_SIZES = {"train": 24, "val": 12, "test": 12}
 
 PART = ("avts", 1)  # where the reports site shows it: part of the talk, order within it
+# the training knobs, each spelled here once with its check: PretrainJob's, Shifts' and NetConfig's fields of
+# these names (`jobs` and `shifts` read them)
+JOB_FIELDS = dict(epochs=Int(min=1), pairs_per_epoch=Int(min=4), batch_size=Int(min=2), lr=Float(positive=True),
+                  margin=Float(positive=True), switch_fraction=Float(min=0, max=1), hard_share=Float(min=0, max=1))
+SHIFT_FIELDS = dict(window=Int(min=1), hard_min=Int(min=1), superhard=ListOf(Int(min=1), min_len=2, unique=False))
+NET_FIELDS = dict(width=Int(min=1), dim=Int(min=1), n_3d=Int(min=0, max=4))
 PARAMS = Schema(
     "avts_pretrain",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=2), schedules=ListOf(Choice(*SCHEDULES)),
-    epochs=Int(min=1), pairs_per_epoch=Int(min=4), batch_size=Int(min=2), lr=Float(positive=True),
-    margin=Float(positive=True), switch_fraction=Float(min=0, max=1), hard_share=Float(min=0, max=1),
-    window=Int(min=1), hard_min=Int(min=1), superhard=ListOf(Int(min=1), min_len=2, unique=False),
-    width=Int(min=1), dim=Int(min=1), n_3d=Int(min=0, max=4), workers=Int(min=0),
+    **JOB_FIELDS, **SHIFT_FIELDS, **NET_FIELDS, workers=Int(min=0),
 )
 
 
@@ -62,8 +65,13 @@ def smoke(p):
     return p
 
 
+def _knobs(p, names) -> dict:
+    """{name: p.name} (lists as tuples: the jobs are frozen)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in ((k, getattr(p, k)) for k in names)}
+
+
 def shifts(p) -> Shifts:
-    return Shifts(window=p.window, hard_min=p.hard_min, superhard=tuple(p.superhard))
+    return Shifts(**_knobs(p, SHIFT_FIELDS))
 
 
 def load_data(p) -> dict:
@@ -79,10 +87,8 @@ def load_data(p) -> dict:
 
 
 def jobs(p) -> list:
-    net = NetConfig(width=p.width, dim=p.dim, n_3d=p.n_3d)
-    return [PretrainJob(schedule=s, seed=seed, epochs=p.epochs, pairs_per_epoch=p.pairs_per_epoch,
-                        batch_size=p.batch_size, lr=p.lr, margin=p.margin, switch_fraction=p.switch_fraction,
-                        hard_share=p.hard_share, shifts=shifts(p), net=net)
+    net = NetConfig(**_knobs(p, NET_FIELDS))
+    return [PretrainJob(schedule=s, seed=seed, shifts=shifts(p), net=net, **_knobs(p, JOB_FIELDS))
             for s in p.schedules for seed in p.seeds]
 
 
@@ -173,7 +179,7 @@ def save_encoders(results: list, p, path) -> None:
     """What avts_probe reads: every run's video and audio state dicts and how they were built. Floating
     tensors are stored in half precision (the file is committed with the report: 1.4 MB, not 2.8);
     `load_state_dict` casts them back, so the probe starts from these rounded weights."""
-    blob = {"root": p.root, "window": p.window, "net": {"width": p.width, "dim": p.dim, "n_3d": p.n_3d},
+    blob = {"root": p.root, "window": p.window, "net": _knobs(p, NET_FIELDS),
             "seeds": p.seeds, "smoke": p.smoke,
             "encoders": {r.job.schedule: {} for r in results}}
     for r in results:

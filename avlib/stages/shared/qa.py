@@ -19,9 +19,11 @@ SMOKE_SIZES = {"train": 96, "val": 48, "test": 48}
 GROUPS = (*MODALITIES, "all")  # the pooled columns, in the paper's order
 GROUP_COLUMNS = {"Audio": "audio", "Visual": "visual", "Audio-Visual": "audio-visual", "all": "all"}
 
-# the knobs of every QA training, the same keys in each stage's params section
-QA_FIELDS = dict(hidden=Int(min=8), epochs=Int(min=1), batch_size=Int(min=2), step_size=Int(min=1),
-                 gamma=Float(positive=True, max=1), match_weight=Float(min=0), workers=Int(min=0))
+# the knobs of every QA training, the same keys in each stage's params section: QAJob's fields of those names
+# (`job` reads them), and the worker count
+JOB_FIELDS = dict(hidden=Int(min=8), epochs=Int(min=1), batch_size=Int(min=2), step_size=Int(min=1),
+                  gamma=Float(positive=True, max=1), match_weight=Float(min=0))
+QA_FIELDS = dict(**JOB_FIELDS, workers=Int(min=0))
 
 
 def load_data(p) -> dict:
@@ -33,8 +35,7 @@ def load_data(p) -> dict:
 
 
 def job(p, model: str, seed: int, lr: float, *, keep_state: bool = False) -> QAJob:
-    return QAJob(model=model, seed=seed, hidden=p.hidden, epochs=p.epochs, batch_size=p.batch_size, lr=lr,
-                 step_size=p.step_size, gamma=p.gamma, match_weight=p.match_weight, keep_state=keep_state)
+    return QAJob(model=model, seed=seed, lr=lr, keep_state=keep_state, **{k: getattr(p, k) for k in JOB_FIELDS})
 
 
 def lr_grid_frame(results) -> pd.DataFrame:
