@@ -1,7 +1,7 @@
 """Stage `avasr_fusion`: bilinear audio-visual fusion for speech recognition (Mroueh, Marcheret, Goel, ICASSP
 2015, as the talk's notes give it) on the embedded AV-Speech, with an audio-SNR sweep.
 
-Every (seed, SNR) is one `avlib.tasks.asr.train.train_avasr` job through `avlib.core.pool.run_tasks`; the table is the
+Every (seed, SNR) is one `avlib.tasks.asr.train.train` job through `avlib.core.pool.run_tasks`; the table is the
 main SNR's: phone error rate and frame accuracy per model, the paired PER reduction against the feature-fusion
 (bimodal) DNN, beside the notes' IBM AV-ASR numbers. The sweep remixes the audio noise at each level (the
 loader does it from the stored clean speech; the visual stream is the same at every level).
@@ -15,7 +15,7 @@ from avlib.core.params import Choice, Float, Int, ListOf, ParamError, Schema, St
 from avlib.data import load_dataset
 from avlib.report import format_ci, ours_column, paper_column
 from avlib.report.plots import line_with_band
-from avlib.tasks.asr.train import MODELS, AVASRConfig, AVASRJob, train_avasr  # noqa: F401 - the notebook's task
+from avlib.tasks.asr.train import MODELS, AVASRConfig, AVASRJob
 
 BASELINE = "fusion"
 ROW_NAMES = {"audio": "Audio-only DNN", "visual": "Visual-only DNN",
@@ -26,13 +26,16 @@ PAPER_KEYS = {"audio": "audio_only_per", "fusion": "bimodal_dnn_concat_per", "av
 
 DATASETS = ("avspeech",)  # the datasets this stage reads (their loaders are its DVC deps)
 PART = ("avasr", 1)  # where the reports site shows it: part of the talk, order within it
+# the training knobs: AVASRConfig's fields by name (each spelled here once, with its check; `config` reads them)
+CONFIG_FIELDS = dict(
+    hidden=ListOf(Int(min=1), min_len=1, unique=False), bottleneck=Int(min=1), rank=Int(min=1),
+    epochs=Int(min=1), joint_epochs=Int(min=1), batch_size=Int(min=1), lr=Float(positive=True),
+    weight_decay=Float(min=0), penalties=ListOf(Float(min=0), min_len=1),
+)
 PARAMS = Schema(
     "avasr_fusion",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=1),
-    snr_levels=ListOf(Float(), min_len=1), main_snr_db=Float(),
-    hidden=ListOf(Int(min=1), min_len=1, unique=False), bottleneck=Int(min=1), rank=Int(min=1),
-    epochs=Int(min=1), joint_epochs=Int(min=1), batch_size=Int(min=1), lr=Float(positive=True),
-    weight_decay=Float(min=0), penalties=ListOf(Float(min=0), min_len=1), workers=Int(min=0),
+    snr_levels=ListOf(Float(), min_len=1), main_snr_db=Float(), **CONFIG_FIELDS, workers=Int(min=0),
 )
 
 
@@ -58,9 +61,9 @@ def smoke(p):
 
 
 def config(p) -> AVASRConfig:
-    return AVASRConfig(hidden=tuple(p.hidden), bottleneck=p.bottleneck, rank=p.rank, epochs=p.epochs,
-                       joint_epochs=p.joint_epochs, batch_size=p.batch_size, lr=p.lr, weight_decay=p.weight_decay,
-                       penalties=tuple(p.penalties))
+    """AVASRConfig from the params of the same names (lists as tuples: the config is frozen)."""
+    values = {name: getattr(p, name) for name in CONFIG_FIELDS}
+    return AVASRConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def load_levels(p) -> dict:
@@ -75,9 +78,13 @@ def jobs(p) -> list:
 
 
 def runs_frame(results: list) -> pd.DataFrame:
-    """One row per (SNR, seed, model): test and val PER and frame accuracy, the chosen penalty."""
-    return pd.DataFrame([{"snr_db": r["snr_db"], "seed": r["seed"], "model": m, **metrics}
-                         for r in results for m, metrics in r["results"].items()])
+    """One row per (SNR, seed, model): val and test frame accuracy and PER, the chosen penalty (and the
+    average's partner)."""
+    return pd.DataFrame([{"snr_db": r.job.snr_db, "seed": r.job.seed, "model": m,
+                          "val_frame_acc": r.val[m]["frame_acc"], "test_frame_acc": r.test[m]["frame_acc"],
+                          "val_per": r.val[m]["per"], "test_per": r.test[m]["per"], "penalty": r.penalty[m],
+                          **({"partner": r.partner} if m == "average" else {})}
+                         for r in results for m in r.test])
 
 
 def _values(runs: pd.DataFrame, snr: float, model: str, key: str) -> list:

@@ -7,17 +7,19 @@ import pandas as pd
 
 from avlib.core.metrics import paired_difference
 from avlib.core.params import Choice, Float, Int, ListOf, ParamError, Schema, Str
+from avlib.data.real import music_avqa  # noqa: F401 - the loaders this stage reads (its DVC deps)
 from avlib.data.registry import display_name
 from avlib.models.avst import ABLATION_ROWS
 from avlib.report import ours_column, paper_column
-from avlib.stages.shared.qa import (  # noqa: F401 - some only for the notebook (stage.<name>)
+from avlib.stages.shared import runs as shared_runs
+from avlib.stages.shared.qa import (  # noqa: F401 - chosen_of, groups_figure, load_data, lr_grid_frame: the notebook's
     DATASETS,
     GROUP_COLUMNS,
     GROUPS,
     QA_FIELDS,
     accuracy_cells,
+    by_model,
     chosen_of,
-    group_results,
     groups_figure,
     job,
     load_data,
@@ -69,7 +71,7 @@ def table_jobs(p, lr: float) -> list:
 
 def ablation_table(results, *, p, reference: pd.DataFrame) -> pd.DataFrame:
     ours, paper = ours_column(p.dataset), paper_column("music_avqa")
-    groups = group_results(results)
+    groups = by_model(results)
     rows, previous = [], None
     for name, runs in groups.items():
         row = {"method": name, **accuracy_cells(runs, GROUPS, ours)}
@@ -96,7 +98,7 @@ def table_note(p, results) -> str:
 
 def order_checks(results) -> list:
     """(claim, paired Δ) for each step of the paper's ordering Q < A+Q, V+Q < AV+Q < +TG < +SG."""
-    groups = group_results(results)
+    groups = by_model(results)
     steps = [("A+Q", "Q"), ("V+Q", "Q"), ("AV+Q", "A+Q"), ("AV+Q", "V+Q"), ("AV+Q+TG", "AV+Q"),
              ("AV+Q+TG+SG", "AV+Q+TG")]
     out = []
@@ -126,8 +128,10 @@ def findings(results, *, p, lr_grid: pd.DataFrame) -> str:
 
 
 def run_metrics(results) -> dict:
-    return {name: {GROUP_COLUMNS[g]: summary(runs, g) for g in GROUPS} for name, runs in group_results(results).items()}
+    return {name: {GROUP_COLUMNS[g]: summary(runs, g) for g in GROUPS} for name, runs in by_model(results).items()}
 
 
 def history_frame(results) -> pd.DataFrame:
-    return pd.DataFrame([{"model": r.job.model, "seed": r.job.seed, **h} for r in results for h in r.history])
+    """history.csv: every run's per-epoch log, long, after its model and seed."""
+    return shared_runs.history_frame(results, history=lambda r: r.history,
+                                     columns=lambda r: {"model": r.job.model, "seed": r.job.seed})

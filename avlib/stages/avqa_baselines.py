@@ -8,14 +8,15 @@ import pandas as pd
 
 from avlib.core.metrics import paired_difference
 from avlib.core.params import Choice, Int, ListOf, Schema, Str
+from avlib.data.real import music_avqa  # noqa: F401 - the loaders this stage reads (its DVC deps)
 from avlib.data.registry import display_name
 from avlib.models.qa_baselines import BASELINES
 from avlib.report import format_ci, ours_column, paper_column
-from avlib.stages.shared.qa import (  # noqa: F401 - some only for the notebook (stage.<name>)
+from avlib.stages.shared.qa import (  # noqa: F401 - chosen_lr, groups_figure, load_data: the notebook's
     DATASETS,
     QA_FIELDS,
+    by_model,
     chosen_lr,
-    group_results,
     groups_figure,
     job,
     load_data,
@@ -66,7 +67,7 @@ def baselines_table(results, *, p, reference: pd.DataFrame) -> pd.DataFrame:
     not reimplement; the paper's number of the method each row reduces beside, all columns of Table 3."""
     ours, paper = ours_column(p.dataset), paper_column("music_avqa")
     rows = []
-    groups = group_results(results)
+    groups = by_model(results)
     full = groups.get(AVST)
     for name, runs in groups.items():
         row = {"method": ROW_NAMES[name], "family": BASELINES[name][2] if name in BASELINES else "AVQA"}
@@ -100,7 +101,7 @@ def table_note(p, lr, results) -> str:
 
 
 def findings(results, *, p, reference) -> str:
-    groups = group_results(results)
+    groups = by_model(results)
     ranked = sorted(groups, key=lambda n: -summary(groups[n])["mean"])
     lines = [f"# QA baselines on {display_name(p.dataset)}", "",
              "Ranking by test accuracy over all questions (mean over seeds): "
@@ -124,4 +125,4 @@ def findings(results, *, p, reference) -> str:
 
 def run_metrics(results) -> dict:
     keys = [*TYPE_COLUMNS]
-    return {ROW_NAMES[name]: {k: summary(runs, k) for k in keys} for name, runs in group_results(results).items()}
+    return {ROW_NAMES[name]: {k: summary(runs, k) for k in keys} for name, runs in by_model(results).items()}

@@ -15,6 +15,8 @@ from avlib.data import load_splits
 from avlib.data.registry import display_name
 from avlib.report import format_ci, ours_column
 from avlib.report.plots import line_with_band
+from avlib.stages.shared import runs as shared_runs
+from avlib.stages.shared.avts import DATASETS, smoke_splits
 from avlib.tasks.avts.sampling import KINDS, SCHEDULES, Shifts, switch_epoch
 from avlib.tasks.avts.train import NetConfig, PretrainJob
 
@@ -22,16 +24,19 @@ ROW_NAMES = {"curriculum": "AVTS-lite (curriculum: easy, then easy:hard 3:1)",
              "mixed": "AVTS-lite without curriculum (easy:hard 3:1 from epoch 1)",
              "easy_only": "L3-style (correspondence only: easy negatives, no shift)"}
 NEGATIVES = KINDS[1:]
+SMOKE_SIZES = {"train": 24, "val": 12, "test": 12}
 
-DATASETS = ("avsync",)  # the datasets this stage reads (their loaders are its DVC deps)
 PART = ("avts", 1)  # where the reports site shows it: part of the talk, order within it
+# the training knobs, each spelled here once with its check: PretrainJob's, Shifts' and NetConfig's fields of
+# these names (`jobs` and `shifts` read them)
+JOB_FIELDS = dict(epochs=Int(min=1), pairs_per_epoch=Int(min=4), batch_size=Int(min=2), lr=Float(positive=True),
+                  margin=Float(positive=True), switch_fraction=Float(min=0, max=1), hard_share=Float(min=0, max=1))
+SHIFT_FIELDS = dict(window=Int(min=1), hard_min=Int(min=1), superhard=ListOf(Int(min=1), min_len=2, unique=False))
+NET_FIELDS = dict(width=Int(min=1), dim=Int(min=1), n_3d=Int(min=0, max=4))
 PARAMS = Schema(
     "avts_pretrain",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=2), schedules=ListOf(Choice(*SCHEDULES)),
-    epochs=Int(min=1), pairs_per_epoch=Int(min=4), batch_size=Int(min=2), lr=Float(positive=True),
-    margin=Float(positive=True), switch_fraction=Float(min=0, max=1), hard_share=Float(min=0, max=1),
-    window=Int(min=1), hard_min=Int(min=1), superhard=ListOf(Int(min=1), min_len=2, unique=False),
-    width=Int(min=1), dim=Int(min=1), n_3d=Int(min=0, max=4), workers=Int(min=0),
+    **JOB_FIELDS, **SHIFT_FIELDS, **NET_FIELDS, workers=Int(min=0),
 )
 
 
@@ -60,8 +65,13 @@ def smoke(p):
     return p
 
 
+def _knobs(p, names) -> dict:
+    """{name: p.name} (lists as tuples: the jobs are frozen)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in ((k, getattr(p, k)) for k in names)}
+
+
 def shifts(p) -> Shifts:
-    return Shifts(window=p.window, hard_min=p.hard_min, superhard=tuple(p.superhard))
+    return Shifts(**_knobs(p, SHIFT_FIELDS))
 
 
 def load_data(p) -> dict:
@@ -72,27 +82,23 @@ def load_data(p) -> dict:
     except ValueError as err:
         raise ParamError(f"avts_pretrain.window/hard_min/superhard: {err}") from None
     if p.smoke:
-        data = {s: d.head(24 if s == "train" else 12) for s, d in data.items()}
+        data = smoke_splits(data, SMOKE_SIZES)
     return data
 
 
 def jobs(p) -> list:
-    net = NetConfig(width=p.width, dim=p.dim, n_3d=p.n_3d)
-    return [PretrainJob(schedule=s, seed=seed, epochs=p.epochs, pairs_per_epoch=p.pairs_per_epoch,
-                        batch_size=p.batch_size, lr=p.lr, margin=p.margin, switch_fraction=p.switch_fraction,
-                        hard_share=p.hard_share, shifts=shifts(p), net=net)
+    net = NetConfig(**_knobs(p, NET_FIELDS))
+    return [PretrainJob(schedule=s, seed=seed, shifts=shifts(p), net=net, **_knobs(p, JOB_FIELDS))
             for s in p.schedules for seed in p.seeds]
 
 
 def by_schedule(results: list) -> dict:
-    out = {}
-    for r in results:
-        out.setdefault(r["schedule"], []).append(r)
-    return out
+    """{schedule: [PretrainResult, ...]} in first-seen order, each list in seed order."""
+    return shared_runs.group_runs(results, label=lambda r: r.job.schedule)
 
 
 def _values(group, key):
-    return [r["test"][key] for r in group]
+    return [r.test[key] for r in group]
 
 
 def sync_table(results: list, p) -> pd.DataFrame:
@@ -143,13 +149,15 @@ def run_metrics(results: list) -> dict:
                 d = paired_difference(_values(group, f"acc_{kind}"), _values(groups["curriculum"], f"acc_{kind}"))
                 entry[f"delta_acc_{kind}"] = round(d.mean, 4)
                 entry[f"delta_acc_{kind}_wins"] = d.wins
-        entry["cpu_s"] = round(mean_ci([r["cpu_s"] for r in group])[0], 1)
+        entry["cpu_s"] = round(mean_ci([r.cpu_s for r in group])[0], 1)
         out[name] = entry
     return out
 
 
 def history_frame(results: list) -> pd.DataFrame:
-    return pd.DataFrame([{"schedule": r["schedule"], "seed": r["seed"], **h} for r in results for h in r["history"]])
+    """history.csv: every run's per-epoch log, long, after its schedule and seed."""
+    return shared_runs.history_frame(results, history=lambda r: r.history,
+                                     columns=lambda r: {"schedule": r.job.schedule, "seed": r.job.seed})
 
 
 def curves_figure(history: pd.DataFrame, p):
@@ -171,11 +179,11 @@ def save_encoders(results: list, p, path) -> None:
     """What avts_probe reads: every run's video and audio state dicts and how they were built. Floating
     tensors are stored in half precision (the file is committed with the report: 1.4 MB, not 2.8);
     `load_state_dict` casts them back, so the probe starts from these rounded weights."""
-    blob = {"root": p.root, "window": p.window, "net": {"width": p.width, "dim": p.dim, "n_3d": p.n_3d},
+    blob = {"root": p.root, "window": p.window, "net": _knobs(p, NET_FIELDS),
             "seeds": p.seeds, "smoke": p.smoke,
-            "encoders": {r["schedule"]: {} for r in results}}
+            "encoders": {r.job.schedule: {} for r in results}}
     for r in results:
-        blob["encoders"][r["schedule"]][r["seed"]] = _half(r["state"])
+        blob["encoders"][r.job.schedule][r.job.seed] = _half(r.state)
     buffer = io.BytesIO()
     torch.save(blob, buffer)
     atomic_write_bytes(path, buffer.getvalue())

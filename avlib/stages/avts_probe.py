@@ -14,6 +14,7 @@ from avlib.data import load_splits
 from avlib.data.registry import display_name
 from avlib.report import format_ci, ours_column
 from avlib.report.plots import bars_with_ci
+from avlib.stages.shared.avts import DATASETS, smoke_splits
 from avlib.tasks.avts.train import NetConfig, ProbeJob
 
 SCRATCH = "scratch"
@@ -21,8 +22,8 @@ INIT_NAMES = {"curriculum": "AVTS-lite", "mixed": "AVTS-lite, no curriculum", "e
               SCRATCH: "scratch (random init)"}
 MODE_NAMES = {"linear": "linear probe (frozen)", "finetune": "fine-tune"}
 MODALITY_TASKS = {"video": "video (the paper: UCF101/HMDB51)", "audio": "audio (the paper: ESC-50)"}
+SMOKE_SIZES = {"train": 60, "val": 20, "test": 20}
 
-DATASETS = ("avsync",)  # the datasets this stage reads (their loaders are its DVC deps)
 PART = ("avts", 2)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "avts_probe",
@@ -63,7 +64,7 @@ def load_encoders(p) -> dict:
 def load_data(p, blob) -> dict:
     data = load_splits(p.dataset, p.root)
     if p.smoke:
-        data = {s: d.head(60 if s == "train" else 20) for s, d in data.items()}
+        data = smoke_splits(data, SMOKE_SIZES)
     if data["train"].clip_frames % blob["window"]:
         raise ParamError(f"avts_probe: clips of {data['train'].clip_frames} frames do not split into the pretraining "
                          f"windows of {blob['window']}")
@@ -86,10 +87,11 @@ def jobs(p, blob) -> list:
     return out
 
 
-def frame(jobs_: list, results: list) -> pd.DataFrame:
-    return pd.DataFrame([{"init": j.init, "modality": j.modality, "mode": j.mode, "seed": j.seed, "val": r["val"],
-                          "test": r["test"], "best_epoch": r["best_epoch"], "cpu_s": r["cpu_s"]}
-                         for j, r in zip(jobs_, results, strict=True)])
+def frame(results: list) -> pd.DataFrame:
+    """runs.csv: one row per run, its job's (init, modality, mode, seed), val and test clip accuracy."""
+    return pd.DataFrame([{"init": r.job.init, "modality": r.job.modality, "mode": r.job.mode, "seed": r.job.seed,
+                          "val": r.val["acc"], "test": r.test["acc"], "best_epoch": r.best_epoch, "cpu_s": r.cpu_s}
+                         for r in results])
 
 
 def _test(runs: pd.DataFrame, init, modality, mode) -> list:

@@ -1,5 +1,5 @@
 """AVST (avlib/models/avst.py): the attention distributions, the matching negatives, the ablation switches,
-and training through `train_qa` (deterministic)."""
+and training through `train` (deterministic)."""
 
 import pytest
 import torch
@@ -7,7 +7,7 @@ from fixtures.avqa import FakeQA, fake_splits
 
 from avlib.core.runtime import single_threaded
 from avlib.models.avst import ABLATION_ROWS, AVST, ablation_row, other_video_indices
-from avlib.tasks.qa.train import QAJob, train_qa
+from avlib.tasks.qa.train import QAJob, train
 
 KW = dict(vocab_size=20, n_answers=5, hidden=16, visual_dim=32)
 
@@ -112,7 +112,7 @@ def test_training_is_deterministic_and_learns_a_separable_task():
     for split in data.values():  # the answer is readable from the audio: channel <label> raised
         split.audio[torch.arange(len(split)), :, split.label] += 3
     job = QAJob(model="AV+Q+TG+SG", hidden=16, epochs=6, batch_size=8, lr=1e-2, seed=3)
-    first, second = train_qa(job, data), train_qa(job, data)
+    first, second = train(job, data), train(job, data)
     assert first.test == second.test and first.history == second.history
     assert first.test["all"] > 0.4  # chance 0.2; 48 test questions: 0.4 is > 3 s.d. above it
     assert first.val["all"] == max(h["val_all"] for h in first.history)

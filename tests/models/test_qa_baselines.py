@@ -1,5 +1,5 @@
 """The reduced QA baselines (avlib/models/qa_baselines.py): shapes, the inputs each family reads, attention
-distributions, and one training epoch each through `train_qa`."""
+distributions, and one training epoch each through `train`."""
 
 import pytest
 import torch
@@ -7,7 +7,7 @@ from fixtures.avqa import FakeQA, fake_splits
 
 from avlib.core.runtime import single_threaded
 from avlib.models.qa_baselines import BASELINES
-from avlib.tasks.qa.train import QAJob, build_qa_model, train_qa
+from avlib.tasks.qa.train import QAJob, build_qa_model, train
 
 READS = {"AudioQA": (True, False), "VisualQA": (False, True), "VideoQA": (False, True), "AVQA": (True, True)}
 
@@ -39,7 +39,7 @@ def test_every_baseline_trains_one_epoch_deterministically():
     data = fake_splits(n=24, hw=2, channels=32)
     for name in BASELINES:
         job = QAJob(model=name, hidden=16, epochs=1, batch_size=8, lr=1e-3, seed=1)
-        first, second = train_qa(job, data), train_qa(job, data)
+        first, second = train(job, data), train(job, data)
         assert first.test == second.test and first.history == second.history, name
         assert 0 <= first.test["all"] <= 1
 

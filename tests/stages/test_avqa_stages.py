@@ -41,6 +41,14 @@ def test_a_type_without_modality_is_refused():
         pooled_accuracy({"Sound/Counting": [1, 2]})
 
 
+def test_the_shared_job_knobs_are_qajob_fields():
+    from dataclasses import fields
+
+    from avlib.stages.shared.qa import JOB_FIELDS
+
+    assert set(JOB_FIELDS) <= {f.name for f in fields(QAJob)}
+
+
 def _result(model, seed, acc):
     test = {g: acc for g in ("Audio", "Visual", "Audio-Visual", "all", *avqa_baselines.TYPE_COLUMNS)}
     return QAResult(job=QAJob(model=model, seed=seed, lr=1e-3), val=dict(test), test=test, test_counts={},

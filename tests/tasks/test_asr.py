@@ -21,7 +21,7 @@ from avlib.data.embedded.avspeech import (
 )
 from avlib.models.bilinear import BilinearSoftmax, FactoredBilinearSoftmax, average_log_posteriors
 from avlib.tasks.asr.metrics import collapse, decode, edit_distance, phone_error_rate, phone_loop_viterbi
-from avlib.tasks.asr.train import AVASRConfig, AVASRJob, train_avasr
+from avlib.tasks.asr.train import AVASRConfig, AVASRJob, train
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(n_train=10, n_val=5, n_test=5)
@@ -146,16 +146,27 @@ def test_avspeech_missing_root_names_the_file(tmp_path):
         AVSpeech(tmp_path / "nowhere", "train")
 
 
-def test_train_avasr_is_deterministic_and_reports_every_model(tiny_avspeech):
+def test_train_is_deterministic_and_reports_every_model(tiny_avspeech):
     data = {0.0: {s: AVSpeech(tiny_avspeech, s) for s in ("train", "val", "test")}}
     cfg = AVASRConfig(hidden=(16,), bottleneck=8, rank=4, epochs=1, joint_epochs=1, batch_size=128,
                       penalties=(0.0, 4.0))
     with single_threaded():  # as run_tasks runs it
-        first, second = (train_avasr(AVASRJob(seed=3, snr_db=0.0, config=cfg), data) for _ in range(2))
-    assert first["results"] == second["results"]
-    assert set(first["results"]) == {"audio", "visual", "fusion", "bilinear", "factored", "shared", "average"}
-    for metrics in first["results"].values():
-        assert 0 <= metrics["test_frame_acc"] <= 1 and metrics["test_per"] >= 0 and metrics["penalty"] in (0.0, 4.0)
+        first, second = (train(AVASRJob(seed=3, snr_db=0.0, config=cfg), data) for _ in range(2))
+    assert (first.val, first.test, first.penalty, first.partner) == (second.val, second.test, second.penalty,
+                                                                     second.partner)
+    assert set(first.test) == {"audio", "visual", "fusion", "bilinear", "factored", "shared", "average"}
+    for model, metrics in first.test.items():
+        assert 0 <= metrics["frame_acc"] <= 1 and metrics["per"] >= 0 and first.penalty[model] in (0.0, 4.0)
+    assert first.partner in ("bilinear", "factored", "shared")
+    assert first.history == second.history and {h["model"] for h in first.history} == set(first.test) - {"average"}
+
+
+def test_stage_config_knobs_are_the_config_fields():
+    from dataclasses import fields
+
+    from avlib.stages import avasr_fusion
+
+    assert list(avasr_fusion.CONFIG_FIELDS) == [f.name for f in fields(AVASRConfig)]
 
 
 def test_stage_params_reject_a_main_snr_outside_the_sweep():

@@ -21,7 +21,7 @@ from avlib.tasks.avts.sampling import (
     sample_pairs,
     switch_epoch,
 )
-from avlib.tasks.avts.train import NetConfig, PretrainJob, ProbeJob, choose_threshold, sync_metrics, train_avts
+from avlib.tasks.avts.train import NetConfig, PretrainJob, ProbeJob, choose_threshold, sync_metrics, train
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = AVSyncConfig(n_train=16, n_val=8, n_test=8)
@@ -183,20 +183,23 @@ def test_jobs_are_deterministic(tiny_avsync):
     data = {s: AVSync(tiny_avsync, s) for s in ("train", "val", "test")}
     job = PretrainJob(schedule="curriculum", seed=3, epochs=2, pairs_per_epoch=64, batch_size=32, net=SMALL,
                       switch_fraction=0.5)
-    runs = [train_avts(job, data) for _ in range(2)]
-    assert runs[0]["history"] == runs[1]["history"] and runs[0]["test"] == runs[1]["test"]
-    assert [h["hard_fraction"] for h in runs[0]["history"]] == [0.0, 0.25]
+    runs = [train(job, data) for _ in range(2)]
+    assert runs[0].history == runs[1].history and runs[0].test == runs[1].test
+    assert [h["hard_fraction"] for h in runs[0].history] == [0.0, 0.25]
+    assert runs[0].job == job and runs[0].best_epoch == 1  # no selection: the last epoch
     for m in ("video", "audio"):
-        for k, v in runs[0]["state"][m].items():
-            assert torch.equal(v, runs[1]["state"][m][k]), k
-    other = train_avts(replace(job, seed=4), data)
-    assert other["history"] != runs[0]["history"]
-    probe = ProbeJob(init="curriculum", modality="audio", mode="finetune", seed=3, state=runs[0]["state"]["audio"],
+        for k, v in runs[0].state[m].items():
+            assert torch.equal(v, runs[1].state[m][k]), k
+    other = train(replace(job, seed=4), data)
+    assert other.history != runs[0].history
+    probe = ProbeJob(init="curriculum", modality="audio", mode="finetune", seed=3, state=runs[0].state["audio"],
                      labelled_per_class=1, epochs=2, net=SMALL)
-    a, b = train_avts(probe, data), train_avts(probe, data)
-    assert a["history"] == b["history"] and a["test"] == b["test"]
-    linear = train_avts(replace(probe, mode="linear", modality="video", state=runs[0]["state"]["video"]), data)
-    assert 0.0 <= linear["test"] <= 1.0
+    a, b = train(probe, data), train(probe, data)
+    assert a.history == b.history and a.test == b.test
+    assert a.val["acc"] == max(h["val_acc"] for h in a.history)  # the selected epoch's val
+    assert a.history[a.best_epoch]["val_acc"] == a.val["acc"]
+    linear = train(replace(probe, mode="linear", modality="video", state=runs[0].state["video"]), data)
+    assert 0.0 <= linear.test["acc"] <= 1.0 and linear.best_epoch is None
 
 
 # --- the notebooks ---------------------------------------------------------------------------------
@@ -217,6 +220,18 @@ def test_the_three_notebooks_smoke_in_a_chain(tmp_path):
     table = (probe / "table.md").read_text()
     assert "paper (UCF101) top-1" in table and "89" in table and "82.3" in table and "Δ vs scratch" in table
     assert json.loads((probe / "provenance.json").read_text())["embedded_data"] is True
+
+
+def test_the_stage_knobs_are_the_jobs_fields():
+    from dataclasses import fields
+
+    from avlib.stages import avts_pretrain
+    from avlib.tasks.avts.sampling import Shifts
+
+    for knobs, cls in ((avts_pretrain.JOB_FIELDS, PretrainJob), (avts_pretrain.SHIFT_FIELDS, Shifts),
+                       (avts_pretrain.NET_FIELDS, NetConfig)):
+        assert set(knobs) <= {f.name for f in fields(cls)}, cls.__name__
+    assert set(avts_pretrain.NET_FIELDS) == {f.name for f in fields(NetConfig)}  # avts_probe rebuilds it
 
 
 def test_bad_params_are_named_before_anything_runs(tmp_path):

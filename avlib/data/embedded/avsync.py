@@ -12,7 +12,7 @@ on top of Gaussian pixel noise and white audio noise (`snr_db`). Every event of 
 Why this shape: a window of one clip is "in sync" with its own audio only at the same time. Audio of
 another clip (an easy negative) usually says another digit; audio of the same clip shifted by a second
 (hard) says the same digit at the wrong times; shifted by a few frames (super-hard) it is off by a
-fraction of a word. The sampler (avlib/avts_sampling.py) cuts these windows from the stored streams.
+fraction of a word. The sampler (avlib/tasks/avts/sampling.py) cuts these windows from the stored streams.
 
 Splits use disjoint MNIST images; speakers are dealt by family as in AV-Digits (train families are never
 heard in val or test; val and test share the held-out families). Reuses AV-Digits' voice families,
@@ -213,7 +213,7 @@ def _problem(data) -> str | None:
 
 class AVSync:
     """One split of AV-Sync in memory: whole clips (`video`, `audio`, `label`, `onsets`). Not a dataset of
-    items: the AVTS sampler cuts windows from the clips (avlib/avts_sampling.py)."""
+    items: the AVTS sampler cuts windows from the clips (avlib/tasks/avts/sampling.py)."""
 
     n_classes = 10
 

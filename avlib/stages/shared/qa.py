@@ -10,6 +10,7 @@ from avlib.core.metrics import mean_ci
 from avlib.core.params import Float, Int, ParamError
 from avlib.data import load_splits
 from avlib.report import format_ci
+from avlib.stages.shared.runs import group_runs
 from avlib.tasks.qa.metrics import MODALITIES
 from avlib.tasks.qa.train import QAJob
 
@@ -18,9 +19,11 @@ SMOKE_SIZES = {"train": 96, "val": 48, "test": 48}
 GROUPS = (*MODALITIES, "all")  # the pooled columns, in the paper's order
 GROUP_COLUMNS = {"Audio": "audio", "Visual": "visual", "Audio-Visual": "audio-visual", "all": "all"}
 
-# the knobs of every QA training, the same keys in each stage's params section
-QA_FIELDS = dict(hidden=Int(min=8), epochs=Int(min=1), batch_size=Int(min=2), step_size=Int(min=1),
-                 gamma=Float(positive=True, max=1), match_weight=Float(min=0), workers=Int(min=0))
+# the knobs of every QA training, the same keys in each stage's params section: QAJob's fields of those names
+# (`job` reads them), and the worker count
+JOB_FIELDS = dict(hidden=Int(min=8), epochs=Int(min=1), batch_size=Int(min=2), step_size=Int(min=1),
+                  gamma=Float(positive=True, max=1), match_weight=Float(min=0))
+QA_FIELDS = dict(**JOB_FIELDS, workers=Int(min=0))
 
 
 def load_data(p) -> dict:
@@ -32,8 +35,7 @@ def load_data(p) -> dict:
 
 
 def job(p, model: str, seed: int, lr: float, *, keep_state: bool = False) -> QAJob:
-    return QAJob(model=model, seed=seed, hidden=p.hidden, epochs=p.epochs, batch_size=p.batch_size, lr=lr,
-                 step_size=p.step_size, gamma=p.gamma, match_weight=p.match_weight, keep_state=keep_state)
+    return QAJob(model=model, seed=seed, lr=lr, keep_state=keep_state, **{k: getattr(p, k) for k in JOB_FIELDS})
 
 
 def lr_grid_frame(results) -> pd.DataFrame:
@@ -58,12 +60,9 @@ def chosen_lr(path) -> float:
     return float(grid.loc[grid["chosen"], "lr"].iloc[0])
 
 
-def group_results(results) -> dict:
+def by_model(results) -> dict:
     """{model name: [QAResult, ...]} in first-seen order, each list in seed order."""
-    groups = {}
-    for r in results:
-        groups.setdefault(r.job.model, []).append(r)
-    return groups
+    return group_runs(results, label=lambda r: r.job.model)
 
 
 def accuracy_cells(runs, keys, ours) -> dict:

@@ -1,4 +1,5 @@
-"""Training for the bilinear AV-ASR stage: `train_avasr(job, data)`, one task of `avlib.core.pool.run_tasks`.
+"""Training for the bilinear AV-ASR stage: `train(job, data) -> AVASRResult`, one task of
+`avlib.core.pool.run_tasks`.
 
 One job = one (seed, audio SNR). It trains, in order, on frames of AV-Speech (`avlib.data.embedded.avspeech`):
   audio      audio-only DNN                     visual     visual-only DNN
@@ -8,13 +9,13 @@ One job = one (seed, audio SNR). It trains, in order, on frames of AV-Speech (`a
              bilinear head; towers initialised from `audio` and `visual` (our choice: the notes do not say
              how the bilinear network is initialised), then trained jointly
   average    posteriors of `fusion` and the bilinear variant whose average has the best val PER
-Every model keeps the epoch of best val frame accuracy; its PER decoding penalty is chosen on val PER
-from `penalties`. Test is only evaluated, never used to choose anything.
+Every model keeps the epoch of best val frame accuracy (ties: the earlier); its PER decoding penalty is chosen
+on val PER from `penalties`. Test is only evaluated, never used to choose anything.
 """
 
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -30,6 +31,7 @@ from avlib.models.bilinear import (
     average_log_posteriors,
 )
 from avlib.tasks.asr.metrics import decode, frame_accuracy, phone_error_rate
+from avlib.tasks.result import BestEpoch, Result
 
 MODELS = ("audio", "visual", "fusion", "bilinear", "factored", "shared", "average")
 BILINEAR_HEADS = ("bilinear", "factored", "shared")
@@ -54,6 +56,16 @@ class AVASRJob:
     snr_db: float
     config: AVASRConfig
     models: tuple = MODELS
+
+
+@dataclass
+class AVASRResult(Result):
+    """One (seed, SNR), every model of `job.models`: val / test = {model: {"frame_acc", "per"}} (PER at the
+    model's decoding penalty); best_epoch None (each model keeps its own epoch: `history` has one record per
+    model and epoch), and:"""
+
+    penalty: dict = field(default_factory=dict)  # {model: the decoding penalty chosen on val PER}
+    partner: str | None = None  # the bilinear variant whose average with fusion is "average" (chosen on val PER)
 
 
 class _Frames:
@@ -87,13 +99,13 @@ def log_posteriors(kind: str, model: nn.Module, split, batch_size: int = 4096) -
     return torch.cat(out)
 
 
-def fit_frames(kind: str, model: nn.Module, train, val, *, epochs: int, cfg: AVASRConfig, seed: int) -> nn.Module:
-    """Adam on frame cross-entropy (the notes' objective: max Σ log p(y | x1, x2)); the epoch of best val
-    frame accuracy is kept (ties: the first)."""
+def fit_frames(kind: str, model: nn.Module, train, val, *, epochs: int, cfg: AVASRConfig, seed: int) -> list:
+    """Adam on frame cross-entropy (the notes' objective: max Σ log p(y | x1, x2)); `model` is left at the
+    epoch of best val frame accuracy (ties: the first). Returns its history, one record per epoch."""
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loader = make_loader(train, batch_size=cfg.batch_size, shuffle=True, seed=seed)
-    best, best_acc = copy.deepcopy(model.state_dict()), -1.0
-    for _ in range(epochs):
+    best, history = BestEpoch("val_frame_acc"), []
+    for epoch in range(epochs):
         model.train()
         for batch in loader:
             loss = nn.functional.cross_entropy(_forward(kind, model, batch), batch["label"])
@@ -101,14 +113,15 @@ def fit_frames(kind: str, model: nn.Module, train, val, *, epochs: int, cfg: AVA
             loss.backward()
             optimizer.step()
         acc = frame_accuracy(log_posteriors(kind, model, val), val.label)
-        if acc > best_acc:
-            best, best_acc = copy.deepcopy(model.state_dict()), acc
-    model.load_state_dict(best)
-    return model
+        history.append({"model": kind, "epoch": epoch, "val_frame_acc": acc})
+        best.update(history[-1], model)
+    best.restore(model)
+    return history
 
 
 def evaluate(log_probs: dict, splits: dict, cfg: AVASRConfig) -> dict:
-    """Frame accuracy and PER on val and test; the decoding penalty with the best val PER (ties: the first)."""
+    """{"val": {"frame_acc", "per"}, "test": {...}, "penalty"}: PER at the decoding penalty with the best val
+    PER (ties: the first)."""
     groups, out = splits["val"].groups, {}
     for split in ("val", "test"):
         refs = [splits[split].reference(u).tolist() for u in range(splits[split].n_utterances)]
@@ -116,9 +129,8 @@ def evaluate(log_probs: dict, splits: dict, cfg: AVASRConfig) -> dict:
                       "per": [phone_error_rate(refs, decode(log_probs[split], splits[split].frame_offsets, groups, pen))
                               for pen in cfg.penalties]}
     best = min(range(len(cfg.penalties)), key=lambda i: (out["val"]["per"][i], i))
-    return {"val_frame_acc": out["val"]["frame_acc"], "test_frame_acc": out["test"]["frame_acc"],
-            "val_per": out["val"]["per"][best], "test_per": out["test"]["per"][best],
-            "penalty": cfg.penalties[best]}
+    return {split: {"frame_acc": out[split]["frame_acc"], "per": out[split]["per"][best]} for split in ("val", "test")
+            } | {"penalty": cfg.penalties[best]}
 
 
 def _head(kind: str, cfg: AVASRConfig, n_classes: int, groups) -> nn.Module:
@@ -128,27 +140,27 @@ def _head(kind: str, cfg: AVASRConfig, n_classes: int, groups) -> nn.Module:
     return FactoredBilinearSoftmax(**dims, rank=cfg.rank, groups=groups if kind == "shared" else None)
 
 
-def train_avasr(job: AVASRJob, data: dict) -> dict:
-    """data: {snr_db: {"train", "val", "test": AVSpeech}}. Returns {model: metrics} and the CPU seconds."""
-    start = time.process_time()
+def train(job: AVASRJob, data: dict) -> AVASRResult:
+    """data: {snr_db: {"train", "val", "test": AVSpeech}}: every model of `job.models` at `job.snr_db`."""
+    start, start_cpu = time.perf_counter(), time.process_time()
     splits = data[job.snr_db]
     cfg, train, val = job.config, splits["train"], splits["val"]
     n_classes = train.n_classes
     dims = {"audio": train[0]["audio"].numel(), "visual": train[0]["visual"].numel()}
-    nets, logp = {}, {}
+    nets, logp, history = {}, {}, []
     for i, kind in enumerate(("audio", "visual")):
         seed_everything(job.seed * 1000 + i)
-        net = FrameDNN(in_dim=dims[kind], hidden=cfg.hidden, bottleneck=cfg.bottleneck, n_classes=n_classes)
-        nets[kind] = fit_frames(kind, net, train, val, epochs=cfg.epochs, cfg=cfg, seed=job.seed)
+        nets[kind] = FrameDNN(in_dim=dims[kind], hidden=cfg.hidden, bottleneck=cfg.bottleneck, n_classes=n_classes)
+        history += fit_frames(kind, nets[kind], train, val, epochs=cfg.epochs, cfg=cfg, seed=job.seed)
 
     # feature fusion: the uni-modal feature spaces stay fixed
     with torch.no_grad():
         feats = {s: _Frames(*(nets[m].eval().features(splits[s].__getitems__(torch.arange(len(splits[s])))[m])
                               for m in ("audio", "visual")), splits[s].label) for s in splits}
     seed_everything(job.seed * 1000 + 2)
-    fusion = FeatureFusionSoftmax(audio_dim=cfg.bottleneck, visual_dim=cfg.bottleneck, n_classes=n_classes)
-    nets["fusion"] = fit_frames("fusion", fusion, feats["train"], feats["val"], epochs=cfg.joint_epochs, cfg=cfg,
-                                seed=job.seed)
+    nets["fusion"] = FeatureFusionSoftmax(audio_dim=cfg.bottleneck, visual_dim=cfg.bottleneck, n_classes=n_classes)
+    history += fit_frames("fusion", nets["fusion"], feats["train"], feats["val"], epochs=cfg.joint_epochs, cfg=cfg,
+                          seed=job.seed)
     for kind in ("audio", "visual", "fusion"):
         source = feats if kind == "fusion" else splits
         logp[kind] = {s: log_posteriors(kind, nets[kind], source[s]) for s in ("val", "test")}
@@ -159,14 +171,18 @@ def train_avasr(job: AVASRJob, data: dict) -> dict:
         seed_everything(job.seed * 1000 + 3 + i)
         net = BimodalDNN(copy.deepcopy(nets["audio"]), copy.deepcopy(nets["visual"]),
                          _head(kind, cfg, n_classes, train.groups))
-        net = fit_frames(kind, net, train, val, epochs=cfg.joint_epochs, cfg=cfg, seed=job.seed)
+        history += fit_frames(kind, net, train, val, epochs=cfg.joint_epochs, cfg=cfg, seed=job.seed)
         logp[kind] = {s: log_posteriors(kind, net, splits[s]) for s in ("val", "test")}
 
-    results = {kind: evaluate(logp[kind], splits, cfg) for kind in MODELS if kind in logp and kind in job.models}
+    scores = {kind: evaluate(logp[kind], splits, cfg) for kind in MODELS if kind in logp and kind in job.models}
+    partner = None
     if "average" in job.models:
         candidates = {k: {s: average_log_posteriors(logp["fusion"][s], logp[k][s]) for s in ("val", "test")}
                       for k in BILINEAR_HEADS if k in logp}
         scored = {k: evaluate(v, splits, cfg) for k, v in candidates.items()}
-        partner = min(scored, key=lambda k: (scored[k]["val_per"], BILINEAR_HEADS.index(k)))
-        results["average"] = {**scored[partner], "partner": partner}
-    return {"seed": job.seed, "snr_db": job.snr_db, "results": results, "cpu_s": time.process_time() - start}
+        partner = min(scored, key=lambda k: (scored[k]["val"]["per"], BILINEAR_HEADS.index(k)))
+        scores["average"] = scored[partner]
+    return AVASRResult(job=job, val={k: v["val"] for k, v in scores.items()},
+                       test={k: v["test"] for k, v in scores.items()}, best_epoch=None, history=history,
+                       wall_s=time.perf_counter() - start, cpu_s=time.process_time() - start_cpu,
+                       penalty={k: v["penalty"] for k, v in scores.items()}, partner=partner)

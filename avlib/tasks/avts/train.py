@@ -1,12 +1,14 @@
-"""AVTS training jobs for the run engine: `train_avts(job, data)`, one pretraining or one downstream run.
+"""AVTS training jobs for the run engine: `train(job, data)`, one pretraining (-> PretrainResult) or one
+downstream run (-> ProbeResult).
 
-`avlib.core.pool.run_tasks(train_avts, jobs, data)` runs them single-threaded in worker processes; each job
+`avlib.core.pool.run_tasks(train, jobs, data)` runs them single-threaded in worker processes; each job
 seeds itself (`seed_everything`) and draws its pairs and batches from generators seeded by its own seed,
 so its result does not depend on the number of workers. `data` = {"train", "val", "test"}: AVSync splits.
 
 PretrainJob (Korbar et al. 2018, Sec. 3): the two networks trained with the contrastive loss (Eq. 1) on
 pairs sampled per epoch by `avlib.tasks.avts.sampling` (half positives; negatives easy, or easy:hard per the
-schedule). No model selection: the last epoch's networks are kept (the paper trains a fixed schedule).
+schedule). No model selection: the last epoch's networks are kept (the paper trains a fixed schedule), and
+`best_epoch` is that last epoch.
 Evaluation: fixed held-out pairs of every kind (one per clip and kind, the same for every run); a pair is
 called in sync when d < tau, tau chosen on val (best balanced accuracy, positives vs all negative kinds
 weighed equally); test reports, per negative kind, the balanced accuracy (positives vs that kind) and AUC.
@@ -16,12 +18,12 @@ variant, from L3-style pretraining or from scratch, on the clip labels with few 
   linear    a logistic regression on the frozen pooled conv features (the paper: a linear SVM on conv5),
             averaged over the clip's windows;
   finetune  encoder + linear head trained with cross-entropy on windows (Adam), the epoch chosen on val
-            clip accuracy (window logits averaged), then test.
+            clip accuracy (window logits averaged; ties: the earlier epoch), then test.
+A ProbeResult's val and test are {"acc": clip accuracy}.
 Reductions (AVTS-lite): Adam instead of the paper's SGD with a plateau schedule; tiny networks
 (avlib/models/avts.py); one labelled dataset drawn from the same generator as the pretraining clips.
 """
 
-import copy
 import time
 from dataclasses import dataclass, field
 
@@ -35,6 +37,7 @@ from sklearn.preprocessing import StandardScaler
 from avlib.core.runtime import seed_everything
 from avlib.models.avts import AVTSNet, ClipClassifier, contrastive_loss, pair_distance
 from avlib.tasks.avts.sampling import KINDS, Shifts, cut_windows, epoch_counts, hard_fraction, sample_pairs
+from avlib.tasks.result import BestEpoch, Result
 
 EVAL_SEED = 12345  # the held-out pairs: the same for every run, so runs are compared on the same pairs
 
@@ -76,13 +79,26 @@ class ProbeJob:
     net: NetConfig = field(default_factory=NetConfig)
 
 
+@dataclass
+class PretrainResult(Result):
+    """`Result` with val / test = `sync_metrics` of the last epoch (val: at the threshold chosen on it), and:"""
+
+    threshold: float = 0.0  # tau, chosen on the last epoch's val pairs
+    state: dict | None = None  # {"video": state dict, "audio": state dict} of the last epoch
+
+
+@dataclass
+class ProbeResult(Result):
+    """`Result` with val / test = {"acc": clip accuracy}; best_epoch None for the linear probe."""
+
+
 def build_net(net: NetConfig, split, window: int) -> AVTSNet:
     return AVTSNet(frames=window, mel_per_frame=split.mel_per_frame, n_mels=split.audio.shape[1], width=net.width,
                    dim=net.dim, n_3d=net.n_3d)
 
 
-def train_avts(job, data: dict) -> dict:
-    """One job (PretrainJob or ProbeJob) -> a picklable result dict (see the module docstring)."""
+def train(job, data: dict) -> PretrainResult | ProbeResult:
+    """One job: a PretrainJob -> PretrainResult, a ProbeJob -> ProbeResult (see the module docstring)."""
     start, start_cpu = time.perf_counter(), time.process_time()
     seed_everything(job.seed)
     if isinstance(job, PretrainJob):
@@ -90,8 +106,9 @@ def train_avts(job, data: dict) -> dict:
     elif isinstance(job, ProbeJob):
         out = _downstream(job, data)
     else:
-        raise TypeError(f"train_avts takes a PretrainJob or ProbeJob, got {type(job).__name__}")
-    return out | {"wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - start_cpu}
+        raise TypeError(f"avts train takes a PretrainJob or ProbeJob, got {type(job).__name__}")
+    out.wall_s, out.cpu_s = time.perf_counter() - start, time.process_time() - start_cpu
+    return out
 
 
 # --- pretraining ------------------------------------------------------------------------------------
@@ -138,7 +155,7 @@ def sync_metrics(d: torch.Tensor, kind: torch.Tensor, tau: float) -> dict:
     return out
 
 
-def _pretrain(job: PretrainJob, data: dict) -> dict:
+def _pretrain(job: PretrainJob, data: dict) -> PretrainResult:
     train = data["train"]
     model = build_net(job.net, train, job.shifts.window)
     optimizer = torch.optim.Adam(model.parameters(), lr=job.lr)
@@ -167,9 +184,10 @@ def _pretrain(job: PretrainJob, data: dict) -> dict:
         history.append({"epoch": epoch, "hard_fraction": hard, "loss": total / n,
                         **{f"val_{k}": v for k, v in val.items()}})
     d_test = distances(model, data["test"], evals["test"], job.shifts.window)  # tau, val: the last epoch's
-    return {"schedule": job.schedule, "seed": job.seed, "history": history, "threshold": tau, "val": val,
-            "test": sync_metrics(d_test, evals["test"]["kind"], tau),
-            "state": {m: {k: v.clone() for k, v in getattr(model, m).state_dict().items()} for m in ("video", "audio")}}
+    return PretrainResult(job=job, val=val, test=sync_metrics(d_test, evals["test"]["kind"], tau),
+                          best_epoch=job.epochs - 1, history=history, threshold=tau,
+                          state={m: {k: v.clone() for k, v in getattr(model, m).state_dict().items()}
+                                 for m in ("video", "audio")})
 
 
 # --- downstream classification ---------------------------------------------------------------------
@@ -204,7 +222,7 @@ def _clip_outputs(fn, x: torch.Tensor, n_windows: int, batch: int = 512) -> torc
     return out.view(-1, n_windows, out.shape[-1]).mean(1)
 
 
-def _downstream(job: ProbeJob, data: dict) -> dict:
+def _downstream(job: ProbeJob, data: dict) -> ProbeResult:
     train = data["train"]
     n_windows = train.clip_frames // job.window
     clips = {"train": labelled_clips(train, job.labelled_per_class),
@@ -217,15 +235,15 @@ def _downstream(job: ProbeJob, data: dict) -> dict:
         feats = {s: _clip_outputs(encoder.features, x[s], n_windows).numpy() for s in x}
         clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
         clf.fit(feats["train"], y["train"].numpy())
-        return {"val": float(clf.score(feats["val"], y["val"].numpy())),
-                "test": float(clf.score(feats["test"], y["test"].numpy())), "best_epoch": None, "history": []}
+        return ProbeResult(job=job, val={"acc": float(clf.score(feats["val"], y["val"].numpy()))},
+                           test={"acc": float(clf.score(feats["test"], y["test"].numpy()))}, best_epoch=None)
     if job.mode != "finetune":
         raise ValueError(f"mode={job.mode!r}; expected 'linear' or 'finetune'")
     model = ClipClassifier(encoder, train.n_classes)
     optimizer = torch.optim.Adam(model.parameters(), lr=job.lr)
     window_labels = y["train"].repeat_interleave(n_windows)
     generator = torch.Generator().manual_seed(job.seed)
-    best, best_state, history = None, None, []
+    best, history = BestEpoch("val_acc"), []
     for epoch in range(job.epochs):
         model.train()
         order = torch.randperm(len(window_labels), generator=generator)
@@ -238,9 +256,8 @@ def _downstream(job: ProbeJob, data: dict) -> dict:
         model.eval()
         val = float((_clip_outputs(model, x["val"], n_windows).argmax(1) == y["val"]).double().mean())
         history.append({"epoch": epoch, "val_acc": val})
-        if best is None or val > best["val_acc"]:
-            best, best_state = history[-1], copy.deepcopy(model.state_dict())
-    model.load_state_dict(best_state)
+        best.update(history[-1], model)
+    best.restore(model)
     model.eval()
     test = float((_clip_outputs(model, x["test"], n_windows).argmax(1) == y["test"]).double().mean())
-    return {"val": best["val_acc"], "test": test, "best_epoch": best["epoch"], "history": history}
+    return ProbeResult(job=job, val=best.val, test={"acc": test}, best_epoch=best.epoch, history=history)

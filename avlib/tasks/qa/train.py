@@ -1,4 +1,4 @@
-"""QA training for MUSIC-AVQA-style data: `train_qa(job, data)`, the task `avlib.core.pool.run_tasks` runs.
+"""QA training for MUSIC-AVQA-style data: `train(job, data) -> QAResult`, the task `avlib.core.pool.run_tasks` runs.
 
 The paper's recipe (Sec. 5.1 and the authors' code): Adam, StepLR(step 8, gamma 0.1), batch 64, the model
 of the epoch with the best val accuracy (all questions, pooled) kept and evaluated once on test; AVST adds
@@ -6,7 +6,6 @@ of the epoch with the best val accuracy (all questions, pooled) kept and evaluat
 [B, L] (0 = pad), "label" [B], "type" [B] (index into `dataset.types`), "video" [B]}.
 """
 
-import copy
 import time
 from dataclasses import dataclass, field
 
@@ -18,6 +17,7 @@ from avlib.data.loader import make_loader
 from avlib.models.avst import ABLATION_ROWS, ablation_row
 from avlib.models.qa_baselines import BASELINES
 from avlib.tasks.qa.metrics import pooled_accuracy, type_counts
+from avlib.tasks.result import BestEpoch, Result
 
 MODELS = (*ABLATION_ROWS, *BASELINES)  # AVST's Table 5 rows by name, then the baselines
 
@@ -37,16 +37,12 @@ class QAJob:
 
 
 @dataclass
-class QAResult:
-    job: QAJob
-    val: dict  # pooled accuracies of the selected epoch on val
-    test: dict  # the same on test
-    test_counts: dict  # {type: [n correct, n]} on test
-    best_epoch: int
-    history: list = field(default_factory=list)
-    wall_s: float = 0.0
-    cpu_s: float = 0.0
-    state: dict | None = None
+class QAResult(Result):
+    """`Result` with val / test = the pooled accuracies (each type, each modality, "all") of the selected
+    epoch, and:"""
+
+    test_counts: dict = field(default_factory=dict)  # {type: [n correct, n]} on test
+    state: dict | None = None  # the selected weights (job.keep_state)
 
 
 def build_qa_model(name: str, dataset, *, hidden: int):
@@ -86,20 +82,21 @@ def evaluate(model, dataset, batch_size: int = 256) -> tuple[dict, torch.Tensor]
     return type_counts(predictions == labels, torch.cat(types), dataset.types), predictions
 
 
-def train_qa(job: QAJob, data: dict) -> QAResult:
-    """Train `job.model` on data["train"], select the epoch on data["val"], evaluate it on data["test"]."""
+def train(job: QAJob, data: dict) -> QAResult:
+    """Train `job.model` on data["train"], select the epoch on data["val"] (pooled accuracy over all
+    questions, ties: the earlier epoch), evaluate it once on data["test"]."""
     start, start_cpu = time.perf_counter(), time.process_time()
     seed_everything(job.seed)
     model = build_qa_model(job.model, data["train"], hidden=job.hidden)
     optimizer = torch.optim.Adam(model.parameters(), lr=job.lr)
     schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=job.step_size, gamma=job.gamma)
     negatives = torch.Generator().manual_seed(job.seed + 1)  # the matching's other-video draws
-    train = make_loader(data["train"], batch_size=job.batch_size, shuffle=True, seed=job.seed)
-    best, best_state, history = None, None, []
+    train_loader = make_loader(data["train"], batch_size=job.batch_size, shuffle=True, seed=job.seed)
+    best, history = BestEpoch("val_all"), []
     for epoch in range(job.epochs):
         model.train()
         total, n = 0.0, 0
-        for batch in train:
+        for batch in train_loader:
             out = model(batch["audio"], batch["visual"], batch["question"], video=batch["video"], generator=negatives)
             loss = qa_loss(out, batch["label"], job.match_weight)
             optimizer.zero_grad(set_to_none=True)
@@ -109,10 +106,9 @@ def train_qa(job: QAJob, data: dict) -> QAResult:
         schedule.step()
         val = pooled_accuracy(evaluate(model, data["val"])[0])
         history.append({"epoch": epoch, "loss": total / n, **{f"val_{k}": v for k, v in val.items()}})
-        if best is None or val["all"] > best[1]["all"]:  # strictly better: ties keep the earlier epoch
-            best, best_state = (epoch, val), copy.deepcopy(model.state_dict())
-    model.load_state_dict(best_state)
+        best.update(history[-1], model)
+    best.restore(model)
     counts, _ = evaluate(model, data["test"])
-    return QAResult(job=job, val=best[1], test=pooled_accuracy(counts), test_counts=counts, best_epoch=best[0],
+    return QAResult(job=job, val=best.val, test=pooled_accuracy(counts), test_counts=counts, best_epoch=best.epoch,
                     history=history, wall_s=time.perf_counter() - start, cpu_s=time.process_time() - start_cpu,
-                    state=best_state if job.keep_state else None)
+                    state=best.state if job.keep_state else None)
