@@ -11,7 +11,12 @@
    (b) the paper-sized model (two ResNet-18s, 257x188 spectrogram + 224x224 frame, concat, batch 16).
    Both variants run `avlib.tasks.classify.fit.train_step`, the exact step `fit` runs. Goal <= 1.03 (CPU), 1.05 (GPU).
 3. make_loader steps/s over AV-Digits-shaped data / steps/s of slicing the same in-memory tensors. Goal >= 0.9.
-4. DDP scaling: training time of one run under `torchrun --nproc-per-node 2` / the same run on 1 rank (same
+4. Per-run cost on 2 cores: one Table 1 concat run (AV-Digits-shaped data, 3500 clips, batch 64, one thread,
+   as the CPU engine runs it) in a fresh process per variant, interleaved rounds, median fit time. Each
+   candidate against the engine before the speed-up (NCHW SmallCNN): channels_last (kept, the default),
+   channels_last + glibc malloc that keeps freed memory (rejected: within noise), channels_last +
+   torch.compile (rejected: slower, and 20-40 s of compile per process). Goal >= 2.0x.
+5. DDP scaling: training time of one run under `torchrun --nproc-per-node 2` / the same run on 1 rank (same
    global batches, tools/torchrun_fit.py): NCCL on a machine with >= 2 GPUs, else gloo on the CPU (labelled so;
    on a shared 2-core CPU the ratio says little about GPUs).
 """
@@ -149,6 +154,48 @@ def loader_ratio(rounds: int, n: int = 3500, batch_size: int = 64):
     return t["tensors"] / t["loader"], {k: steps / v for k, v in t.items()}
 
 
+RUN_VARIANTS = {  # name: (SmallCNN layout, torch.compile, extra environment)
+    "NCHW (before)": ("nchw", False, {}),
+    "channels_last (default)": ("cl", False, {}),
+    "channels_last + malloc keeps memory": ("cl", False, {"MALLOC_MMAP_THRESHOLD_": "33554432",
+                                                           "MALLOC_TRIM_THRESHOLD_": "1073741824"}),
+    "channels_last + torch.compile": ("cl", True, {}),
+}
+
+
+def one_run(layout: str, compiled: bool, epochs: int) -> float:
+    """Seconds of `fit` for one concat run on AV-Digits-shaped data, single-threaded (a CPU worker's run)."""
+    from avlib.core.runtime import seed_everything
+    from avlib.tasks.classify.fit import fit
+
+    torch.set_num_threads(1)
+    _, _, data, train = table1_workload([0], epochs)
+    seed_everything(0)
+    model = build_classifier("concat", n_classes=10, encoder="small_cnn", width=8)
+    for encoder in (model.audio_encoder, model.visual_encoder):
+        if layout == "nchw":
+            encoder.memory_format = torch.contiguous_format
+            encoder.to(memory_format=torch.contiguous_format)
+        if compiled:
+            encoder.net = torch.compile(encoder.net)
+    torch.use_deterministic_algorithms(False)  # torch.compile's CPU kernels need it off; speed only
+    return fit(model, data, train, progress=False).wall_s
+
+
+def run_cost(rounds: int, epochs: int, variants=RUN_VARIANTS) -> dict:
+    """{variant: median fit seconds}, each round every variant in a fresh process (order alternating)."""
+    times = {name: [] for name in variants}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for r in range(rounds):
+        for name in list(variants) if r % 2 == 0 else list(variants)[::-1]:
+            layout, compiled, extra = variants[name]
+            out = subprocess.run([sys.executable, __file__, "--one-run", layout, *(["--compiled"] * compiled),
+                                  "--epochs", str(epochs)], check=True, env={**env, **extra},
+                                 capture_output=True, text=True).stdout
+            times[name].append(float(out.strip().splitlines()[-1]))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def ddp_scaling(quick: bool):
     """(speed-up 1 rank / 2 ranks, label, seconds per variant): fit's own wall time (start-up excluded)."""
     gpus = torch.cuda.device_count()
@@ -174,7 +221,13 @@ def main():
     parser.add_argument("--device", default="auto")
     parser.add_argument("--amp", action="store_true", help="mixed precision in both variants")
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    parser.add_argument("--one-run", choices=["nchw", "cl"], help=argparse.SUPPRESS)  # run_cost's subprocess
+    parser.add_argument("--compiled", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--epochs", type=int, default=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one_run:
+        print(one_run(args.one_run, args.compiled, args.epochs))
+        return
     device = pick_device(args.device)
     rounds = 3 if args.quick else 9
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, amp {args.amp}")
@@ -201,6 +254,12 @@ def main():
     ratio, per_s = loader_ratio(rounds)
     print(f"make_loader / in-memory tensors, steps per second:      {ratio:.3f}  "
           f"(loader {per_s['loader']:.0f}/s, tensors {per_s['tensors']:.0f}/s)")
+    if device.type == "cpu":
+        t = run_cost(rounds=2 if args.quick else 3, epochs=1 if args.quick else 3)
+        before = t.pop("NCHW (before)")
+        print(f"per-run cost, one concat run, NCHW before / candidate (goal >= 2.0x; NCHW {before:.1f} s):")
+        for name, seconds in t.items():
+            print(f"    {name:40s} {before / seconds:.2f}x  ({seconds:.1f} s)")
     ratio, label, t = ddp_scaling(args.quick)
     detail = ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
     print(f"DDP scaling, {label}, 2 ranks vs 1 (speed-up of fit):     {ratio:.2f}x  ({detail}; ideal 2x)")

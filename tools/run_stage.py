@@ -191,9 +191,18 @@ def _without_progress(text: str) -> str:
     return "\n".join(line for line in lines if not PROGRESS_LINE.search(line))
 
 
-def stable_notebook(nb):
+def stable_notebook(nb, paths: dict | None = None):
     """The executed notebook without what changes from run to run when the results do not: progress bars
-    (text and widgets), papermill's timestamps and durations, the injected cell's random id."""
+    (text and widgets), papermill's timestamps and durations, the injected cell's random id, and where the
+    checkout lives: each `paths` key in a text output becomes its value (the run's temp folder the final
+    one, the checkout's absolute path nothing), so a printed path reads `reports/t1_fusion/x.png`."""
+    paths = paths or {}
+
+    def relative(text: str) -> str:
+        for old, new in paths.items():
+            text = text.replace(old, new)
+        return text
+
     for i, cell in enumerate(nb.cells):
         cell.id = f"cell-{i}"
         for key in ("papermill", "execution", "ExecuteTime"):
@@ -201,9 +210,11 @@ def stable_notebook(nb):
         outputs = []
         for out in cell.get("outputs", []):
             if out.output_type == "stream":
-                out.text = _without_progress(out.text)
+                out.text = relative(_without_progress(out.text))
                 if not out.text.strip():
                     continue
+            elif "text/plain" in out.get("data", {}):
+                out.data["text/plain"] = relative(out.data["text/plain"])
             elif WIDGET in out.get("data", {}):
                 continue
             outputs.append(out)
@@ -229,11 +240,12 @@ img { max-width: 100%; height: auto; } .output_area, .output_subarea { margin: .
 """
 
 
-def render_html(executed: Path, target: Path, title: str = "") -> None:
-    """The executed notebook as one small, self-contained HTML page, the same bytes for the same results."""
+def render_html(executed: Path, target: Path, title: str = "", paths: dict | None = None) -> None:
+    """The executed notebook as one small, self-contained HTML page, the same bytes for the same results
+    (`paths`: see `stable_notebook`)."""
     exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True, anchor_link_text="")
-    body, _ = exporter.from_notebook_node(stable_notebook(nbformat.read(executed, as_version=4)))
+    body, _ = exporter.from_notebook_node(stable_notebook(nbformat.read(executed, as_version=4), paths))
     title = html.escape(title or executed.stem)
     page = (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{title}</title>\n"
@@ -398,7 +410,10 @@ def _keep_failed(executed: Path, failed: Path) -> None:
 def _finish(stage: str, params: dict, tmp: Path, executed: Path, start: float, start_cpu: float,
             commit: str) -> None:
     """Render the executed notebook; write provenance.json, timing.json and headline.json into the temp folder."""
-    render_html(executed, tmp / "notebook.html", title=f"{stage}: the executed notebook")
+    final = tmp.resolve().parent / stage
+    shown = final.relative_to(ROOT) if final.is_relative_to(ROOT) else final
+    render_html(executed, tmp / "notebook.html", title=f"{stage}: the executed notebook",
+                paths={str(tmp.resolve()): str(shown), f"{ROOT}/": ""})
     executed.unlink()  # the HTML is the readable record; the .ipynb with outputs would only bloat git
     ran_file = tmp / "run_params.json"
     ran = json.loads(ran_file.read_text()) if ran_file.exists() else params

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from avlib.models.classifier import AVClassifier
-from avlib.models.encoders import SmallCNN
+from avlib.models.encoders import SmallCNN, in_layout
 from avlib.models.fusion import ConcatFusion, Fusion
 
 VIDEO_KINDS = ("tsn_av", "tsm_av", "tbn_lite", "psp_lite")
@@ -84,7 +84,7 @@ class SegmentCNN(nn.Module):
         b, t = x.shape[:2]
         if t != self.segments and (self.keep_segments or self.shifts):  # the consensus alone takes any T
             raise ValueError(f"SegmentCNN built for {self.segments} segments got {t}")
-        feats = self.net(x.flatten(0, 1)).view(b, t, -1)  # (B, T, d)
+        feats = self.net(in_layout(x.flatten(0, 1), torch.channels_last)).view(b, t, -1)  # (B, T, d)
         return feats.flatten(1) if self.keep_segments else segment_consensus(feats)
 
 

@@ -273,3 +273,18 @@ def test_notebook_html_is_the_same_bytes_for_the_same_results_and_small(project,
     page = pages[0].decode()
     assert "results: [0, 2, 4, 6]" in page and "jobs:" not in page and "it/s" not in page  # ... not recorded
     assert len(pages[0]) < 20_000 and "<style>" in page  # a few lines of CSS, not ~280 KB
+
+
+def test_printed_paths_name_the_final_folder_relative_to_the_checkout():
+    import nbformat
+    from run_stage import ROOT, stable_notebook
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x", outputs=[
+        nbformat.v4.new_output("execute_result", {"text/plain": f"PosixPath('{ROOT}/reports/.t1.tmp/a.png')"},
+                               execution_count=1),
+        nbformat.v4.new_output("stream", name="stdout", text=f"wrote {ROOT}/reports/.t1.tmp\n")])]
+    tmp = f"{ROOT}/reports/.t1.tmp"
+    out = stable_notebook(nb, {tmp: "reports/t1", f"{ROOT}/": ""}).cells[0].outputs
+    assert out[0].data["text/plain"] == "PosixPath('reports/t1/a.png')"
+    assert out[1].text == "wrote reports/t1\n"
