@@ -12,6 +12,7 @@ nothing is picked by a name substring.
     gradient_blending      GBlendConfig                           Wang et al., CVPR 2020
     ogm                    OGMConfig(ge=False)                    Peng et al., CVPR 2022 (OGM alone)
     ogm_ge                 OGMConfig                              Peng et al., CVPR 2022
+    ge_only                OGMConfig(modulate=False)              control: OGM-GE's GE noise, no modulation (k = 1)
     opm                    OPMConfig                              Wei et al., TPAMI 2024
     agm                    AGMConfig                              Li et al., ICCV 2023
     mmpareto               MMParetoConfig                         Wei & Hu, ICML 2024
@@ -42,12 +43,21 @@ def _ogm(**options) -> OGMConfig:
     return OGMConfig(ge=False, **options)
 
 
+def _ge_only(**options) -> OGMConfig:
+    """GE alone: OGM-GE's noise with k = 1 for both encoders (a control, not a paper row)."""
+    for fixed in ("ge", "modulate"):
+        if fixed in options:
+            raise TypeError(f"'ge_only' fixes {fixed}; got {fixed}=...")
+    return OGMConfig(modulate=False, **options)
+
+
 METHODS = {
     "modality_drop_audio": partial(ModalityDropConfig, modality="audio"),
     "modality_drop_visual": partial(ModalityDropConfig, modality="visual"),
     "gradient_blending": GBlendConfig,
     "ogm": _ogm,
     "ogm_ge": OGMConfig,
+    "ge_only": _ge_only,
     "opm": OPMConfig,
     "agm": AGMConfig,
     "mmpareto": MMParetoConfig,
