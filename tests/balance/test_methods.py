@@ -251,7 +251,7 @@ def test_mmpareto_gradient_is_the_rescaled_pareto_combination():
 
 def test_every_method_is_picked_by_name():
     assert set(METHODS) == {"modality_drop_audio", "modality_drop_visual", "gradient_blending", "ogm", "ogm_ge",
-                            "ge_only", "opm", "agm", "mmpareto"}
+                            "ge_only", "opm", "agm", "mmpareto", "mla"}
     for name in METHODS:
         assert method_config(name).name == name
     assert method_config("ogm", alpha=0.3) == OGMConfig(alpha=0.3, ge=False)
