@@ -16,6 +16,7 @@ nothing is picked by a name substring.
     opm                    OPMConfig                              Wei et al., TPAMI 2024
     agm                    AGMConfig                              Li et al., ICCV 2023
     mmpareto               MMParetoConfig                         Wei & Hu, ICML 2024
+    three_loss_sum         ThreeLossSumConfig                     control: MMPareto's loss, plain gradients
     mla                    MLAConfig                              Zhang et al., CVPR 2024 (MLA-reduced, see mla.py)
 """
 
@@ -34,6 +35,7 @@ from avlib.balance.dropout import ModalityDropConfig, ModalityDropout
 from avlib.balance.gblend import GBlendConfig, GradientBlending
 from avlib.balance.mla import MLA, MLAConfig
 from avlib.balance.mmpareto import MMPareto, MMParetoConfig
+from avlib.balance.multitask import ThreeLossSum, ThreeLossSumConfig
 from avlib.balance.ogm import OGMGE, OGMConfig, contribution_ratio, ogm_coefficients
 from avlib.balance.opm import OPM, OPMConfig
 
@@ -63,6 +65,7 @@ METHODS = {
     "opm": OPMConfig,
     "agm": AGMConfig,
     "mmpareto": MMParetoConfig,
+    "three_loss_sum": ThreeLossSumConfig,
     "mla": MLAConfig,
 }
 
@@ -78,6 +81,7 @@ def method_config(name: str, **options):
 
 
 __all__ = ["AGM", "METHODS", "MLA", "MMPareto", "OGMGE", "OPM", "AGMConfig", "Balancer", "GBlendConfig",
-           "GradientBlending", "MLAConfig", "MMParetoConfig", "MethodConfig", "ModalityDropConfig", "ModalityDropout",
-           "OGMConfig", "OPMConfig", "contribution_ratio", "cross_entropy_per_run", "cross_entropy_runs",
-           "encoder_param_names", "encoder_params", "method_config", "ogm_coefficients"]
+           "GradientBlending", "MLAConfig", "MMParetoConfig", "MethodConfig", "ModalityDropConfig",
+           "ModalityDropout", "OGMConfig", "OPMConfig", "ThreeLossSum", "ThreeLossSumConfig",
+           "contribution_ratio", "cross_entropy_per_run", "cross_entropy_runs", "encoder_param_names",
+           "encoder_params", "method_config", "ogm_coefficients"]

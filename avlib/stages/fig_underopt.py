@@ -20,7 +20,7 @@ import pandas as pd
 
 from avlib.balance import OGMConfig
 from avlib.core.metrics import Paired, format_p, holm_verdict, mean_ci, paired_difference
-from avlib.core.params import Bool, Choice, Int, ListOf, Schema, Str, device
+from avlib.core.params import Bool, Choice, Float, Int, ListOf, Schema, Str, device
 from avlib.data.registry import display_name
 from avlib.models.fusion import FUSIONS
 from avlib.report import format_ci
@@ -49,7 +49,7 @@ PART = ("ogmge", 5)  # where the reports site shows it: part of the talk, order 
 PARAMS = Schema(
     "fig_underopt",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0)), fusion=Choice(*FUSIONS),
-    **TRAIN_FIELDS,
+    **TRAIN_FIELDS, lr_unimodal=Float(positive=True),
     ogm_grid=Str(), ogm_params=Choice("conv", "all"),
     device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0), ddp=Int(min=0),
     loader=LOADER_FIELD,

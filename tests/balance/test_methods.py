@@ -251,7 +251,7 @@ def test_mmpareto_gradient_is_the_rescaled_pareto_combination():
 
 def test_every_method_is_picked_by_name():
     assert set(METHODS) == {"modality_drop_audio", "modality_drop_visual", "gradient_blending", "ogm", "ogm_ge",
-                            "ge_only", "opm", "agm", "mmpareto", "mla"}
+                            "ge_only", "opm", "agm", "mmpareto", "three_loss_sum", "mla"}
     for name in METHODS:
         assert method_config(name).name == name
     assert method_config("ogm", alpha=0.3) == OGMConfig(alpha=0.3, ge=False)
@@ -295,3 +295,20 @@ def test_batched_methods_run_stacked_with_one_set_of_coefficients_per_run(data, 
         assert w[0] != w[1] and all(x != pytest.approx(1 / 3) for x in w[0])
     if isinstance(method, AGMConfig):
         assert runs[0].history[0]["k_audio"] != runs[1].history[0]["k_audio"]
+
+
+def test_three_loss_sum_is_the_plain_sum_of_the_fused_and_unimodal_losses():
+    import torch
+
+    from avlib.balance import method_config
+    from avlib.balance.base import cross_entropy_per_run
+    from avlib.models.classifier import AVOutput
+
+    torch.manual_seed(0)
+    heads = [torch.randn(4, 10) for _ in range(3)]
+    y = torch.randint(0, 10, (4,))
+    config = method_config("three_loss_sum")
+    assert config.model_options() == {"unimodal_heads": True}
+    out = AVOutput(logits=heads[0], audio_head=heads[1], visual_head=heads[2])
+    expected = sum(cross_entropy_per_run(h, y) for h in heads)
+    torch.testing.assert_close(config.build(None, seed=0).loss(out, y, 0), expected)

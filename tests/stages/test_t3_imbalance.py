@@ -30,6 +30,7 @@ def test_each_method_keeps_its_own_best_val_point_and_never_reads_test(monkeypat
     p = SimpleNamespace(**vars(P))
     p.rows = ["concat", "ogm", "agm"]
     p.grids = {"ogm": {"alpha": [0.1, 0.5, 0.8]}, "agm": {"alpha": [0.05, 0.2]}}
+    p.selection_seeds = [100, 101]
     vals = [0.70, 0.75, 0.75, 0.90, 0.60]  # ogm: a tie, the first wins; agm: the first
     seen = []
 
@@ -74,7 +75,7 @@ def test_table_pairs_with_concatenation_and_places_the_published_numbers():
     # BalanceBenchmark's "OGM" row runs OGM-GE: it goes on our OGM-GE row, and OGM (no GE) has none
     assert table.loc["OGM-GE", "BalanceBenchmark (CREMA-D) acc"] == 67.76
     assert table.loc["OGM", "BalanceBenchmark (CREMA-D) acc"] != table.loc["OGM", "BalanceBenchmark (CREMA-D) acc"]
-    assert table.loc["Concatenation", "BalanceBenchmark (Kinetics-Sounds) acc"] == 65.63
+    assert table.loc["Concatenation (ours)", "BalanceBenchmark (Kinetics-Sounds) acc"] == 65.63
     assert table.loc["MLA *", "setting"] == "not reimplemented yet"
     assert table.loc["MLA *", "BalanceBenchmark (CREMA-D) acc"] == 72.3
     text = stage.findings(runs, p=p, reference=reference, benchmark=benchmark)
@@ -102,7 +103,8 @@ def test_t3_notebook_smoke_is_deterministic(tmp_path, tiny_avdigits):
                    "optimism of test selection (points)"):
         assert column in table, column
     for row in ("Concatenation", "Modality-Drop (audio)", "Modality-Drop (visual)", "Grad-Blending", "| OGM ",
-                "OGM-GE", "OPM *", "AGM *", "MMPareto *", "MLA *", "not reimplemented yet"):
+                "OGM-GE", "OPM *", "AGM *", "MMPareto *", "GE alone (control) *", "OGM (at OGM-GE's α)",
+                "Three-loss sum (MMPareto's control) *", "MLA-reduced *"):
         assert row in table, row
     ran = json.loads((out / "provenance.json").read_text())["ran_with"]
     assert ran["epochs"] == 1 and ran["seeds"] == [0, 1]
@@ -134,7 +136,7 @@ def test_holm_over_every_method_vs_concatenation_in_table_metrics_and_findings()
     assert adj_ge < 0.05 < adj_ogm
     table = stage.imbalance_table(runs, p=p, reference=reference, benchmark=benchmark).set_index("method")
     assert table.loc["OGM-GE", "Holm p"] == format_p(adj_ge) and table.loc["OGM", "Holm p"] == f"{adj_ogm:.3f}"
-    assert table.loc["Concatenation", "Holm p"] == ""
+    assert table.loc["Concatenation (ours)", "Holm p"] == ""
     metrics = stage.run_metrics(runs)
     assert metrics["ogm_ge"]["delta_acc_p_holm"] == pytest.approx(adj_ge, abs=1e-6)
     assert metrics["ogm_ge"]["delta_acc_resolved"] and not metrics["ogm"]["delta_acc_resolved"]
@@ -151,4 +153,4 @@ def test_selection_seeds_must_be_outside_the_reported_seeds():
     raw = yaml.safe_load(PARAMS_YAML.read_text())["t3_imbalance"]
     with pytest.raises(ParamError, match=r"t3_imbalance\.selection_seeds=\[1, 100\]: expected seeds outside"):
         stage.PARAMS.check(raw | {"selection_seeds": [1, 100]})
-    assert stage.PARAMS.check(raw).selection_seeds == [100, 101]
+    assert stage.PARAMS.check(raw).selection_seeds == raw["selection_seeds"]

@@ -20,6 +20,8 @@ use of the cores (2 one-thread workers ~1.9x one two-thread process, `make bench
 AV-Digits step is launch-bound (the model is tiny), so stacking runs raises the work per launch.
 """
 
+from dataclasses import replace
+
 from avlib.core.pool import EngineError, run_tasks
 from avlib.core.runtime import pick_device
 from avlib.tasks.classify import runs
@@ -32,9 +34,11 @@ ENGINES = ("auto", "workers", "batched")
 
 def run_specs(specs: list, seeds: list, data: dict, *, train: TrainConfig, model: dict | None = None,
               probe: bool = True, progress: bool = True, workers: int = 0, engine: str = "auto",
-              ddp: int = 0) -> list[RunResult]:
+              ddp: int = 0, lr_unimodal: float | None = None) -> list[RunResult]:
     """Every spec at every seed; results in spec-major order (spec 0 at each seed, then spec 1, ...).
-    `ddp=N` (N >= 1): each run trains on N torchrun processes instead (`avlib.core.torchrun`; one per GPU)."""
+    `ddp=N` (N >= 1): each run trains on N torchrun processes instead (`avlib.core.torchrun`; one per GPU).
+    `lr_unimodal`: the uni-modal specs' (kind `*_only`) learning rate, where it was chosen on val apart from
+    the fused models' `train.lr` (stage premise_avdigits); None: `train.lr` for every spec."""
     if engine not in ENGINES:
         raise EngineError(f"engine={engine!r}; expected one of {ENGINES}")
     if not specs or not seeds:
@@ -45,7 +49,9 @@ def run_specs(specs: list, seeds: list, data: dict, *, train: TrainConfig, model
     device = pick_device(train.device)
     if engine == "auto":
         engine = "batched" if device.type == "cuda" else "workers"
-    jobs = [RunJob(spec, seed, train, model, probe) for spec in specs for seed in seeds]
+    uni = replace(train, lr=lr_unimodal) if lr_unimodal is not None else train
+    jobs = [RunJob(spec, seed, uni if spec.kind.endswith("_only") else train, model, probe)
+            for spec in specs for seed in seeds]
     if ddp:
         return run_tasks(_task, jobs, data, ddp=ddp, ddp_device=train.device, progress=progress)
     if engine == "batched":
