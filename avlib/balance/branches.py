@@ -30,19 +30,26 @@ def run_handles(predict) -> tuple:
 
 
 def _batches(model, dataset, *, batch_size: int, seed: int, device):
-    """An endless stream of training batches: one run's (B, ...), or stacked runs' (N, B, ...)."""
-    from avlib.data.loader import make_loader  # here: avlib.data imports nothing of the balancers
-
-    if hasattr(model, "n"):  # StackedRuns (the batched engine): each run its own order
-        from avlib.tasks.classify.batched import StackedLoader  # lazily: that module imports this package
-
-        loader = StackedLoader(dataset, batch_size=batch_size, seeds=[seed + r for r in range(model.n)],
-                               device=device)
-    else:
-        loader = make_loader(dataset, batch_size=batch_size, shuffle=True, seed=seed)
+    """An endless stream of shuffled training batches: one run's (B, ...), or stacked runs' (N, B, ...), run r
+    in its own order (seed + r). Drawn here, not through avlib.data's loaders: the balancers sit on the floor
+    below the data and task packages (tests/core/test_layers.py)."""
+    runs = getattr(model, "n", None)  # StackedRuns (the batched engine) has n runs
+    generators = [torch.Generator().manual_seed(seed + r) for r in range(runs or 1)]
+    n = len(dataset)
     while True:
-        for batch in loader:
+        orders = [torch.randperm(n, generator=g) for g in generators]
+        for start in range(0, n, batch_size):
+            items = [_take(dataset, order[start : start + batch_size]) for order in orders]
+            batch = items[0] if runs is None else {k: torch.stack([it[k] for it in items]) for k in items[0]}
             yield {k: v.to(device) for k, v in batch.items()}
+
+
+def _take(dataset, index: torch.Tensor) -> dict:
+    """{"audio", "visual", "label"} of the items at `index`: tensors indexed at once when the data are in memory."""
+    if all(hasattr(dataset, k) for k in ("audio", "visual", "label")):
+        return {"audio": dataset.audio[index], "visual": dataset.visual[index], "label": dataset.label[index]}
+    items = [dataset[int(i)] for i in index]
+    return {k: torch.stack([torch.as_tensor(item[k]) for item in items]) for k in ("audio", "visual", "label")}
 
 
 def head_loss(out, head: str, targets: torch.Tensor) -> torch.Tensor:

@@ -62,6 +62,8 @@ HEADLINE = ["audio_only/acc", "visual_only/acc", "concat/acc", "concat+ogm_ge/ac
 
 
 def check(p):
+    if not any(not r.endswith("_only") for r in p.rows):
+        raise ParamError(f"t1_fusion.rows={p.rows}: expected at least one fusion (OGM-GE needs two modalities)")
     if set(p.main_seeds) & set(p.seeds):
         raise ParamError(f"t1_fusion.main_seeds={p.main_seeds}: expected seeds beyond seeds {p.seeds} (the main "
                          "comparison's extra seeds); shared: " + str(sorted(set(p.main_seeds) & set(p.seeds))))
@@ -72,8 +74,6 @@ def check(p):
     if shared:
         raise ParamError(f"t1_fusion.selection_seeds={p.selection_seeds}: expected seeds outside seeds {p.seeds} "
                          f"(the tuned runs must not be reported ones; {shared} in both)")
-    if not any(not r.endswith("_only") for r in p.rows):
-        raise ParamError(f"t1_fusion.rows={p.rows}: expected at least one fusion (OGM-GE needs two modalities)")
 
 
 PARAMS.rules += [check, ddp_rule("t1_fusion")]
