@@ -62,12 +62,15 @@ def merged(profile: dict) -> dict:
 def runs(stage: str, p: dict) -> int:
     """How many trainings a stage runs with params `p` (each of `epochs` epochs)."""
     seeds = len(p["seeds"])
-    if stage == "t1_fusion":  # the alpha x window grid at selection_seed, then rows (+ OGM-GE on the two-
-        two = [r for r in p["rows"] if not r.endswith("_only")]  # modality rows, + the paper-alpha row) x seeds
-        return len(p["alpha_grid"]) * len(p["window_grid"]) + (len(p["rows"]) + len(two) + 1) * seeds
-    if stage == "t3_imbalance":
-        grid = sum(math.prod(len(v) for v in options.values()) for options in p["grids"].values())
-        return grid + len(p["rows"]) * seeds  # the cartesian grid of each method, then rows x seeds
+    selection = len(p.get("selection_seeds", [0]))
+    if stage == "t1_fusion":  # the alpha x window grid at each selection seed, then rows (+ OGM-GE on the two-
+        two = [r for r in p["rows"] if not r.endswith("_only")]  # modality rows, + the paper-alpha row) x seeds,
+        main = 2 * len(p.get("main_seeds", []))  # + concat with and without OGM-GE at main_seeds
+        return (len(p["alpha_grid"]) * len(p["window_grid"]) * selection + (len(p["rows"]) + len(two) + 1) * seeds
+                + main)
+    if stage == "t3_imbalance":  # each method's cartesian grid with 2+ points at each selection seed, then rows
+        points = [math.prod(len(v) for v in (options or {}).values()) for options in p["grids"].values()]
+        return sum(n for n in points if n > 1) * selection + len(p["rows"]) * seeds
     if stage == "fig_underopt":
         return 4 * seeds  # audio-only, visual-only, fusion, fusion + OGM-GE (+ probes each epoch: not counted)
     raise ValueError(stage)

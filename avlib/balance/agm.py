@@ -13,13 +13,22 @@ A modality stronger than its running level (r^u above the target) is slowed, a w
 ratio is pulled back towards its own history rather than towards 1, unlike OGM.
 
 Readings (equation numbers not checked here; the formulas are the authors' code's, which several of its
-copies agree on): phi^u is the fusion head's uni-modal split (`avlib.models.fusion`; for concatenation W_u x^u + b/2,
-the two-player Shapley value of the head with a zero feature standing for "absent"), where the paper
-takes the Shapley value with the other modality's *input* zero-padded (three extra forward passes). The
-modulated parameters are each encoder's convolution weights (`params="conv"`, as the authors' and
-BalanceBenchmark's code scale the encoders' non-bias weights; "all": every encoder parameter), chosen by
-module, not by a name substring. The authors' gradient-norm clip of the fusion head (a safety net at 5)
-is left out. Every quantity carries the runs' leading dimension in the batched engine.
+copies agree on). Where we differ from the authors' code (lihong2303/AGM_ICCV2023, `run/CREMAD_main.py`,
+`model/CREMAD_net.py`, read for these facts):
+- phi^u: the code takes the two-player Shapley value with the other modality's *input* zeroed,
+  phi^a = (f(a, v) - f(0_a, v) + f(a, 0_v)) / 2, from three extra forward passes of the whole network (in
+  eval mode); we use the fusion head's uni-modal split (`avlib.models.fusion`; for concatenation
+  W_u x^u + b/2, the Shapley value of the head with a zero feature standing for "absent"), no extra pass.
+- where B^u acts: the code scales the gradient that flows back *through u's Shapley response* (a backward
+  hook on phi^u, the model's output being phi^a + phi^v), so it reaches the fusion head and, through the
+  zero-padded passes, both encoders; we scale u's encoder gradient directly, as OGM does: each encoder's
+  convolution weights (`params="conv"`; "all": every encoder parameter), chosen by module, not by a name
+  substring.
+- the clip: when any entry of the fusion head's weight gradient leaves [-1, 1], the code clips the whole
+  model's gradient norm to 1.0 (5.0 on UR-Funny); left out here.
+- the code modulates within a window of epochs (`modulation_starts`..`modulation_ends`); we modulate every
+  epoch, and the running mean S^u runs over all steps since the first, as the code's does.
+Every quantity carries the runs' leading dimension in the batched engine.
 """
 
 from dataclasses import dataclass

@@ -10,6 +10,10 @@ For a batch B_t and modality u in {a, v} (paper Sec. 3.2-3.3):
 The dominant modality's encoder is slowed; the other is left as it is. GE noise, with the std of the
 unmodulated gradient, is added to both encoders, as the authors' code does.
 
+`modulate=False` (method name `ge_only`) is the control for GE's share of OGM-GE's gain: k^u = 1 for both
+encoders, and the same h ~ N(0, std(g(theta^u))^2) added to the same parameters, in the same window, from the
+same noise stream (the paper has no such row; it isolates Eq. 10's noise from Eq. 8's scaling).
+
 logits^u is modality u's share of the fused logits (`avlib.models.fusion`). Which parameters: by default
 each encoder's convolution weights (the official code modulates those only); `params="all"` covers every
 encoder parameter. They are chosen by module type and identity, never by a name substring.
@@ -62,13 +66,16 @@ class OGMGE(Balancer):
     """
 
     def __init__(self, *, audio_params, visual_params, alpha: float, start_epoch: int = 0,
-                 end_epoch: int | None = None, ge: bool = True, seed: int = 0):
+                 end_epoch: int | None = None, ge: bool = True, modulate: bool = True, seed: int = 0):
         if alpha <= 0:
             raise ValueError(f"OGM alpha={alpha}; expected > 0")
         self.audio_params, self.visual_params = list(audio_params), list(visual_params)
         if not self.audio_params or not self.visual_params:
             raise ValueError("OGM needs parameters of both encoders; got an empty group")
+        if not (modulate or ge):
+            raise ValueError("OGM with modulate=False and ge=False does nothing; use plain training")
         self.alpha, self.start_epoch, self.end_epoch, self.ge = alpha, start_epoch, end_epoch, ge
+        self.modulate = modulate
         self.seed, self._generators = seed, {}
 
     def active(self, epoch: int) -> bool:
@@ -94,6 +101,8 @@ class OGMGE(Balancer):
         """Scale each encoder's gradients by its k (and add GE noise); return k for the logs."""
         if not self.active(epoch):
             return {}
+        if not self.modulate:
+            return self._ge_alone(run_dims=targets.dim() - 1)  # targets (B,) or (N, B)
         k_audio, k_visual = ogm_coefficients(out.audio_logits, out.visual_logits, targets, self.alpha)
         for params, k in ((self.audio_params, k_audio), (self.visual_params, k_visual)):
             grads = [p.grad for p in params if p.grad is not None]
@@ -109,19 +118,32 @@ class OGMGE(Balancer):
                 torch._foreach_add_(grads, noise)
         return {"k_audio": k_audio, "k_visual": k_visual}
 
+    def _ge_alone(self, run_dims: int) -> dict:
+        """GE without OGM: k = 1, so g + h with h drawn exactly as `after_backward` draws it (same order of
+        encoders and tensors, same generator), leaving the noise stream aligned with OGM-GE's."""
+        for params in (self.audio_params, self.visual_params):
+            grads = [p.grad for p in params if p.grad is not None]
+            if grads:
+                torch._foreach_add_(grads, self._ge_noise(grads, run_dims))
+        return {}
+
 
 @dataclass(frozen=True)
 class OGMConfig(MethodConfig):
-    """OGM-GE settings of a run (`ge=False`: OGM alone); `build` makes the balancer for a model."""
+    """OGM-GE settings of a run (`ge=False`: OGM alone; `modulate=False`: GE alone); `build` makes the
+    balancer for a model."""
 
     alpha: float = 0.8
     start_epoch: int = 0
     end_epoch: int | None = None  # exclusive; None = to the last epoch
     ge: bool = True
     params: str = "conv"  # "conv" (as the official code) or "all"
+    modulate: bool = True  # False: GE alone (k = 1), the `ge_only` control
 
     @property
     def name(self) -> str:
+        if not self.modulate:
+            return "ge_only"
         return "ogm_ge" if self.ge else "ogm"
 
     def __post_init__(self):
@@ -130,9 +152,13 @@ class OGMConfig(MethodConfig):
         encoder_params(nn.Identity(), self.params)  # raises on an unknown choice
         if self.end_epoch is not None and self.end_epoch <= self.start_epoch:
             raise ValueError(f"OGM window [{self.start_epoch}, {self.end_epoch}) is empty")
+        if not (self.modulate or self.ge):
+            raise ValueError("OGM with modulate=False and ge=False does nothing; use plain training")
 
     def describe(self) -> str:
         end = "last" if self.end_epoch is None else str(self.end_epoch - 1)
+        if not self.modulate:
+            return f"GE noise alone (k = 1), epochs {self.start_epoch}–{end}"
         return f"α={self.alpha:g}, epochs {self.start_epoch}–{end}{'' if self.ge else ', no GE'}"
 
     def param_groups(self, model: nn.Module) -> dict:
@@ -144,4 +170,5 @@ class OGMConfig(MethodConfig):
         groups, params = self.param_groups(model), params or dict(model.named_parameters())
         return OGMGE(audio_params=[params[n] for n in groups["audio"]],
                      visual_params=[params[n] for n in groups["visual"]], alpha=self.alpha,
-                     start_epoch=self.start_epoch, end_epoch=self.end_epoch, ge=self.ge, seed=seed)
+                     start_epoch=self.start_epoch, end_epoch=self.end_epoch, ge=self.ge,
+                     modulate=self.modulate, seed=seed)

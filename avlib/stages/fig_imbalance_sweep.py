@@ -38,7 +38,8 @@ PARAMS = Schema(
     dataset=Choice(*DATASETS), root=Str(), snr_levels=ListOf(Float(), min_len=2),
     n_train=Int(min=1), n_val=Int(min=1), n_test=Int(min=1),
     seeds=ListOf(Int(min=0)), ogm_grid=Str(), ogm_params=Choice("conv", "all"), width=Int(min=1),
-    epochs=Int(min=1), batch_size=Int(min=1), lr=Float(positive=True), momentum=Float(min=0, max=1),
+    epochs=Int(min=1), batch_size=Int(min=1), lr=Float(positive=True), lr_unimodal=Float(positive=True),
+    momentum=Float(min=0, max=1),
     weight_decay=Float(min=0), lr_decay_at=Float(positive=True, max=1), lr_gamma=Float(positive=True, max=1),
     device=device(), workers=Int(min=0),
 )
@@ -142,7 +143,8 @@ def run_levels(p, levels: dict, ogm: OGMConfig, train: TrainConfig) -> dict:
                  RunSpec("concat+ogm_ge", "concat", ogm)]
         if visual is None or not shared:
             specs.insert(1, RunSpec("visual_only", "visual_only"))
-        runs = run_specs(specs, p.seeds, data, train=train, model=model, workers=p.workers, progress=False)
+        runs = run_specs(specs, p.seeds, data, train=train, model=model, workers=p.workers, progress=False,
+                         lr_unimodal=p.lr_unimodal)
         if visual is None or not shared:
             visual = [r for r in runs if r.kind == "visual_only"]
         out[snr] = [r for r in runs if r.kind != "visual_only"] + visual

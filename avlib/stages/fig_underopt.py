@@ -19,8 +19,8 @@ import matplotlib.ticker
 import pandas as pd
 
 from avlib.balance import OGMConfig
-from avlib.core.metrics import Paired, mean_ci, paired_difference
-from avlib.core.params import Bool, Choice, Int, ListOf, Schema, Str, device
+from avlib.core.metrics import Paired, format_p, holm_verdict, mean_ci, paired_difference
+from avlib.core.params import Bool, Choice, Float, Int, ListOf, Schema, Str, device
 from avlib.data.registry import display_name
 from avlib.models.fusion import FUSIONS
 from avlib.report import format_ci
@@ -35,13 +35,21 @@ from avlib.stages.shared.classify import (  # noqa: F401 - load_data, ...: the n
     model_kwargs,
     train_config,
 )
+from avlib.stages.shared.runs import (  # noqa: F401 - write_runs: the notebook's stage.write_runs
+    convergence,
+    convergence_sentence,
+    holm_family,
+    resolved,
+    runs_frame,
+    write_runs,
+)
 from avlib.tasks.classify.runs import RunSpec
 
 PART = ("ogmge", 5)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "fig_underopt",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0)), fusion=Choice(*FUSIONS),
-    **TRAIN_FIELDS,
+    **TRAIN_FIELDS, lr_unimodal=Float(positive=True),
     ogm_grid=Str(), ogm_params=Choice("conv", "all"),
     device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0), ddp=Int(min=0),
     loader=LOADER_FIELD,
@@ -53,7 +61,8 @@ MODALITIES = ("audio", "visual")
 
 # the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
 HEADLINE = ["visual/concat/gap", "visual/concat+ogm_ge/gap", "*/ogm_ge_minus_concat/gap_change",
-            "visual/ogm_ge_minus_concat/gap_change_ci95"]
+            "visual/ogm_ge_minus_concat/gap_change_ci95", "*/ogm_ge_minus_concat/gap_change_p_holm",
+            "convergence_check/late_share"]
 
 
 def smoke(p):
@@ -150,8 +159,29 @@ def gaps(runs: list, history: pd.DataFrame, fusion: str) -> dict:
     return out
 
 
+OGM_SUFFIX = " + OGM-GE"
+
+
+def effects(g: dict) -> dict:
+    """The figure's family of paired effects, {(modality, training, name): Paired}: every gap of the table
+    (gap, gap_test; gap_probe except for the uni-modal encoder) and, per modality, OGM-GE's change of the joint
+    encoder's gap ((modality, "ogm_ge_minus_<fusion>", "gap_change")). Holm corrects over all of them."""
+    out = {}
+    for (m, training), v in g.items():
+        out[m, training, "gap"] = v["gap"]
+        if training != "alone":
+            out[m, training, "gap_probe"] = v["gap_probe"]
+        out[m, training, "gap_test"] = v["gap_test"]
+    for (m, training) in g:
+        if training.endswith(OGM_SUFFIX) and (m, training.removesuffix(OGM_SUFFIX)) in g:
+            fusion = training.removesuffix(OGM_SUFFIX)
+            out[m, f"ogm_ge_minus_{fusion}", "gap_change"] = ogm_effect(g, m, fusion)
+    return out
+
+
 def gap_table(g: dict, *, dataset: str) -> pd.DataFrame:
     ours = f"ours ({display_name(dataset)})"
+    adjusted = holm_family(effects(g))
     rows = []
     for (m, training), v in g.items():
         rows.append({
@@ -162,6 +192,9 @@ def gap_table(g: dict, *, dataset: str) -> pd.DataFrame:
             "probe − uni-modal encoder's probe (val, paired)": "" if training == "alone" else str(v["gap_probe"]),
             f"{ours} probe, selected epoch (test)": format_ci(v["probe_test"]),
             "probe − uni-modal model (test, paired)": str(v["gap_test"]),
+            "Holm p (val gap)": format_p(adjusted[m, training, "gap"]),
+            "Holm p (val, probe vs probe)": "" if training == "alone" else format_p(adjusted[m, training, "gap_probe"]),
+            "Holm p (test gap)": format_p(adjusted[m, training, "gap_test"]),
         })
     return pd.DataFrame(rows)
 
@@ -174,25 +207,35 @@ def table_note(dataset: str, seeds: list, ogm: OGMConfig) -> str:
             "encoder's probe' subtracts the same probe on the uni-modal model's encoder instead (the same "
             "classifier on both). Last epoch: val split, "
             "the split the curves show. Selected epoch: each run in the state it selected on val, on test. "
+            "Holm p = the two-sided paired-t p-value, Holm-adjusted over every paired effect of the figure (these "
+            "gaps and OGM-GE's change of each joint encoder's gap; resolved: < 0.05). "
             f"OGM-GE: {ogm.describe()}, as stage t1_fusion chose it on val. The paper's figure has no numbers "
             "to put beside these (VGGSound, read off a plot).")
 
 
-def run_metrics(g: dict, fusion: str) -> dict:
-    """DVC metrics, in percent: {modality: {training: last-epoch val probe and the paired gaps}}."""
+def run_metrics(g: dict, fusion: str, runs: list | None = None) -> dict:
+    """DVC metrics, in percent: {modality: {training: last-epoch val probe and the paired gaps, each with its
+    p, Holm-adjusted p (over `effects`) and resolved flag}}; with `runs`, "convergence_check"."""
     out = {m: {} for m in MODALITIES}
+    adjusted = holm_family(effects(g))
     for (m, training), v in g.items():
         entry = {"probe_val_last": round(mean_ci([100 * x for x in v["probe"]])[0], 4)}
         for name in ("gap", "gap_test") + (() if training == "alone" else ("gap_probe",)):
-            entry |= _paired_entry(name, v[name])
-        out[m][training.replace(" + OGM-GE", "+ogm_ge")] = entry
+            entry |= _paired_entry(name, v[name], adjusted[m, training, name])
+        out[m][training.replace(OGM_SUFFIX, "+ogm_ge")] = entry
     for m in MODALITIES:
-        out[m][f"ogm_ge_minus_{fusion}"] = _paired_entry("gap_change", ogm_effect(g, m, fusion))
+        key = f"ogm_ge_minus_{fusion}"
+        out[m][key] = _paired_entry("gap_change", ogm_effect(g, m, fusion), adjusted[m, key, "gap_change"])
+    if runs is not None:
+        out["convergence_check"] = convergence(runs_frame(runs))
     return out
 
 
-def _paired_entry(name: str, d: Paired) -> dict:
-    return {name: round(d.mean, 4), **({f"{name}_ci95": round(d.half, 4)} if d.half is not None else {})}
+def _paired_entry(name: str, d: Paired, adjusted: float | None = None) -> dict:
+    entry = {name: round(d.mean, 4), **({f"{name}_ci95": round(d.half, 4)} if d.half is not None else {})}
+    if d.p is not None:
+        entry |= {f"{name}_p": round(d.p, 6), f"{name}_p_holm": round(adjusted, 6)}
+    return entry | {f"{name}_resolved": resolved(d, adjusted)}
 
 
 def ogm_effect(g: dict, m: str, fusion: str) -> Paired:
@@ -256,16 +299,21 @@ def _pct(values) -> float:
     return mean_ci([100 * v for v in values])[0]
 
 
-def _interval(d: Paired) -> str:
-    if d.half is None:
-        return "one seed: no interval"
-    return "the 95% interval excludes 0" if d.excludes_zero else "the 95% interval includes 0"
-
-
-def findings(g: dict, lag: dict, *, dataset: str, fusion: str, ogm: OGMConfig, seeds: list, lr_step: int) -> str:
+def findings(g: dict, lag: dict, *, dataset: str, fusion: str, ogm: OGMConfig, seeds: list, lr_step: int,
+             runs: list | None = None) -> str:
     """Is the weaker encoder inside the joint model below its uni-modal model, and does OGM-GE narrow it?
-    `lag`: `head_lag(history, lr_step)`."""
+    `lag`: `head_lag(history, lr_step)`. Every verdict: Holm over the figure's paired effects (`effects`).
+    With `runs`: the convergence check of their best val epochs."""
     name = display_name(dataset)
+    family = effects(g)
+    adjusted, n = holm_family(family), len(family)
+
+    def verdict(m, training, key) -> str:
+        return holm_verdict(adjusted[m, training, key], n)
+
+    def is_resolved(m, training, key) -> bool:
+        return resolved(family[m, training, key], adjusted[m, training, key])
+
     final = {m: _pct(g[m, "alone"]["model"]) for m in MODALITIES}
     weak, strong = sorted(MODALITIES, key=final.get)
     lines = [f"# Findings on {name} (not the paper's data: the paper's figure is on VGGSound)", "",
@@ -274,35 +322,41 @@ def findings(g: dict, lag: dict, *, dataset: str, fusion: str, ogm: OGMConfig, s
     for m in (weak, strong):
         plain, ogm_row = g[m, fusion], g[m, f"{fusion} + OGM-GE"]
         d = plain["gap"]
-        below = d.excludes_zero and d.mean < 0
-        verdict = "ends clearly below" if below else "ends above" if d.excludes_zero else "is not resolvably apart from"
-        lines.append(f"- The {m} encoder inside {fusion} {verdict} the {m}-only model: last-epoch val probe "
-                     f"{_pct(plain['probe']):.1f}% vs {_pct(plain['model']):.1f}%, gap {d} points ({_interval(d)}). "
-                     f"On test at the selected epoch: gap {plain['gap_test']} ({_interval(plain['gap_test'])}).")
+        ok = is_resolved(m, fusion, "gap")
+        where = "ends clearly below" if ok and d.mean < 0 else "ends above" if ok else "is not resolvably apart from"
+        lines.append(f"- The {m} encoder inside {fusion} {where} the {m}-only model: last-epoch val probe "
+                     f"{_pct(plain['probe']):.1f}% vs {_pct(plain['model']):.1f}%, gap {d} points "
+                     f"({verdict(m, fusion, 'gap')}). On test at the selected epoch: gap {plain['gap_test']} "
+                     f"({verdict(m, fusion, 'gap_test')}).")
         e = ogm_effect(g, m, fusion)
         lines.append(f"  - With OGM-GE ({ogm.describe()}): probe {_pct(ogm_row['probe']):.1f}%, gap {ogm_row['gap']}. "
                      f"Gap with OGM-GE minus gap without: {e} points (> 0: the probe is higher with OGM-GE; "
-                     f"{_interval(e)}).")
+                     f"{verdict(m, f'ogm_ge_minus_{fusion}', 'gap_change')}).")
     e = ogm_effect(g, weak, fusion)
     below = g[weak, fusion]["gap"].mean < 0
-    if e.excludes_zero:
-        verdict = ("narrows" if e.mean > 0 else "widens") if below else ("raises" if e.mean > 0 else "lowers")
-        lines.append(f"- OGM-GE resolvably {verdict} the weaker ({weak}) encoder's gap on {name}.")
+    if is_resolved(weak, f"ogm_ge_minus_{fusion}", "gap_change"):
+        change = ("narrows" if e.mean > 0 else "widens") if below else ("raises" if e.mean > 0 else "lowers")
+        lines.append(f"- OGM-GE resolvably {change} the weaker ({weak}) encoder's gap on {name} (resolved after "
+                     f"Holm correction over {n} comparisons).")
     else:
         lines.append(f"- OGM-GE does not resolvably change the weaker ({weak}) encoder's gap on {name} "
-                     f"({e} points; the claim tested: it narrows it).")
+                     f"({e} points; {verdict(weak, f'ogm_ge_minus_{fusion}', 'gap_change')}; the claim tested: it "
+                     "narrows it).")
     alone, same = g[weak, "alone"]["gap"], g[weak, fusion]["gap_probe"]
     lines.append(f"- Check of the probe: on the {weak}-only encoder it differs from the {weak}-only model's own "
-                 f"classifier by {alone} points ({_interval(alone)}). Probe against probe (the same classifier on "
-                 f"both encoders), the {weak} encoder inside {fusion} differs from the {weak}-only encoder by {same} "
-                 f"points ({_interval(same)}).")
+                 f"classifier by {alone} points ({verdict(weak, 'alone', 'gap')}). Probe against probe (the same "
+                 f"classifier on both encoders), the {weak} encoder inside {fusion} differs from the {weak}-only "
+                 f"encoder by {same} points ({verdict(weak, fusion, 'gap_probe')}).")
     lines.append("- Why the gap is read at the last epoch: before the learning-rate decay (epoch "
                  f"{lr_step}), a uni-modal model's own val accuracy minus the probe of its own encoder averages "
                  f"{lag['audio'][0]:+.1f} (audio) and {lag['visual'][0]:+.1f} (visual) points; at the last epoch "
                  f"{lag['audio'][1]:+.1f} and {lag['visual'][1]:+.1f}. Mid-training a probe-vs-model gap also "
                  "measures the model's own classifier, so the figure's right panel compares probe with probe.")
+    if runs is not None:
+        lines.append("- " + convergence_sentence(convergence(runs_frame(runs))))
     lines += ["", f"Seeds {seeds}. Gaps are per-seed paired differences (mean ± 95% t-interval, seeds where the "
               "first is higher / seeds); the OGM-GE change of a gap is the paired difference of the two probes "
-              "(the same uni-modal model is subtracted from both). A difference whose interval includes 0 is not "
-              "a finding."]
+              "(the same uni-modal model is subtracted from both). Resolved: the two-sided paired-t p-value, "
+              f"Holm-adjusted over the figure's {n} paired effects (every gap of the table and OGM-GE's change of "
+              "each joint encoder's gap), is below 0.05; anything else is not a finding."]
     return "\n".join(lines) + "\n"

@@ -9,7 +9,7 @@ import matplotlib.ticker
 import pandas as pd
 
 from avlib.balance import OGMConfig
-from avlib.core.metrics import mean_ci, paired_difference
+from avlib.core.metrics import format_p, holm_verdict, mean_ci, paired_difference
 from avlib.core.params import Bool, Choice, Float, Int, ListOf, ParamError, Schema, Str, device
 from avlib.data.registry import display_name
 from avlib.models import KINDS
@@ -25,17 +25,31 @@ from avlib.stages.shared.classify import (  # noqa: F401 - load_data, ...: the n
     model_kwargs,
     train_config,
 )
-from avlib.stages.shared.runs import group_runs
-from avlib.tasks.classify.engine import choose_on_val
+from avlib.stages.shared.runs import (  # noqa: F401 - write_runs: the notebook's stage.write_runs
+    OPTIMISM,
+    TEST_SELECTED,
+    convergence,
+    convergence_sentence,
+    group_runs,
+    holm_family,
+    optimism_cells,
+    optimism_metrics,
+    optimism_sentence,
+    resolved,
+    runs_frame,
+    write_runs,
+)
+from avlib.tasks.classify.engine import SELECTION_RULE, choose_on_val, margin_sentence, run_specs, selection_margin
 from avlib.tasks.classify.runs import RunSpec
 
 PART = ("ogmge", 1)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "t1_fusion",
-    dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0)), rows=ListOf(Choice(*KINDS)),
-    **TRAIN_FIELDS,
+    dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0)), main_seeds=ListOf(Int(min=0), min_len=0),
+    rows=ListOf(Choice(*KINDS)),
+    **TRAIN_FIELDS, lr_unimodal=Float(positive=True),
     alpha_grid=ListOf(Float(positive=True)), window_grid=ListOf(Float(positive=True, max=1)),
-    selection_seed=Int(min=0), paper_alpha=Float(positive=True), ogm_params=Choice("conv", "all"),
+    selection_seeds=ListOf(Int(min=0)), paper_alpha=Float(positive=True), ogm_params=Choice("conv", "all"),
     device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0), ddp=Int(min=0),
     loader=LOADER_FIELD,
 )
@@ -43,20 +57,29 @@ PARAMS = Schema(
 
 # the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
 HEADLINE = ["audio_only/acc", "visual_only/acc", "concat/acc", "concat+ogm_ge/acc", "concat+ogm_ge/delta_acc",
-            "concat+ogm_ge/delta_acc_ci95", "concat/visual_probe", "concat+ogm_ge/visual_probe"]
+            "concat+ogm_ge/delta_acc_ci95", "concat+ogm_ge/delta_acc_p_holm", "concat/visual_probe",
+            "concat+ogm_ge/visual_probe", "concat/test_selection_gap", "convergence_check/late_share"]
 
 
 def check(p):
-    if p.selection_seed in p.seeds:
-        raise ParamError(f"t1_fusion.selection_seed={p.selection_seed}: expected a seed outside seeds "
-                         f"{p.seeds} (the tuned run must not be a reported one)")
     if not any(not r.endswith("_only") for r in p.rows):
         raise ParamError(f"t1_fusion.rows={p.rows}: expected at least one fusion (OGM-GE needs two modalities)")
+    if set(p.main_seeds) & set(p.seeds):
+        raise ParamError(f"t1_fusion.main_seeds={p.main_seeds}: expected seeds beyond seeds {p.seeds} (the main "
+                         "comparison's extra seeds); shared: " + str(sorted(set(p.main_seeds) & set(p.seeds))))
+    if p.main_seeds and "concat" not in p.rows:
+        raise ParamError(f"t1_fusion.main_seeds={p.main_seeds}: the main comparison is concat vs concat + OGM-GE; "
+                         f"expected 'concat' among rows {p.rows}")
+    shared = sorted(set(p.selection_seeds) & set(p.seeds + p.main_seeds))
+    if shared:
+        raise ParamError(f"t1_fusion.selection_seeds={p.selection_seeds}: expected seeds outside seeds {p.seeds} "
+                         f"(the tuned runs must not be reported ones; {shared} in both)")
 
 
 PARAMS.rules += [check, ddp_rule("t1_fusion")]
 
-METHOD_NAMES = {"audio_only": "Audio-only", "visual_only": "Visual-only", "baseline": "Baseline",
+# ‡: our reading of the paper's "Baseline" (avlib/models/fusion.py), not the authors' model
+METHOD_NAMES = {"audio_only": "Audio-only", "visual_only": "Visual-only", "baseline": "Baseline‡",
                 "concat": "Concatenation", "sum": "Summation", "film": "FiLM", "gated": "Gated"}
 
 
@@ -79,11 +102,33 @@ def ogm_grid_specs(p) -> list:
 
 
 def choose_ogm(p, data, train, model):
-    """(grid table, chosen OGMConfig): val accuracy of each grid point at the selection seed."""
-    grid, best = choose_on_val(ogm_grid_specs(p), p.selection_seed, data, train=train, model=model,
+    """(grid table, chosen OGMConfig): val accuracy of each grid point at each selection seed and their mean
+    (what chooses)."""
+    grid, best = choose_on_val(ogm_grid_specs(p), p.selection_seeds, data, train=train, model=model,
                                workers=p.workers, ddp=p.ddp)
     grid.insert(1, "window_end_epoch", [s.method.end_epoch for s in ogm_grid_specs(p)])
     return grid, best.method
+
+
+def grid_note(p, chosen: OGMConfig) -> str:
+    return (f"Val accuracy of concat + OGM-GE on {display_name(p.dataset)} at each selection seed "
+            f"{p.selection_seeds} (not reported seeds; val_acc_s<seed>), their mean val_acc (what chooses) and "
+            f"their spread (max − min). Chosen: {chosen.describe()}. {SELECTION_RULE}")
+
+
+MAIN = ("concat", "concat+ogm_ge")  # the main comparison: the one `main_seeds` adds seeds to
+
+
+def train_rows(p, chosen: OGMConfig, data, train, model) -> list:
+    """Every row at `seeds`, and the main comparison (concat with and without OGM-GE) at `main_seeds` too:
+    the precision the question needs where it is asked, the other rows at the seeds the budget leaves."""
+    specs = table_specs(p, chosen)
+    runs = run_specs(specs, p.seeds, data, train=train, model=model, workers=p.workers, ddp=p.ddp,
+                     lr_unimodal=p.lr_unimodal)
+    main = [s for s in specs if s.label in MAIN]
+    if p.main_seeds and main:
+        runs += run_specs(main, p.main_seeds, data, train=train, model=model, workers=p.workers, ddp=p.ddp)
+    return runs
 
 
 def table_specs(p, chosen: OGMConfig) -> list:
@@ -107,45 +152,73 @@ def last_rho(group) -> str:
     return format_ci(values, scale=1.0, digits=2) if values else ""
 
 
+def ogm_deltas(groups: dict) -> dict:
+    """{label: paired Δ test acc vs the same fusion without OGM-GE}: every "X vs X+OGM-GE" comparison of the
+    table (the family Holm corrects over), in table order."""
+    return {label: paired_by_seed(group, groups[group[0].kind], lambda r: r.test["acc"])
+            for label, group in groups.items() if group[0].method is not None and group[0].kind in groups}
+
+
+def paired_by_seed(with_runs: list, without_runs: list, value):
+    """Paired Δ of `value(run)` over the seeds both groups ran (the main comparison has extra seeds)."""
+    without = {r.seed: value(r) for r in without_runs}
+    pairs = [(value(r), without[r.seed]) for r in with_runs if r.seed in without]
+    return paired_difference([a for a, _ in pairs], [b for _, b in pairs])
+
+
 def fusion_table(runs: list, *, dataset: str, reference: pd.DataFrame) -> pd.DataFrame:
-    """Method, OGM-GE setting, ours acc/mAP, paired Δ acc vs the same fusion without OGM-GE, paper acc/mAP
-    (CREMA-D), each encoder's linear probe, and the last-epoch ρ_audio."""
+    """Method, OGM-GE setting, ours acc/mAP, paired Δ acc vs the same fusion without OGM-GE and its
+    Holm-adjusted p (over every such Δ of the table), paper acc/mAP (CREMA-D), each encoder's linear probe,
+    the last-epoch ρ_audio, and the test accuracy at the best TEST epoch with its optimism over ours."""
     groups, rows = group_runs(runs), []
-    for group in groups.values():
+    deltas = ogm_deltas(groups)
+    adjusted = holm_family(deltas)
+    for label, group in groups.items():
         first = group[0]
         paper = reference[(reference["method"] == first.kind) & (reference["ogm_ge"] == (first.method is not None))]
         probe = {m: [r.probe["test"][m] for r in group if m in r.probe["test"]] for m in ("audio", "visual")}
-        delta = ""
-        if first.method is not None and first.kind in groups:
-            delta = str(paired_difference([r.test["acc"] for r in group],
-                                          [r.test["acc"] for r in groups[first.kind]]))
+        delta = str(deltas[label]) if label in deltas else ""
         rows.append({
             "method": METHOD_NAMES[first.kind] + ("†" if first.method else ""),
             "OGM-GE": first.method.describe() if first.method else "",
             ours_column(dataset, "acc"): format_ci([r.test["acc"] for r in group]),
             ours_column(dataset, "mAP"): format_ci([r.test["map"] for r in group]),
             "Δ acc vs w/o OGM-GE (paired)": delta,
+            "Holm p": format_p(adjusted[label]) if label in deltas else "",
             paper_column("cremad", "acc"): paper["cremad_acc"].iloc[0] if len(paper) else None,
             paper_column("cremad", "mAP"): paper["cremad_map"].iloc[0] if len(paper) else None,
             "audio encoder probe": format_ci(probe["audio"]) if probe["audio"] else "",
             "visual encoder probe": format_ci(probe["visual"]) if probe["visual"] else "",
             "ρ_audio, last epoch": last_rho(group),
+            **optimism_cells(group),
         })
     return pd.DataFrame(rows)
 
 
-def table_note(dataset: str, seeds: list) -> str:
-    return (f"Ours: {display_name(dataset)} test split, mean ± 95% t-interval over seeds {seeds} "
-            "(no interval with one seed), model selected on val. Δ = per-seed paired difference with the same "
-            "fusion without OGM-GE (same init and data order): mean ± 95% t-interval (wins/seeds). Paper: "
+def table_note(dataset: str, seeds: list, main_seeds: list = ()) -> str:
+    extra = (f" (Concatenation and Concatenation† also over seeds {list(main_seeds)}: the main comparison's "
+             "precision)") if main_seeds else ""
+    return (f"Ours: {display_name(dataset)} test split, mean ± 95% t-interval over seeds {seeds}{extra} "
+            "(no interval with one seed), model selected on val. ‡ = our reading of the paper's Baseline "
+            "(avlib/models/fusion.py), not the authors' model. Δ = per-seed paired difference with the same "
+            "fusion without OGM-GE (same init and data order): mean ± 95% t-interval (wins/seeds); Holm p = its "
+            "two-sided paired-t p-value, Holm-adjusted over every Δ of this table (resolved: < 0.05). "
+            f"'{TEST_SELECTED}': each run at the epoch with the best test accuracy, the selection of the official "
+            f"OGM-GE code and BalanceBenchmark; '{OPTIMISM}': that minus ours, per seed (mean ± 95% t-interval). "
+            "Paper: "
             "CREMA-D, Peng et al. CVPR 2022 Table 1 (the talk's table has no Gated rows). † = with OGM-GE. "
             "Encoder probe = test accuracy of a logistic regression on the frozen encoder's features. "
             "ρ_audio = s_audio / s_visual averaged over the last epoch's training batches (> 1: audio dominates).")
 
 
 def run_metrics(runs: list) -> dict:
-    """DVC metrics: {label: {acc, acc_ci95, map, map_ci95, <m>_probe, delta_acc...}} in percent, from test."""
+    """DVC metrics: {label: {acc, acc_ci95, map, map_ci95, <m>_probe, delta_acc, delta_acc_ci95, delta_acc_wins,
+    delta_acc_p, delta_acc_p_holm, delta_acc_resolved, acc_best_test_epoch, test_selection_gap}} in percent,
+    from test; "convergence_check": the share of runs whose best val epoch is in the last 20% of the epochs,
+    and the runs per best epoch."""
     out, groups = {}, group_runs(runs)
+    deltas = ogm_deltas(groups)
+    adjusted = holm_family(deltas)
     for label, group in groups.items():
         entry = {}
         for key in ("acc", "map"):
@@ -157,14 +230,18 @@ def run_metrics(runs: list) -> dict:
             values = [100 * r.probe["test"][m] for r in group if m in r.probe["test"]]
             if values:
                 entry[f"{m}_probe"] = round(mean_ci(values)[0], 4)
-        if group[0].method is not None and group[0].kind in groups:
-            d = paired_difference([r.test["acc"] for r in group],
-                                  [r.test["acc"] for r in groups[group[0].kind]])
+        if label in deltas:
+            d = deltas[label]
             entry["delta_acc"] = round(d.mean, 4)
             if d.half is not None:
                 entry["delta_acc_ci95"] = round(d.half, 4)
             entry["delta_acc_wins"] = d.wins
-        out[label] = entry
+            if d.p is not None:
+                entry["delta_acc_p"] = round(d.p, 6)
+                entry["delta_acc_p_holm"] = round(adjusted[label], 6)
+            entry["delta_acc_resolved"] = resolved(d, adjusted[label])
+        out[label] = entry | optimism_metrics(group)
+    out["convergence_check"] = convergence(runs_frame(runs))
     return out
 
 
@@ -175,14 +252,17 @@ def _mean(values) -> float:
     return mean_ci([100 * v for v in values])[0]
 
 
-def _interval(d) -> str:
-    if d.half is None:
-        return "one seed: no interval"
-    return "the 95% interval excludes 0" if d.excludes_zero else "the 95% interval includes 0"
+def _single(d) -> str:
+    """The verdict of a comparison outside the table's Holm family (one comparison: its own p)."""
+    if d.p is None:
+        return "one seed: no p-value"
+    return (f"{'resolved' if d.p < 0.05 and d.mean != 0 else 'not resolved'}: p = {format_p(d.p)}, a single "
+            "comparison outside the table's family")
 
 
-def findings(runs: list, *, dataset: str, reference: pd.DataFrame) -> str:
-    """What Table 1 shows on our data, next to what the paper reports on CREMA-D (read from reference)."""
+def findings(runs: list, *, dataset: str, reference: pd.DataFrame, grid: pd.DataFrame | None = None) -> str:
+    """What Table 1 shows on our data, next to what the paper reports on CREMA-D (read from reference); with
+    `grid` (choose_ogm's), how clearly val chose OGM-GE's setting."""
     g = group_runs(runs)
     ref = reference.set_index(["method", "ogm_ge"])["cremad_acc"]
     name = display_name(dataset)
@@ -205,30 +285,40 @@ def findings(runs: list, *, dataset: str, reference: pd.DataFrame) -> str:
         verdict = "under-optimized" if joint < alone else "not under-optimized"
         lines.append(f"- Joint training (concat) leaves the visual encoder {verdict}: its linear probe reaches "
                      f"{joint:.1f}% vs {alone:.1f}% when trained alone (the paper's Fig. 1 claim).")
+    family = ogm_deltas(g)
+    adjusted, m = holm_family(family), len(family)
     deltas = []
     for kind in METHOD_NAMES:
-        if kind in g and f"{kind}+ogm_ge" in g:
-            d = paired_difference([r.test["acc"] for r in g[f"{kind}+ogm_ge"]],
-                                  [r.test["acc"] for r in g[kind]])
+        if f"{kind}+ogm_ge" in family:
+            label = f"{kind}+ogm_ge"
             paper_gain = (ref[kind, True] - ref[kind, False]) if (kind, True) in ref.index else None
-            deltas.append((kind, d, paper_gain))
+            deltas.append((kind, family[label], adjusted[label], paper_gain))
     if deltas:
-        lines.append("- OGM-GE vs the same fusion without it (paired over seeds, test accuracy, points):")
-        for kind, d, paper_gain in deltas:
+        lines.append(f"- OGM-GE vs the same fusion without it (paired over seeds, test accuracy, points; Holm over "
+                     f"the table's {m} comparisons with and without OGM-GE):")
+        for kind, d, adj, paper_gain in deltas:
             paper = f"; paper, CREMA-D: {paper_gain:+.1f}" if paper_gain is not None else ""
-            lines.append(f"  - {kind}: Δ {d} — {_interval(d)}{paper}.")
-        resolved = [k for k, d, _ in deltas if d.excludes_zero and d.mean > 0]
-        hurt = [k for k, d, _ in deltas if d.excludes_zero and d.mean < 0]
-        lines.append(f"  OGM-GE helps resolvably in {len(resolved)} of {len(deltas)} fusions"
-                     f"{' (' + ', '.join(resolved) + ')' if resolved else ''} and hurts resolvably in {len(hurt)}"
+            lines.append(f"  - {kind}: Δ {d} — {holm_verdict(adj, m)}{paper}.")
+        for label in family:  # the table's other OGM-GE rows (e.g. the paper's α)
+            if label not in {f"{k}+ogm_ge" for k, *_ in deltas}:
+                lines.append(f"  - {label}: Δ {family[label]} — {holm_verdict(adjusted[label], m)}.")
+        helped = [k for k, d, adj, _ in deltas if resolved(d, adj) and d.mean > 0]
+        hurt = [k for k, d, adj, _ in deltas if resolved(d, adj) and d.mean < 0]
+        lines.append(f"  After Holm correction, OGM-GE helps resolvably in {len(helped)} of {len(deltas)} fusions"
+                     f"{' (' + ', '.join(helped) + ')' if helped else ''} and hurts resolvably in {len(hurt)}"
                      f"{' (' + ', '.join(hurt) + ')' if hurt else ''}; the paper reports a gain for every fusion "
                      "on CREMA-D.")
     if "concat+ogm_ge" in g and "concat" in g:
         d = paired_difference([r.probe["test"]["visual"] for r in g["concat+ogm_ge"]],
                               [r.probe["test"]["visual"] for r in g["concat"]])
-        lines.append(f"- OGM-GE moves the visual encoder's probe inside concat by {d} points ({_interval(d)}).")
-    lines += ["", "Δ: per-seed paired differences (mean ± 95% t-interval, wins/seeds). A difference whose interval "
-              "includes 0 is not a finding."]
+        lines.append(f"- OGM-GE moves the visual encoder's probe inside concat by {d} points ({_single(d)}).")
+    lines.append("- " + optimism_sentence(g, lambda k: METHOD_NAMES.get(k, k)))
+    if grid is not None:
+        lines.append("- Choice of OGM-GE's setting on val: " + margin_sentence(selection_margin(grid)))
+    lines.append("- " + convergence_sentence(convergence(runs_frame(runs))))
+    lines += ["", "Δ: per-seed paired differences (mean ± 95% t-interval, wins/seeds). Resolved: the two-sided "
+              "paired-t p-value, Holm-adjusted over every comparison of the table with and without OGM-GE, is "
+              "below 0.05; anything else is not a finding. " + SELECTION_RULE]
     return "\n".join(lines) + "\n"
 
 

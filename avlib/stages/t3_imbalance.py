@@ -2,11 +2,12 @@
 on val, the table beside the paper's and BalanceBenchmark's numbers, and the findings."""
 
 import itertools
+from dataclasses import replace
 
 import pandas as pd
 
 from avlib.balance import METHODS, method_config
-from avlib.core.metrics import mean_ci, paired_difference
+from avlib.core.metrics import format_p, holm_verdict, mean_ci, paired_difference
 from avlib.core.params import Bool, Choice, Int, ListOf, ParamError, Schema, Str, device
 from avlib.data.registry import display_name
 from avlib.models.fusion import FUSIONS
@@ -21,24 +22,45 @@ from avlib.stages.shared.classify import (  # noqa: F401 - load_data, ...: the n
     model_kwargs,
     train_config,
 )
-from avlib.stages.shared.runs import group_runs
-from avlib.tasks.classify.engine import run_specs
+from avlib.stages.shared.runs import (  # noqa: F401 - write_runs: the notebook's stage.write_runs
+    OPTIMISM,
+    TEST_SELECTED,
+    convergence,
+    convergence_sentence,
+    group_runs,
+    holm_family,
+    optimism_cells,
+    optimism_metrics,
+    optimism_sentence,
+    resolved,
+    runs_frame,
+    write_runs,
+)
+from avlib.tasks.classify.engine import SELECTION_RULE, margin_sentence, run_specs, selection_grid, selection_margin
 from avlib.tasks.classify.runs import RunSpec
 
 PLAIN = "concat"  # the row without a balancing method: the fusion trained jointly, as it is
-ROW_NAMES = {PLAIN: "Concatenation", "modality_drop_audio": "Modality-Drop (audio)",
+# Controls with no knob of their own: OGM-GE's chosen config with one half switched off, so GE's and OGM's
+# shares of OGM-GE's effect show at the same α and window (the paper has no such rows).
+DERIVED = {"ge_only": lambda ogm_ge: replace(ogm_ge, modulate=False),
+           "ogm_at_ogm_ge_alpha": lambda ogm_ge: replace(ogm_ge, ge=False)}
+ROW_NAMES = {PLAIN: "Concatenation (ours)", "modality_drop_audio": "Modality-Drop (audio)",
              "modality_drop_visual": "Modality-Drop (visual)", "gradient_blending": "Grad-Blending", "ogm": "OGM",
-             "ogm_ge": "OGM-GE", "opm": "OPM *", "agm": "AGM *", "mmpareto": "MMPareto *", "MLA": "MLA *"}
-IN_THE_TALK = (PLAIN, "modality_drop_audio", "modality_drop_visual", "gradient_blending", "ogm", "ogm_ge")
+             "ogm_ge": "OGM-GE", "ge_only": "GE alone (control) *", "ogm_at_ogm_ge_alpha": "OGM (at OGM-GE's α)",
+             "opm": "OPM *", "agm": "AGM *", "mmpareto": "MMPareto *",
+             "three_loss_sum": "Three-loss sum (MMPareto's control) *", "mla": "MLA-reduced *", "MLA": "MLA *"}
+IN_THE_TALK = (PLAIN, "modality_drop_audio", "modality_drop_visual", "gradient_blending", "ogm", "ogm_at_ogm_ge_alpha",
+               "ogm_ge")
 # BalanceBenchmark's method names for our rows (its "OGM" row runs the OGM_GE config, with noise).
 BENCHMARK_NAMES = {PLAIN: "Baseline", "gradient_blending": "GBlending", "ogm_ge": "OGM", "opm": "OPM", "agm": "AGM",
-                   "mmpareto": "MMPareto", "MLA": "MLA"}
+                   "mmpareto": "MMPareto", "MLA": "MLA", "mla": "MLA"}
 BENCHMARK_DATASETS = {"CREMA-D": "CREMA-D", "Kinetics-Sounds": "Kinetics-Sounds"}
 PAPER_DATASETS = {"CREMA-D": "cremad_acc", "Kinetics-Sounds": "ks_acc"}
 
 
 # the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
-HEADLINE = ["concat/acc", "ogm_ge/acc", "*/delta_acc"]
+HEADLINE = ["concat/acc", "ogm_ge/acc", "*/delta_acc", "*/delta_acc_p_holm", "concat/test_selection_gap",
+            "convergence_check/late_share"]
 
 
 def _grids(value):
@@ -65,21 +87,25 @@ PART = ("ogmge", 3)  # where the reports site shows it: part of the talk, order 
 PARAMS = Schema(
     "t3_imbalance",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=2), fusion=Choice(*FUSIONS),
-    rows=ListOf(Choice(PLAIN, *METHODS)), paper_only_rows=ListOf(Choice("MLA", "MMPareto"), min_len=0),
+    rows=ListOf(Choice(PLAIN, *METHODS, *DERIVED)), paper_only_rows=ListOf(Choice("MLA", "MMPareto"), min_len=0),
     **TRAIN_FIELDS,
-    grids=_grids, selection_seed=Int(min=0),
+    grids=_grids, selection_seeds=ListOf(Int(min=0)),
     device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0), ddp=Int(min=0),
     loader=LOADER_FIELD,
 )
 
 
 def check(p):
-    if p.selection_seed in p.seeds:
-        raise ParamError(f"t3_imbalance.selection_seed={p.selection_seed}: expected a seed outside seeds "
-                         f"{p.seeds} (the tuned run must not be a reported one)")
+    shared = sorted(set(p.selection_seeds) & set(p.seeds))
+    if shared:
+        raise ParamError(f"t3_imbalance.selection_seeds={p.selection_seeds}: expected seeds outside seeds "
+                         f"{p.seeds} (the tuned runs must not be reported ones; {shared} in both)")
     if PLAIN not in p.rows:
         raise ParamError(f"t3_imbalance.rows={p.rows}: expected {PLAIN!r} among them (every Δ is paired with it)")
-    missing = [r for r in p.rows if r != PLAIN and r not in p.grids]
+    missing = [r for r in p.rows if r != PLAIN and r not in DERIVED and r not in p.grids]
+    if any(r in DERIVED for r in p.rows) and "ogm_ge" not in p.rows:
+        raise ParamError(f"t3_imbalance.rows={p.rows}: the controls {sorted(DERIVED)} take OGM-GE's chosen "
+                         "setting; expected 'ogm_ge' among the rows")
     if missing:
         raise ParamError(f"t3_imbalance.grids: expected a grid for every method row; none for {missing} "
                          "(write {} for a method run at its defaults)")
@@ -107,8 +133,8 @@ def grid_specs(p) -> list:
     """One spec per (method row, grid point), labelled '<method>|<option>=<value>,...'."""
     specs = []
     for name in p.rows:
-        if name == PLAIN:
-            continue
+        if name == PLAIN or name in DERIVED or len(grid_points(p.grids[name])) == 1:
+            continue  # nothing to choose: a control takes OGM-GE's choice, a one-point grid is its own choice
         for point in grid_points(p.grids[name]):
             setting = ",".join(f"{k}={v}" for k, v in point.items()) or "defaults"
             specs.append(RunSpec(f"{name}|{setting}", p.fusion, method_config(name, **point)))
@@ -116,27 +142,40 @@ def grid_specs(p) -> list:
 
 
 def choose_methods(p, data, train, model) -> tuple[pd.DataFrame, dict]:
-    """(grid table, {method: chosen config}): every grid point trained once at the selection seed (all
-    methods' points in one batch of runs), the best val accuracy per method kept (ties: the first)."""
+    """(grid table, {method: chosen config}): every grid point trained at each selection seed (all methods'
+    points in one batch of runs), the best val accuracy averaged over the seeds per method kept (ties: the
+    first). Columns: method, setting, val_acc_s<seed> per seed, val_acc (mean), val_acc_spread (max - min),
+    val_audio_acc, val_visual_acc (means), chosen."""
     specs = grid_specs(p)
-    runs = run_specs(specs, [p.selection_seed], data, train=train, model=model, probe=False, workers=p.workers,
+    fixed = {name: method_config(name, **grid_points(p.grids[name])[0]) for name in p.rows
+             if name != PLAIN and name not in DERIVED and len(grid_points(p.grids[name])) == 1}
+    if not specs:
+        return pd.DataFrame(columns=["method", "setting", "val_acc", "chosen"]), fixed
+    runs = run_specs(specs, p.selection_seeds, data, train=train, model=model, probe=False, workers=p.workers,
                      ddp=p.ddp)
-    grid = pd.DataFrame([{"method": r.label.split("|")[0], "setting": r.label.split("|")[1],
-                          "val_acc": r.val["acc"], "val_audio_acc": r.val.get("audio_acc"),
-                          "val_visual_acc": r.val.get("visual_acc")} for r in runs])
+    grid = selection_grid(runs)
+    labels = grid.pop("setting")
+    grid.insert(0, "method", [label.split("|")[0] for label in labels])
+    grid.insert(1, "setting", [label.split("|")[1] for label in labels])
     chosen, flags = {}, []
-    for i in range(len(runs)):
+    for i in range(len(grid)):
         name = grid["method"][i]
         best = grid[grid["method"] == name]["val_acc"].idxmax()  # first maximum
         flags.append(i == best)
         if i == best:
             chosen[name] = specs[i].method
     grid["chosen"] = flags
-    return grid, chosen
+    return grid, chosen | fixed
+
+
+def margins(grid: pd.DataFrame) -> dict:
+    """{method: selection_margin of its grid rows} (None for a method with one grid point)."""
+    return {name: selection_margin(rows) for name, rows in grid.groupby("method", sort=False)}
 
 
 def table_specs(p, chosen: dict) -> list:
-    return [RunSpec(name, p.fusion, chosen.get(name)) for name in p.rows]
+    configs = chosen | {name: DERIVED[name](chosen["ogm_ge"]) for name in p.rows if name in DERIVED}
+    return [RunSpec(name, p.fusion, configs.get(name)) for name in p.rows]
 
 
 # --- table, metrics, history -------------------------------------------------------------------------
@@ -169,12 +208,20 @@ def benchmark_value(benchmark: pd.DataFrame, name: str, dataset: str):
     return float(row.iloc[0]["accuracy"]) if len(row) else None
 
 
+def method_deltas(groups: dict) -> dict:
+    """{method: paired Δ test acc vs Concatenation}: the table's family of comparisons, in table order."""
+    return {name: paired_difference(_acc(group), _acc(groups[PLAIN])) for name, group in groups.items()
+            if name != PLAIN}
+
+
 def imbalance_table(runs: list, *, p, reference: pd.DataFrame, benchmark: pd.DataFrame) -> pd.DataFrame:
     """One row per method: setting, ours acc/mAP, paired Δ acc vs concatenation, encoder probes, last-epoch
     ρ, time ratio; then the paper's and BalanceBenchmark's CREMA-D / Kinetics-Sounds accuracies. Paper-only
     rows (not reimplemented yet) carry only the published numbers."""
     groups, rows = group_runs(runs), []
     plain = groups[PLAIN]
+    deltas = method_deltas(groups)
+    adjusted = holm_family(deltas)
     for name, group in groups.items():
         probe = {m: [r.probe["test"][m] for r in group if m in r.probe["test"]] for m in ("audio", "visual")}
         row = {
@@ -182,24 +229,26 @@ def imbalance_table(runs: list, *, p, reference: pd.DataFrame, benchmark: pd.Dat
             "setting": group[0].method.describe() if group[0].method is not None else "",
             ours_column(p.dataset, "acc"): format_ci(_acc(group)),
             ours_column(p.dataset, "mAP"): format_ci(_acc(group, "map")),
-            "Δ acc vs Concatenation (paired)": "" if name == PLAIN else str(
-                paired_difference(_acc(group), _acc(plain))),
+            "Δ acc vs Concatenation (paired)": str(deltas[name]) if name in deltas else "",
+            "Holm p": format_p(adjusted[name]) if name in deltas else "",
             "audio encoder probe": format_ci(probe["audio"]) if probe["audio"] else "",
             "visual encoder probe": format_ci(probe["visual"]) if probe["visual"] else "",
             "ρ_audio, last epoch": last_rho(group),
             "training time vs Concatenation": f"{time_ratio(group, plain):.2f}×",
+            **optimism_cells(group),
         }
         rows.append(row | _published(name, reference, benchmark))
     for name in p.paper_only_rows:
         key = name.lower() if name.lower() in METHODS else name
         if key in groups:
             continue  # reimplemented and run: its row is above
-        rows.append({"method": ROW_NAMES.get(key, name), "setting": "not reimplemented yet"}
+        rows.append({"method": ROW_NAMES.get(name, name), "setting": "not reimplemented yet"}
                     | _published(key, reference, benchmark))
     return pd.DataFrame(rows)
 
 
 def _published(name, reference, benchmark) -> dict:
+    name = {"ogm_at_ogm_ge_alpha": "ogm"}.get(name, name)  # the talk's OGM row, run at OGM-GE's setting
     out = {paper_column(d, "acc"): paper_value(reference, name, d) for d in PAPER_DATASETS}
     return out | {f"BalanceBenchmark ({d}) acc": benchmark_value(benchmark, name, d) for d in BENCHMARK_DATASETS}
 
@@ -208,28 +257,41 @@ def table_note(p) -> str:
     data = display_name(p.dataset)
     return (f"Ours: {data} test split, {p.fusion} fusion, mean ± 95% t-interval over seeds {p.seeds}, model "
             "selected on val; each method's setting chosen on val from the grid in params.yaml at seed "
-            f"{p.selection_seed} (not reported; `grid.md`). Δ = per-seed paired difference with Concatenation "
-            "(same init and data order): mean ± 95% t-interval (wins/seeds). Encoder probe = test accuracy of a "
-            "logistic regression on the frozen encoder's features. ρ_audio = s_audio / s_visual over the last "
+            f"seeds {p.selection_seeds} (mean val accuracy; not reported; `grid.md`). Δ = per-seed paired difference "
+            "with Concatenation (same init and data order): mean ± 95% t-interval (wins/seeds); Holm p = its "
+            "two-sided paired-t p-value, Holm-adjusted over every method's Δ in this table (resolved: < 0.05). "
+            f"'{TEST_SELECTED}': each run at the epoch with the best test accuracy (the official OGM-GE code's and "
+            f"BalanceBenchmark's selection); '{OPTIMISM}': that minus ours, per seed. Encoder probe = test accuracy "
+            "of a logistic regression on the frozen encoder's features. ρ_audio = s_audio / s_visual over the last "
             "epoch's training batches (> 1: audio dominates). Training time = mean CPU time of a run's training "
             "(fit, val included) over Concatenation's, in this run. * = beyond the talk's table. Paper: Peng et al. "
             "CVPR 2022 Table 3 "
             "(CREMA-D, Kinetics-Sounds). BalanceBenchmark: Xu et al. 2025, an independent re-run by the same lab "
-            "(ResNet-18, best epoch chosen on TEST, one run per number; its 'OGM' row is OGM-GE). "
+            "(ResNet-18, best epoch chosen on TEST, one run per number; its 'OGM' row is OGM-GE, trained with AdamW, "
+            "whose per-parameter normalisation largely cancels OGM's scaling of the gradient). Concatenation (ours) "
+            "is our concat fusion trained plainly; BalanceBenchmark's 'Baseline' beside it is its own plain model. "
+            "Controls: GE alone = OGM-GE's noise with k = 1; OGM at OGM-GE's α = OGM-GE without the noise; both at "
+            "OGM-GE's chosen α and window. Three-loss sum = MMPareto's model and loss without the Pareto step. "
+            "MLA-reduced: see avlib/balance/mla.py (alternation across mini-batches; test-time fusion = the sum "
+            "of the shared head's uni-modal logits, not the paper's entropy weighting). "
             "– = not reported there. Published numbers are other datasets and setups: compare orderings, "
             "not values.")
 
 
 def grid_note(p, chosen: dict) -> str:
     picked = "; ".join(f"{ROW_NAMES.get(k, k)}: {c.describe()}" for k, c in chosen.items())
-    return (f"Val accuracy of each grid point ({p.fusion} fusion, {display_name(p.dataset)}, "
-            f"seed {p.selection_seed}, not a reported seed). Chosen: {picked}.")
+    return (f"Val accuracy of each grid point ({p.fusion} fusion, {display_name(p.dataset)}) at each selection "
+            f"seed {p.selection_seeds} (not reported seeds; val_acc_s<seed>), their mean val_acc (what chooses) and "
+            f"spread (max − min). Chosen: {picked}. {SELECTION_RULE}")
 
 
 def run_metrics(runs: list) -> dict:
     """DVC metrics: {label: {acc, acc_ci95, map, <m>_probe, delta_acc, delta_acc_ci95, delta_acc_wins,
-    time_ratio}} in percent, from test."""
+    delta_acc_p, delta_acc_p_holm, delta_acc_resolved, acc_best_test_epoch, test_selection_gap, time_ratio}} in
+    percent, from test; "convergence_check": the best-val-epoch check over every run."""
     out, groups = {}, group_runs(runs)
+    deltas = method_deltas(groups)
+    adjusted = holm_family(deltas)
     for label, group in groups.items():
         entry = {}
         for key in ("acc", "map"):
@@ -241,22 +303,31 @@ def run_metrics(runs: list) -> dict:
             values = [100 * r.probe["test"][m] for r in group if m in r.probe["test"]]
             if values:
                 entry[f"{m}_probe"] = round(mean_ci(values)[0], 4)
-        if label != PLAIN:
-            d = paired_difference(_acc(group), _acc(groups[PLAIN]))
+        if label in deltas:
+            d = deltas[label]
             entry["delta_acc"] = round(d.mean, 4)
             if d.half is not None:
                 entry["delta_acc_ci95"] = round(d.half, 4)
             entry["delta_acc_wins"] = d.wins
+            if d.p is not None:
+                entry["delta_acc_p"] = round(d.p, 6)
+                entry["delta_acc_p_holm"] = round(adjusted[label], 6)
+            entry["delta_acc_resolved"] = resolved(d, adjusted[label])
         entry["time_ratio"] = round(time_ratio(group, groups[PLAIN]), 3)
-        out[label] = entry
+        out[label] = entry | optimism_metrics(group)
+    out["convergence_check"] = convergence(runs_frame(runs))
     return out
 
 
 
 # --- findings ----------------------------------------------------------------------------------------
 
-def _interval(d) -> str:
-    return "the 95% interval excludes 0" if d.excludes_zero else "the 95% interval includes 0"
+def _single(d) -> str:
+    """The verdict of a comparison outside the table's Holm family (one comparison: its own p)."""
+    if d.p is None:
+        return "one seed: no p-value"
+    return (f"{'resolved' if d.p < 0.05 and d.mean != 0 else 'not resolved'}: p = {format_p(d.p)}, a single "
+            "comparison outside the table's family")
 
 
 def paper_summary(reference: pd.DataFrame) -> str:
@@ -268,8 +339,10 @@ def paper_summary(reference: pd.DataFrame) -> str:
             f"{ROW_NAMES.get(best, best)} is the best of the talk's rows ({acc[best]:.1f}%).")
 
 
-def findings(runs: list, *, p, reference: pd.DataFrame, benchmark: pd.DataFrame) -> str:
-    """What the table shows on our data, next to what the paper and BalanceBenchmark report (read from files)."""
+def findings(runs: list, *, p, reference: pd.DataFrame, benchmark: pd.DataFrame,
+             grid: pd.DataFrame | None = None) -> str:
+    """What the table shows on our data, next to what the paper and BalanceBenchmark report (read from files);
+    with `grid` (choose_methods'), how clearly val chose each method's setting."""
     g = group_runs(runs)
     plain = g[PLAIN]
     name = display_name(p.dataset)
@@ -278,22 +351,25 @@ def findings(runs: list, *, p, reference: pd.DataFrame, benchmark: pd.DataFrame)
     acc = mean_ci([100 * a for a in _acc(plain)])[0]
     lines.append(f"- Concatenation reaches {acc:.1f}% with a last-epoch ρ_audio of {rho:.2f} "
                  f"({'audio' if rho > 1 else 'visual'} dominates the joint training).")
-    lines.append("- Each method against Concatenation (paired over seeds, test accuracy, points; the paper's "
-                 "gain on CREMA-D beside it):")
-    deltas = {}
+    deltas = method_deltas(g)
+    adjusted, n = holm_family(deltas), len(deltas)
+    lines.append(f"- Each method against Concatenation (paired over seeds, test accuracy, points; Holm over the "
+                 f"table's {n} comparisons; the paper's gain on CREMA-D beside it):")
     for label, group in g.items():
         if label == PLAIN:
             continue
-        d = deltas[label] = paired_difference(_acc(group), _acc(plain))
+        d = deltas[label]
         gain = paper_value(reference, label, "CREMA-D")
         base = paper_value(reference, PLAIN, "CREMA-D")
         paper = "; not in the paper's table" if gain is None or base is None else f"; paper: {gain - base:+.1f}"
-        lines.append(f"  - {ROW_NAMES.get(label, label)} ({group[0].method.describe()}): Δ {d} — {_interval(d)}"
+        lines.append(f"  - {ROW_NAMES.get(label, label)} ({group[0].method.describe()}): Δ {d} — "
+                     f"{holm_verdict(adjusted[label], n)}"
                      f"{paper}; time {time_ratio(group, plain):.2f}× Concatenation.")
-    helps = [ROW_NAMES.get(k, k) for k, d in deltas.items() if d.excludes_zero and d.mean > 0]
-    hurts = [ROW_NAMES.get(k, k) for k, d in deltas.items() if d.excludes_zero and d.mean < 0]
-    lines.append(f"  Resolvable gains: {', '.join(helps) or 'none'}; resolvable losses: {', '.join(hurts) or 'none'}; "
-                 f"the rest ({len(deltas) - len(helps) - len(hurts)} of {len(deltas)}) are within seed noise. "
+    helps = [ROW_NAMES.get(k, k) for k, d in deltas.items() if resolved(d, adjusted[k]) and d.mean > 0]
+    hurts = [ROW_NAMES.get(k, k) for k, d in deltas.items() if resolved(d, adjusted[k]) and d.mean < 0]
+    lines.append(f"  After Holm correction, resolved gains: {', '.join(helps) or 'none'}; resolved losses: "
+                 f"{', '.join(hurts) or 'none'}; the rest ({len(deltas) - len(helps) - len(hurts)} of {len(deltas)}) "
+                 "are not resolved. "
                  + paper_summary(reference))
     talk = [k for k in IN_THE_TALK if k in deltas]
     if talk:
@@ -312,7 +388,7 @@ def findings(runs: list, *, p, reference: pd.DataFrame, benchmark: pd.DataFrame)
     if "ogm_ge" in g:
         d = paired_difference([r.probe["test"]["visual"] for r in g["ogm_ge"]],
                               [r.probe["test"]["visual"] for r in plain])
-        lines.append(f"- OGM-GE moves the visual encoder's linear probe by {d} points ({_interval(d)}).")
+        lines.append(f"- OGM-GE moves the visual encoder's linear probe by {d} points ({_single(d)}).")
     bb_plain = benchmark_value(benchmark, PLAIN, "CREMA-D")
     paper_best = paper_value(reference, "ogm_ge", "CREMA-D")
     paper_plain = paper_value(reference, PLAIN, "CREMA-D")
@@ -336,6 +412,12 @@ def findings(runs: list, *, p, reference: pd.DataFrame, benchmark: pd.DataFrame)
         missing = [r for r in p.paper_only_rows if r.lower() not in g]
         if missing:
             lines.append(f"- Not reimplemented yet (published numbers only): {', '.join(missing)}.")
-    lines += ["", "Δ: per-seed paired differences (mean ± 95% t-interval, wins/seeds). A difference whose interval "
-              "includes 0 is not a finding."]
+    lines.append("- " + optimism_sentence(g, lambda k: ROW_NAMES.get(k, k)))
+    if grid is not None:
+        for method, m in margins(grid).items():
+            lines.append(f"- Choice of {ROW_NAMES.get(method, method)}'s setting on val: " + margin_sentence(m))
+    lines.append("- " + convergence_sentence(convergence(runs_frame(runs))))
+    lines += ["", "Δ: per-seed paired differences (mean ± 95% t-interval, wins/seeds). Resolved: the two-sided "
+              "paired-t p-value, Holm-adjusted over every method's comparison with Concatenation in the table, is "
+              "below 0.05; anything else is not a finding. " + SELECTION_RULE]
     return "\n".join(lines) + "\n"

@@ -3,7 +3,17 @@ import math
 import pytest
 import torch
 
-from avlib.core.metrics import Paired, accuracy, mean_average_precision, mean_ci, paired_difference
+from avlib.core.metrics import (
+    Paired,
+    accuracy,
+    format_p,
+    holm,
+    holm_verdict,
+    mean_average_precision,
+    mean_ci,
+    paired_difference,
+    paired_p,
+)
 
 
 def test_accuracy_and_map():
@@ -74,3 +84,45 @@ def test_paired_difference_needs_equal_lengths():
         paired_difference([0.5, 0.6], [0.5])
     with pytest.raises(ValueError, match="equal-length"):
         paired_difference([], [])
+
+
+def test_paired_difference_gives_the_two_sided_paired_t_p_value():
+    d = paired_difference([0.80, 0.75, 0.90], [0.70, 0.78, 0.85])
+    # t = 4 / (sqrt(43) / sqrt(3)), df 2: the t(2) tail in closed form, p = 1 - t / sqrt(t^2 + 2) = 1 - sqrt(48/134)
+    assert d.p == pytest.approx(1 - math.sqrt(48 / 134), rel=1e-9)
+    from scipy import stats
+
+    a, b = [0.61, 0.64, 0.60, 0.66], [0.60, 0.61, 0.61, 0.62]
+    assert paired_difference(a, b).p == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-9)
+    assert paired_difference([0.6], [0.65]).p is None  # one seed: nothing to test against
+    assert paired_p([3.0, 3.0, 3.0]) == 0.0 and paired_p([0.0, 0.0]) == 1.0  # no spread
+
+
+def test_holm_matches_a_hand_example():
+    # m = 4; sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.6]) == [1.0, 1.0]  # capped at 1
+    assert holm([0.02]) == [0.02]  # one comparison: unchanged
+    assert holm([]) == []
+    assert holm([0.01, None, 0.04]) == pytest.approx([0.02, None, 0.04])  # None: no p, not counted in m
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        holm([1.5])
+
+
+def test_holm_is_monotone_and_never_below_the_raw_p():
+    import random
+
+    rng = random.Random(0)
+    for _ in range(50):
+        p = [rng.random() ** 3 for _ in range(rng.randint(1, 8))]
+        adj = holm(p)
+        order = sorted(range(len(p)), key=p.__getitem__)
+        assert all(adj[i] >= p[i] and adj[i] <= 1 for i in range(len(p)))
+        assert all(adj[order[k]] <= adj[order[k + 1]] for k in range(len(p) - 1))
+
+
+def test_holm_verdict_in_plain_words():
+    assert holm_verdict(0.012, 6) == "resolved after Holm correction over 6 comparisons (adjusted p = 0.012)"
+    assert holm_verdict(0.3, 6) == "not resolved (adjusted p = 0.300, Holm over 6 comparisons)"
+    assert holm_verdict(None, 6).startswith("not resolved (one seed")
+    assert format_p(0.0001) == "<0.001" and format_p(None) == "–"

@@ -107,7 +107,7 @@ def t1() -> dict:
 
 def test_the_t1_fusion_section_of_params_yaml_passes(t1):
     p = t1_fusion.PARAMS.check(t1)
-    assert p.seeds == t1["seeds"] and p.selection_seed not in p.seeds and p.lr == float(t1["lr"])
+    assert p.seeds == t1["seeds"] and not set(p.selection_seeds) & set(p.seeds) and p.lr == float(t1["lr"])
     assert set(t1_fusion.PARAMS) == set(t1)  # the schema and the file name the same keys
 
 
@@ -120,7 +120,7 @@ def test_the_t1_fusion_section_of_params_yaml_passes(t1):
     ({"device": "gpu"}, r"t1_fusion\.device='gpu'"),
     ({"loader": {"n_frame": 2}}, r"t1_fusion\.loader=.*unknown: \['n_frame'\]"),
     ({"lr_decay_at": 1.5}, r"t1_fusion\.lr_decay_at=1\.5"),
-    ({"selection_seed": 0}, r"t1_fusion\.selection_seed=0: expected a seed outside seeds"),
+    ({"selection_seeds": [0]}, r"t1_fusion\.selection_seeds=\[0\]: expected seeds outside seeds"),
     ({"rows": ["audio_only", "visual_only"]}, r"t1_fusion\.rows=.*expected at least one fusion"),
 ])
 def test_t1_fusion_rejects_bad_values_naming_the_key(t1, change, message):
@@ -143,8 +143,8 @@ def t3() -> dict:
 
 def test_the_t3_imbalance_section_passes_and_has_a_grid_per_method_row(t3):
     p = t3_imbalance.PARAMS.check(t3)
-    assert p.selection_seed not in p.seeds and "concat" in p.rows
-    assert set(p.rows) - {"concat"} <= set(p.grids)
+    assert not set(p.selection_seeds) & set(p.seeds) and "concat" in p.rows
+    assert set(p.rows) - {"concat"} - set(t3_imbalance.DERIVED) <= set(p.grids)  # controls take OGM-GE's choice
     assert len(t3_imbalance.grid_points({"a": [1, 2], "b": [3, 4, 5]})) == 6
     assert t3_imbalance.grid_points({}) == [{}]
 
@@ -156,7 +156,7 @@ def test_the_t3_imbalance_section_passes_and_has_a_grid_per_method_row(t3):
     ({"grids": {"ogm": {"alpha": []}}}, r"t3_imbalance\.grids=.*non-empty list"),
     ({"rows": ["concat", "ogm", "late"]}, r"t3_imbalance\.rows="),
     ({"rows": ["ogm"]}, r"t3_imbalance\.rows=.*'concat'"),
-    ({"selection_seed": 1}, r"t3_imbalance\.selection_seed=1: expected a seed outside seeds"),
+    ({"selection_seeds": [1]}, r"t3_imbalance\.selection_seeds=\[1\]: expected seeds outside seeds"),
     ({"seeds": [0]}, r"t3_imbalance\.seeds=\[0\]: expected a list of 2 or more"),
     ({"paper_only_rows": ["UMT"]}, r"t3_imbalance\.paper_only_rows"),
 ])

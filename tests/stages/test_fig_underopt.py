@@ -126,7 +126,8 @@ def test_chosen_ogm_names_a_missing_or_malformed_grid(tmp_path):
         stage.chosen_ogm(tmp_path / "old.csv", epochs=20)
 
 
-DETERMINISTIC = ("history.csv", "curves.csv", "gaps.csv", "gaps.md", "metrics.json", "findings.md", "underopt.png")
+DETERMINISTIC = ("history.csv", "curves.csv", "gaps.csv", "gaps.md", "metrics.json", "findings.md", "underopt.png",
+                 "runs.csv")
 
 
 @pytest.mark.slow
@@ -159,3 +160,52 @@ def test_bad_fig_underopt_params_are_named(tmp_path):
                             ("epochs=0", "fig_underopt.epochs")):
         with pytest.raises(ParamError, match=re.escape(named)):
             run_stage.run("fig_underopt", [override], tmp_path / "reports")
+
+
+def _gaps():
+    """Hand-made gaps (3 seeds): the visual encoder inside concat clearly below (-10, -11, -12 points), OGM-GE
+    raising its probe by +5, +5.1, +5.2 points; every other effect noise."""
+    from avlib.core.metrics import paired_difference
+
+    def entry(probe, model, alone_probe):
+        return {"probe": probe, "model": model, "gap": paired_difference(probe, model),
+                "gap_probe": paired_difference(probe, alone_probe), "probe_test": probe,
+                "gap_test": paired_difference(probe, model)}
+
+    model = {"audio": [0.80, 0.82, 0.81], "visual": [0.60, 0.62, 0.61]}
+    alone = {"audio": [0.81, 0.80, 0.83], "visual": [0.61, 0.60, 0.63]}
+    probes = {("audio", "concat"): [0.82, 0.80, 0.81], ("audio", "concat + OGM-GE"): [0.80, 0.83, 0.80],
+              ("visual", "concat"): [0.50, 0.51, 0.49], ("visual", "concat + OGM-GE"): [0.55, 0.561, 0.542]}
+    g = {}
+    for m in ("audio", "visual"):
+        g[m, "alone"] = entry(alone[m], model[m], alone[m])
+        for training in ("concat", "concat + OGM-GE"):
+            g[m, training] = entry(probes[m, training], model[m], alone[m])
+    return g
+
+
+def test_holm_over_the_figures_paired_effects():
+    from avlib.core.metrics import holm
+
+    g = _gaps()
+    family = stage.effects(g)
+    assert len(family) == 18  # 6 rows x (gap, gap_test) + 4 gap_probe + 2 OGM-GE changes
+    adjusted = dict(zip(family, holm([d.p for d in family.values()]), strict=True))
+    table = stage.gap_table(g, dataset="avdigits").set_index(["encoder", "trained"])
+    assert {"Holm p (val gap)", "Holm p (val, probe vs probe)", "Holm p (test gap)"} <= set(table.columns)
+    assert table.loc[("visual", "alone"), "Holm p (val, probe vs probe)"] == ""
+    metrics = stage.run_metrics(g, "concat")
+    change = metrics["visual"]["ogm_ge_minus_concat"]
+    assert change["gap_change_p_holm"] == pytest.approx(adjusted["visual", "ogm_ge_minus_concat", "gap_change"],
+                                                       abs=1e-6)
+    assert metrics["visual"]["concat"]["gap_resolved"] == (adjusted["visual", "concat", "gap"] < 0.05)
+    lag = {"audio": (0.0, 0.0), "visual": (0.0, 0.0)}
+    text = stage.findings(g, lag, dataset="avdigits", fusion="concat", ogm=OGMConfig(alpha=0.5), seeds=[0, 1, 2],
+                          lr_step=14)
+    assert "Holm-adjusted over the figure's 18 paired effects" in text
+    verdict = ("resolved after Holm correction over 18 comparisons" if adjusted["visual", "concat", "gap"] < 0.05
+               else "not resolved (adjusted p")
+    assert f"gap {g['visual', 'concat']['gap']} points ({verdict}" in text
+    assert "OGM-GE resolvably narrows the weaker (visual) encoder's gap on AV-Digits (resolved after Holm" in text
+    assert "not resolved (adjusted p = 0.209, Holm over 18 comparisons)" in text  # probe vs probe: -11.3 ± 6.3
+    assert "Convergence check" not in text  # no runs given

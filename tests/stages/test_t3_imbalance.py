@@ -30,17 +30,24 @@ def test_each_method_keeps_its_own_best_val_point_and_never_reads_test(monkeypat
     p = SimpleNamespace(**vars(P))
     p.rows = ["concat", "ogm", "agm"]
     p.grids = {"ogm": {"alpha": [0.1, 0.5, 0.8]}, "agm": {"alpha": [0.05, 0.2]}}
+    p.selection_seeds = [100, 101]
     vals = [0.70, 0.75, 0.75, 0.90, 0.60]  # ogm: a tie, the first wins; agm: the first
     seen = []
 
     def fake_run_specs(specs, seeds, data, **kwargs):
         seen.append((seeds, kwargs["probe"]))
-        return [RunResult(job=RunJob(s, seeds[0], TrainConfig()), test=_Untouchable(), val={"acc": v}, best_epoch=0,
-                          probe={}) for s, v in zip(specs, vals, strict=True)]
+        return [RunResult(job=RunJob(s, seed, TrainConfig()), test=_Untouchable(), val={"acc": v + seed / 1000},
+                          best_epoch=0, probe={}) for s, v in zip(specs, vals, strict=True) for seed in seeds]
 
     monkeypatch.setattr(stage, "run_specs", fake_run_specs)
     grid, chosen = stage.choose_methods(p, {}, None, None)
-    assert seen == [([p.selection_seed], False)]  # one selection seed, no probes, all points in one call
+    assert seen == [([100, 101], False)]  # every selection seed, no probes, all points in one call
+    assert list(grid.columns[:4]) == ["method", "setting", "val_acc_s100", "val_acc_s101"]
+    assert grid["val_acc"].tolist() == pytest.approx([v + 0.1005 for v in vals])  # the mean over the seeds
+    assert grid["val_acc_spread"].tolist() == pytest.approx([0.001] * 5)
+    margins = stage.margins(grid)
+    assert margins["ogm"]["margin"] == pytest.approx(0.0) and margins["ogm"]["within_noise"]  # a tie
+    assert margins["agm"]["margin"] == pytest.approx(0.30) and not margins["agm"]["within_noise"]
     assert chosen == {"ogm": method_config("ogm", alpha=0.5), "agm": method_config("agm", alpha=0.05)}
     assert grid["chosen"].tolist() == [False, True, False, True, False]
     assert [s.method for s in stage.table_specs(p, chosen)] == [None, chosen["ogm"], chosen["agm"]]
@@ -68,7 +75,7 @@ def test_table_pairs_with_concatenation_and_places_the_published_numbers():
     # BalanceBenchmark's "OGM" row runs OGM-GE: it goes on our OGM-GE row, and OGM (no GE) has none
     assert table.loc["OGM-GE", "BalanceBenchmark (CREMA-D) acc"] == 67.76
     assert table.loc["OGM", "BalanceBenchmark (CREMA-D) acc"] != table.loc["OGM", "BalanceBenchmark (CREMA-D) acc"]
-    assert table.loc["Concatenation", "BalanceBenchmark (Kinetics-Sounds) acc"] == 65.63
+    assert table.loc["Concatenation (ours)", "BalanceBenchmark (Kinetics-Sounds) acc"] == 65.63
     assert table.loc["MLA *", "setting"] == "not reimplemented yet"
     assert table.loc["MLA *", "BalanceBenchmark (CREMA-D) acc"] == 72.3
     text = stage.findings(runs, p=p, reference=reference, benchmark=benchmark)
@@ -85,26 +92,65 @@ def test_t3_notebook_smoke_is_deterministic(tmp_path, tiny_avdigits):
     outs = [run_stage.run("t3_imbalance", ["smoke=true", f"root={tiny_avdigits}"], tmp_path / f"reports{i}")
             for i in range(2)]
     out = outs[0]
-    for name in ("table.csv", "table.md", "grid.csv", "grid.md", "history.csv", "findings.md", "metrics.json",
-                 "notebook.html", "provenance.json"):
+    for name in ("table.csv", "table.md", "grid.csv", "grid.md", "history.csv", "runs.csv", "findings.md",
+                 "metrics.json", "notebook.html", "provenance.json"):
         assert (out / name).exists(), name
     table = (out / "table.md").read_text()
     for column in ("ours (AV-Digits) acc", "Δ acc vs Concatenation", "paper (CREMA-D) acc",
                    "paper (Kinetics-Sounds) acc",
                    "BalanceBenchmark (CREMA-D) acc", "BalanceBenchmark (Kinetics-Sounds) acc", "time vs Concatenation",
-                   "visual encoder probe", "ρ_audio, last epoch"):
+                   "visual encoder probe", "ρ_audio, last epoch", "Holm p", "test acc at best TEST epoch",
+                   "optimism of test selection (points)"):
         assert column in table, column
     for row in ("Concatenation", "Modality-Drop (audio)", "Modality-Drop (visual)", "Grad-Blending", "| OGM ",
-                "OGM-GE", "OPM *", "AGM *", "MMPareto *", "MLA *", "not reimplemented yet"):
+                "OGM-GE", "OPM *", "AGM *", "MMPareto *", "GE alone (control) *", "OGM (at OGM-GE's α)",
+                "Three-loss sum (MMPareto's control) *", "MLA-reduced *"):
         assert row in table, row
     ran = json.loads((out / "provenance.json").read_text())["ran_with"]
     assert ran["epochs"] == 1 and ran["seeds"] == [0, 1]
     # deterministic: the same numbers twice (the measured wall times aside)
-    for name in ("history.csv", "grid.csv"):
+    for name in ("history.csv", "grid.csv", "runs.csv"):
         assert (outs[1] / name).read_text() == (out / name).read_text(), name
     metrics = [json.loads((o / "metrics.json").read_text()) for o in outs]
     for m in metrics:
         for entry in m.values():
-            entry.pop("time_ratio")
+            entry.pop("time_ratio", None)  # convergence_check has none
     assert metrics[0] == metrics[1]
     assert "BalanceBenchmark" in (out / "findings.md").read_text()
+
+
+def test_holm_over_every_method_vs_concatenation_in_table_metrics_and_findings():
+    runs = [_run("concat", None, s, a, 10.0) for s, a in ((0, 0.70), (1, 0.72), (2, 0.71))]
+    # ogm_ge: +4.0, +4.1, +4.2 (p ~ 1e-4); ogm: +1, -1, +2 (p ~ 0.5)
+    runs += [_run("ogm_ge", OGMConfig(alpha=0.3), s, a, 15.0) for s, a in ((0, 0.74), (1, 0.761), (2, 0.752))]
+    runs += [_run("ogm", OGMConfig(alpha=0.3, ge=False), s, a, 12.0) for s, a in ((0, 0.71), (1, 0.71), (2, 0.73))]
+    p = SimpleNamespace(**vars(P))
+    p.paper_only_rows = []
+    reference = report.load_reference("ogmge_t3_imbalance.csv")
+    benchmark = report.load_reference("balancebenchmark_av.csv")
+    from avlib.core.metrics import format_p, holm, paired_difference
+
+    d_ge = paired_difference([0.74, 0.761, 0.752], [0.70, 0.72, 0.71])
+    d_ogm = paired_difference([0.71, 0.71, 0.73], [0.70, 0.72, 0.71])
+    adj_ge, adj_ogm = holm([d_ge.p, d_ogm.p])
+    assert adj_ge < 0.05 < adj_ogm
+    table = stage.imbalance_table(runs, p=p, reference=reference, benchmark=benchmark).set_index("method")
+    assert table.loc["OGM-GE", "Holm p"] == format_p(adj_ge) and table.loc["OGM", "Holm p"] == f"{adj_ogm:.3f}"
+    assert table.loc["Concatenation (ours)", "Holm p"] == ""
+    metrics = stage.run_metrics(runs)
+    assert metrics["ogm_ge"]["delta_acc_p_holm"] == pytest.approx(adj_ge, abs=1e-6)
+    assert metrics["ogm_ge"]["delta_acc_resolved"] and not metrics["ogm"]["delta_acc_resolved"]
+    assert metrics["convergence_check"]["late_share"] == 1.0  # one epoch each: the best is the last
+    text = stage.findings(runs, p=p, reference=reference, benchmark=benchmark)
+    assert "resolved after Holm correction over 2 comparisons" in text
+    assert f"not resolved (adjusted p = {adj_ogm:.3f}, Holm over 2 comparisons)" in text
+    assert "resolved gains: OGM-GE; resolved losses: none" in text
+
+
+def test_selection_seeds_must_be_outside_the_reported_seeds():
+    from avlib.core.params import ParamError
+
+    raw = yaml.safe_load(PARAMS_YAML.read_text())["t3_imbalance"]
+    with pytest.raises(ParamError, match=r"t3_imbalance\.selection_seeds=\[1, 100\]: expected seeds outside"):
+        stage.PARAMS.check(raw | {"selection_seeds": [1, 100]})
+    assert stage.PARAMS.check(raw).selection_seeds == raw["selection_seeds"]

@@ -177,3 +177,45 @@ def test_run_tasks_gives_the_same_results_in_job_order_with_one_or_two_workers()
 def test_run_tasks_refuses_an_empty_job_list():
     with pytest.raises(EngineError, match="at least one job"):
         engine.run_tasks(_seeded_draw, [], {}, progress=False)
+
+
+def test_choose_on_val_averages_the_selection_seeds_and_shows_each(monkeypatch):
+    specs = [RunSpec(f"s{i}", "concat", OGMConfig(alpha=0.1 * (i + 1))) for i in range(3)]
+    # per seed (100, 101): s0 wins at seed 100 alone, s1 on the mean
+    vals = {("s0", 100): 0.80, ("s0", 101): 0.50, ("s1", 100): 0.70, ("s1", 101): 0.68,
+            ("s2", 100): 0.60, ("s2", 101): 0.60}
+    calls = []
+
+    def fake_run_specs(specs_, seeds, data, **kwargs):
+        calls.append(list(seeds))
+        return [RunResult(job=RunJob(s, seed, TRAIN), test=_Untouchable(), best_epoch=0, probe={},
+                          val={"acc": vals[s.label, seed], "audio_acc": 0.1, "visual_acc": 0.2})
+                for s in specs_ for seed in seeds]
+
+    monkeypatch.setattr(engine, "run_specs", fake_run_specs)
+    grid, chosen = choose_on_val(specs, [100, 101], {}, train=TRAIN, progress=False)
+    assert calls == [[100, 101]] and chosen is specs[1]
+    assert grid["chosen"].tolist() == [False, True, False]
+    assert grid["val_acc_s100"].tolist() == [0.80, 0.70, 0.60] and grid["val_acc_s101"].tolist() == [0.50, 0.68, 0.60]
+    assert grid["val_acc"].tolist() == pytest.approx([0.65, 0.69, 0.60])
+    assert grid["val_acc_spread"].tolist() == pytest.approx([0.30, 0.02, 0.0])
+    m = engine.selection_margin(grid)
+    # runner-up s0 at 0.65: margin 0.04 < s0's spread 0.30 -> within noise
+    assert m["chosen"] == "s1" and m["runner_up"] == "s0" and m["margin"] == pytest.approx(0.04)
+    assert m["within_noise"] and "within noise" in engine.margin_sentence(m)
+
+
+def test_selection_margin_rule_and_its_edge_cases():
+    import pandas as pd
+
+    def grid(acc, spread, chosen):
+        return pd.DataFrame({"setting": ["a", "b", "c"], "val_acc": acc, "val_acc_spread": spread,
+                             "chosen": chosen})
+
+    clear = engine.selection_margin(grid([0.70, 0.60, 0.50], [0.02, 0.03, 0.2], [True, False, False]))
+    assert clear["runner_up"] == "b" and clear["margin"] == pytest.approx(0.10) and not clear["within_noise"]
+    # the runner-up's spread alone can make it noise
+    noisy = engine.selection_margin(grid([0.70, 0.65, 0.50], [0.01, 0.08, 0.0], [True, False, False]))
+    assert noisy["within_noise"] and noisy["runner_up_spread"] == pytest.approx(0.08)
+    one = pd.DataFrame({"setting": ["a"], "val_acc": [0.7], "val_acc_spread": [0.0], "chosen": [True]})
+    assert engine.selection_margin(one) is None and "no runner-up" in engine.margin_sentence(None)

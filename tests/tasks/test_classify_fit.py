@@ -217,3 +217,45 @@ def test_bad_train_config_is_named():
         TrainConfig(lr=0)
     with pytest.raises(ValueError, match="needs two modalities"):
         run_classifier("audio_only", {"train": type("D", (), {"n_classes": 2})()}, train=SMOKE, method=OGMConfig())
+
+
+def test_fit_logs_test_accuracy_per_epoch_that_never_changes_the_selection():
+    # the same run against two test splits: the true labels, and labels permuted (other test accuracies at
+    # every epoch). Training, val, the selected epoch and its weights must be bit-identical: test is logged,
+    # never read by the selection or by training.
+    train, val = _shifted(192, 0), _shifted(40, 1, label_shift=1)  # val rotated: an early epoch is selected
+    test = _shifted(40, 2)
+    permuted = AVDigits.from_tensors(test.audio, test.visual, test.label[torch.randperm(40, generator=torch.Generator()
+                                                                                          .manual_seed(3))])
+    config = TrainConfig(epochs=4, batch_size=32, lr=0.05, device="cpu")
+    results = []
+    for split in (test, permuted):
+        seed_everything(0)
+        model = build_classifier("concat", n_classes=AVDigits.n_classes)
+        results.append((fit(model, {"train": train, "val": val, "test": split}, config, progress=False), model))
+    (a, model_a), (b, model_b) = results
+    assert [h["test_acc"] for h in a.history] != [h["test_acc"] for h in b.history]  # test did differ
+    assert {"test_acc", "test_audio_acc", "test_visual_acc"} <= set(a.history[0])
+    strip = [{k: v for k, v in h.items() if not k.startswith("test_")} for h in a.history]
+    assert strip == [{k: v for k, v in h.items() if not k.startswith("test_")} for h in b.history]
+    assert a.best_epoch == b.best_epoch and a.val == b.val
+    assert all(torch.equal(x, y) for x, y in zip(model_a.state_dict().values(), model_b.state_dict().values(),
+                                                 strict=True))
+    # the test accuracy of the selected epoch, logged during training, is the one reported
+    assert a.history[a.best_epoch]["test_acc"] == a.test["acc"]
+
+
+def test_best_epoch_ignores_test_accuracies_however_they_are_permuted():
+    from avlib.tasks.result import BestEpoch
+
+    val = [0.40, 0.55, 0.52, 0.55, 0.50]
+    gen = torch.Generator().manual_seed(0)
+    chosen = set()
+    for trial in range(20):
+        tests = torch.rand(len(val), generator=gen).tolist() if trial else [0.9, 0.1, 0.2, 0.3, 0.99]
+        best = BestEpoch()
+        for epoch, (v, t) in enumerate(zip(val, tests, strict=True)):
+            best.update({"epoch": epoch, "val_acc": v, "test_acc": t})
+        chosen.add(best.epoch)
+        assert "test_acc" not in best.val and "acc" in best.val
+    assert chosen == {1}  # the first best val epoch, whatever test says

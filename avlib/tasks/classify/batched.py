@@ -25,6 +25,7 @@ from avlib.tasks.classify.fit import (
     predict,
     predict_split,
     split_metrics,
+    test_record,
     train_step,
 )
 from avlib.tasks.classify.runs import RunResult, build_run, epoch_probes, probe_encoders, run_data
@@ -154,8 +155,11 @@ def fit_stacked(models: list, method, data: dict, seeds: list, config: TrainConf
         balancer.epoch_end(epoch, {k: [rec[k] for rec in records] for k in records[0]},  # values: one per run
                            predict=partial(predict_split, stack, evals, device, config.amp))
         for r, record in enumerate(records):
-            histories[r].append(record)
             best[r].update(record, state=stack.state_dict(r))
+        # logged only, after the balancer and the selection read the records (as in `fit`)
+        for r, test in enumerate(_stacked_metrics(stack, evals["test"], device, config.amp)):
+            records[r] |= test_record(test)
+            histories[r].append(records[r])
     results = []
     for r, model in enumerate(models):
         best[r].restore(model)

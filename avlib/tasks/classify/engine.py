@@ -20,6 +20,8 @@ use of the cores (2 one-thread workers ~1.9x one two-thread process, `make bench
 AV-Digits step is launch-bound (the model is tiny), so stacking runs raises the work per launch.
 """
 
+from dataclasses import replace
+
 from avlib.core.pool import EngineError, run_tasks
 from avlib.core.runtime import pick_device
 from avlib.tasks.classify import runs
@@ -32,9 +34,11 @@ ENGINES = ("auto", "workers", "batched")
 
 def run_specs(specs: list, seeds: list, data: dict, *, train: TrainConfig, model: dict | None = None,
               probe: bool = True, progress: bool = True, workers: int = 0, engine: str = "auto",
-              ddp: int = 0) -> list[RunResult]:
+              ddp: int = 0, lr_unimodal: float | None = None) -> list[RunResult]:
     """Every spec at every seed; results in spec-major order (spec 0 at each seed, then spec 1, ...).
-    `ddp=N` (N >= 1): each run trains on N torchrun processes instead (`avlib.core.torchrun`; one per GPU)."""
+    `ddp=N` (N >= 1): each run trains on N torchrun processes instead (`avlib.core.torchrun`; one per GPU).
+    `lr_unimodal`: the uni-modal specs' (kind `*_only`) learning rate, where it was chosen on val apart from
+    the fused models' `train.lr` (stage premise_avdigits); None: `train.lr` for every spec."""
     if engine not in ENGINES:
         raise EngineError(f"engine={engine!r}; expected one of {ENGINES}")
     if not specs or not seeds:
@@ -45,7 +49,9 @@ def run_specs(specs: list, seeds: list, data: dict, *, train: TrainConfig, model
     device = pick_device(train.device)
     if engine == "auto":
         engine = "batched" if device.type == "cuda" else "workers"
-    jobs = [RunJob(spec, seed, train, model, probe) for spec in specs for seed in seeds]
+    uni = replace(train, lr=lr_unimodal) if lr_unimodal is not None else train
+    jobs = [RunJob(spec, seed, uni if spec.kind.endswith("_only") else train, model, probe)
+            for spec in specs for seed in seeds]
     if ddp:
         return run_tasks(_task, jobs, data, ddp=ddp, ddp_device=train.device, progress=progress)
     if engine == "batched":
@@ -61,16 +67,76 @@ def _task(job: RunJob, data, *, device=None) -> RunResult:
     return runs.train(job, data, device=device)
 
 
-def choose_on_val(specs: list, seed: int, data: dict, *, train: TrainConfig, model: dict | None = None,
+def choose_on_val(specs: list, seeds, data: dict, *, train: TrainConfig, model: dict | None = None,
                   workers: int = 0, progress: bool = True, ddp: int = 0):
-    """Train each spec once at `seed` (a selection seed, outside the reported ones) and pick the best val
-    accuracy (ties: the first). Returns (DataFrame of the grid, the chosen spec). Test is never looked at."""
+    """Train each spec at every selection seed in `seeds` (outside the reported ones; an int: one seed) and
+    pick the best val accuracy averaged over them (ties: the first). Returns (DataFrame of the grid, the
+    chosen spec): `selection_grid`'s columns and `chosen`. Test is never looked at."""
+    seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+    results = run_specs(specs, seeds, data, train=train, model=model, probe=False, progress=progress,
+                        workers=workers, ddp=ddp)
+    grid = selection_grid(results)
+    best = int(grid["val_acc"].to_numpy().argmax())
+    grid["chosen"] = [i == best for i in range(len(grid))]
+    return grid, specs[best]
+
+
+def selection_grid(results: list):
+    """One row per label (first-seen order) of selection runs: `setting` (the label), each seed's val
+    accuracy (`val_acc_s<seed>`), their mean `val_acc` (what chooses), the seed-to-seed `val_acc_spread`
+    (max - min over the seeds: 0 with one seed) and the mean uni-modal val accuracies. Val only."""
     import pandas as pd
 
-    results = run_specs(specs, [seed], data, train=train, model=model, probe=False, progress=progress,
-                        workers=workers, ddp=ddp)
-    grid = pd.DataFrame([{"setting": r.label, "val_acc": r.val["acc"], "val_audio_acc": r.val.get("audio_acc"),
-                          "val_visual_acc": r.val.get("visual_acc")} for r in results])
-    best = int(grid["val_acc"].to_numpy().argmax())
-    grid["chosen"] = [i == best for i in range(len(results))]
-    return grid, specs[best]
+    rows = {}
+    for r in results:
+        row = rows.setdefault(r.label, {"setting": r.label, "_acc": [], "_audio": [], "_visual": []})
+        row[f"val_acc_s{r.seed}"] = r.val["acc"]
+        row["_acc"].append(r.val["acc"])
+        row["_audio"].append(r.val.get("audio_acc"))
+        row["_visual"].append(r.val.get("visual_acc"))
+    out = []
+    for row in rows.values():
+        acc = row.pop("_acc")
+        audio, visual = row.pop("_audio"), row.pop("_visual")
+        out.append(row | {"val_acc": sum(acc) / len(acc), "val_acc_spread": max(acc) - min(acc),
+                          "val_audio_acc": _mean_or_none(audio), "val_visual_acc": _mean_or_none(visual)})
+    return pd.DataFrame(out)
+
+
+def _mean_or_none(values):
+    return None if None in values else sum(values) / len(values)
+
+
+def selection_margin(grid) -> dict | None:
+    """How far the chosen row of one choice (a grid with a `chosen` column, `val_acc` and `val_acc_spread`)
+    is ahead of the runner-up (the best of the other rows): {chosen, runner_up, margin, chosen_spread,
+    runner_up_spread, within_noise}, in val-accuracy fractions; None with a single row. The rule:
+    `within_noise` when the margin is smaller than the larger of the two rows' seed-to-seed spreads (max -
+    min over the selection seeds), i.e. a reseed of either could undo the order. One seed: no spread,
+    never within noise by this rule (nothing measured it)."""
+    if len(grid) < 2:
+        return None
+    chosen = grid[grid["chosen"].astype(bool)].iloc[0]
+    others = grid[~grid["chosen"].astype(bool)]
+    runner = others.loc[others["val_acc"].idxmax()]
+    margin = float(chosen["val_acc"] - runner["val_acc"])
+    spread = max(float(chosen["val_acc_spread"]), float(runner["val_acc_spread"]))
+    return {"chosen": chosen["setting"], "runner_up": runner["setting"], "margin": margin,
+            "chosen_spread": float(chosen["val_acc_spread"]), "runner_up_spread": float(runner["val_acc_spread"]),
+            "within_noise": margin < spread}
+
+
+def margin_sentence(m: dict | None, what: str = "") -> str:
+    """A findings line on a `selection_margin`."""
+    if m is None:
+        return f"{what}only one setting was tried: no runner-up."
+    noise = ("within noise: smaller than the seed-to-seed spread" if m["within_noise"]
+             else "larger than the seed-to-seed spread")
+    return (f"{what}{m['chosen']} leads the runner-up {m['runner_up']} by {100 * m['margin']:.2f} val points "
+            f"(mean over the selection seeds) — {noise} (chosen {100 * m['chosen_spread']:.2f}, runner-up "
+            f"{100 * m['runner_up_spread']:.2f} points, max − min over the seeds).")
+
+
+SELECTION_RULE = ("Within noise: the chosen setting's lead over the runner-up (mean val accuracy over the selection "
+                  "seeds) is smaller than the larger of the two settings' seed-to-seed spreads (max − min over the "
+                  "selection seeds): another selection seed could reverse the choice.")

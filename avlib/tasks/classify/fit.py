@@ -1,11 +1,13 @@
 """`fit`: the one training loop every notebook uses (through `run_specs`).
 
 SGD with momentum and StepLR (the OGM-GE paper's optimiser), model selection on val, test metrics of the
-selected epoch, and a per-epoch log of the loss, rho, the balancer's logs and the fused and uni-modal val
-accuracies. A balancing method plugs in through the hooks of `avlib.balance.Balancer`; `fit` calls them
-at fixed points and has no branch for any method. Anything else to log per epoch (e.g. a linear probe of
-each encoder at that epoch) comes in as `epoch_callback(model, epoch) -> dict`, merged into the epoch's
-record; it must leave the model as it found it (eval-mode, no-grad reads), so training is unchanged.
+selected epoch, and a per-epoch log of the loss, rho, the balancer's logs, the fused and uni-modal val
+accuracies, and the test accuracies of every epoch (test_acc, test_audio_acc, test_visual_acc: logged for
+the report of what selecting on test would give, never read by the selection or by a balancer). A
+balancing method plugs in through the hooks of `avlib.balance.Balancer`; `fit` calls them at fixed points
+and has no branch for any method. Anything else to log per epoch (e.g. a linear probe of each encoder at
+that epoch) comes in as `epoch_callback(model, epoch) -> dict`, merged into the epoch's record; it must
+leave the model as it found it (eval-mode, no-grad reads), so training is unchanged.
 
 No global state: everything a run depends on comes in through arguments. Logging, progress bars and
 returned logs happen on rank 0 only, so the loop can run under torchrun/DDP unchanged.
@@ -143,6 +145,16 @@ def make_optimizer(model, config: TrainConfig, params=None):
     return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
 
 
+TEST_LOGS = ("acc", "audio_acc", "visual_acc")  # logged per epoch as test_<key>
+
+
+def test_record(metrics: dict) -> dict:
+    """An epoch's test metrics as history keys (test_acc, test_audio_acc, test_visual_acc): what the official
+    OGM-GE code and BalanceBenchmark select on, logged so a table can show the optimism of that protocol.
+    Never read by the selection (BestEpoch reads val_acc) nor by a balancer (logged after both)."""
+    return {f"test_{k}": metrics[k] for k in TEST_LOGS if k in metrics}
+
+
 def merge_epoch_logs(record: dict, extra: dict) -> dict:
     """`record` with an epoch callback's values added; a key the record already has is an error, not an
     overwrite (a callback must never replace what training logged, e.g. val_acc that selects the epoch)."""
@@ -200,8 +212,10 @@ def fit(model, data: dict, config: TrainConfig, *, balancer: Balancer | None = N
         if epoch_callback is not None:
             record = merge_epoch_logs(record, epoch_callback(model, epoch))
         balancer.epoch_end(epoch, record, predict=partial(predict_split, model, evals, device, config.amp))
-        history.append(record)
         best.update(record, model)  # keeps a copy of the weights when this epoch's val_acc is the best yet
+        # logged only, after the balancer and the selection have read the record: never selects anything
+        record |= test_record(evaluate(model, test, device, config.amp))
+        history.append(record)
 
     best.restore(model)
     return FitResult(
