@@ -47,7 +47,8 @@ def test_levels_must_differ_only_in_the_snr(tmp_path):
 def _params(tmp_path, **changes):
     p = SimpleNamespace(dataset="avdigits", root="unused", snr_levels=list(LEVELS), seeds=[0, 1], epochs=1,
                         ogm_grid=str(ROOT / "reports/t1_fusion/ogm_grid.csv"), ogm_params="conv", width=4,
-                        batch_size=32, lr=0.1, lr_unimodal=0.1, momentum=0.9, weight_decay=1e-4, lr_decay_at=0.7, lr_gamma=0.1,
+                        batch_size=32, lr=0.1, lr_unimodal=0.1, momentum=0.9, weight_decay=1e-4, lr_decay_at=0.7,
+                        lr_gamma=0.1,
                         device="cpu", workers=1, smoke=False, n_train=60, n_val=30, n_test=30)
     return SimpleNamespace(**{**vars(p), **changes})
 
