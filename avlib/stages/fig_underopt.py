@@ -19,7 +19,7 @@ import matplotlib.ticker
 import pandas as pd
 
 from avlib.balance import OGMConfig
-from avlib.core.metrics import Paired, format_p, holm_verdict, mean_ci, paired_difference
+from avlib.core.metrics import Paired, mean_ci
 from avlib.core.params import Bool, Choice, Float, Int, ListOf, Schema, Str, device
 from avlib.data.registry import display_name
 from avlib.models.fusion import FUSIONS
@@ -35,7 +35,7 @@ from avlib.stages.shared.classify import (  # noqa: F401 - load_data, ...: the n
     model_kwargs,
     train_config,
 )
-from avlib.stages.shared.runs import (  # noqa: F401 - write_runs: the notebook's stage.write_runs
+from avlib.stages.shared.records import (  # noqa: F401 - write_runs: the notebook's stage.write_runs
     convergence,
     convergence_sentence,
     holm_family,
@@ -43,6 +43,7 @@ from avlib.stages.shared.runs import (  # noqa: F401 - write_runs: the notebook'
     runs_frame,
     write_runs,
 )
+from avlib.stages.shared.stats import format_p, holm_verdict, paired_difference
 from avlib.tasks.classify.runs import RunSpec
 
 PART = ("ogmge", 5)  # where the reports site shows it: part of the talk, order within it

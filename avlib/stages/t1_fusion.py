@@ -9,7 +9,7 @@ import matplotlib.ticker
 import pandas as pd
 
 from avlib.balance import OGMConfig
-from avlib.core.metrics import format_p, holm_verdict, mean_ci, paired_difference
+from avlib.core.metrics import mean_ci
 from avlib.core.params import Bool, Choice, Float, Int, ListOf, ParamError, Schema, Str, device
 from avlib.data.registry import display_name
 from avlib.models import KINDS
@@ -25,12 +25,11 @@ from avlib.stages.shared.classify import (  # noqa: F401 - load_data, ...: the n
     model_kwargs,
     train_config,
 )
-from avlib.stages.shared.runs import (  # noqa: F401 - write_runs: the notebook's stage.write_runs
+from avlib.stages.shared.records import (  # noqa: F401 - write_runs: the notebook's stage.write_runs
     OPTIMISM,
     TEST_SELECTED,
     convergence,
     convergence_sentence,
-    group_runs,
     holm_family,
     optimism_cells,
     optimism_metrics,
@@ -39,6 +38,8 @@ from avlib.stages.shared.runs import (  # noqa: F401 - write_runs: the notebook'
     runs_frame,
     write_runs,
 )
+from avlib.stages.shared.runs import group_runs
+from avlib.stages.shared.stats import format_p, holm_verdict, paired_difference
 from avlib.tasks.classify.engine import SELECTION_RULE, choose_on_val, margin_sentence, run_specs, selection_margin
 from avlib.tasks.classify.runs import RunSpec
 

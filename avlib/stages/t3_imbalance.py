@@ -7,7 +7,7 @@ from dataclasses import replace
 import pandas as pd
 
 from avlib.balance import METHODS, method_config
-from avlib.core.metrics import format_p, holm_verdict, mean_ci, paired_difference
+from avlib.core.metrics import mean_ci
 from avlib.core.params import Bool, Choice, Int, ListOf, ParamError, Schema, Str, device
 from avlib.data.registry import display_name
 from avlib.models.fusion import FUSIONS
@@ -22,12 +22,11 @@ from avlib.stages.shared.classify import (  # noqa: F401 - load_data, ...: the n
     model_kwargs,
     train_config,
 )
-from avlib.stages.shared.runs import (  # noqa: F401 - write_runs: the notebook's stage.write_runs
+from avlib.stages.shared.records import (  # noqa: F401 - write_runs: the notebook's stage.write_runs
     OPTIMISM,
     TEST_SELECTED,
     convergence,
     convergence_sentence,
-    group_runs,
     holm_family,
     optimism_cells,
     optimism_metrics,
@@ -36,6 +35,8 @@ from avlib.stages.shared.runs import (  # noqa: F401 - write_runs: the notebook'
     runs_frame,
     write_runs,
 )
+from avlib.stages.shared.runs import group_runs
+from avlib.stages.shared.stats import format_p, holm_verdict, paired_difference
 from avlib.tasks.classify.engine import SELECTION_RULE, margin_sentence, run_specs, selection_grid, selection_margin
 from avlib.tasks.classify.runs import RunSpec
 

@@ -165,7 +165,7 @@ def test_bad_fig_underopt_params_are_named(tmp_path):
 def _gaps():
     """Hand-made gaps (3 seeds): the visual encoder inside concat clearly below (-10, -11, -12 points), OGM-GE
     raising its probe by +5, +5.1, +5.2 points; every other effect noise."""
-    from avlib.core.metrics import paired_difference
+    from avlib.stages.shared.stats import paired_difference
 
     def entry(probe, model, alone_probe):
         return {"probe": probe, "model": model, "gap": paired_difference(probe, model),
@@ -185,7 +185,7 @@ def _gaps():
 
 
 def test_holm_over_the_figures_paired_effects():
-    from avlib.core.metrics import holm
+    from avlib.stages.shared.stats import holm
 
     g = _gaps()
     family = stage.effects(g)

@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from avlib.core.metrics import paired_difference
-from avlib.stages.shared import runs as shared
+from avlib.stages.shared import records as shared
+from avlib.stages.shared.stats import paired_difference
 from avlib.tasks.classify.fit import TrainConfig
 from avlib.tasks.classify.runs import RunJob, RunResult, RunSpec
 

@@ -128,7 +128,7 @@ def test_holm_over_every_method_vs_concatenation_in_table_metrics_and_findings()
     p.paper_only_rows = []
     reference = report.load_reference("ogmge_t3_imbalance.csv")
     benchmark = report.load_reference("balancebenchmark_av.csv")
-    from avlib.core.metrics import format_p, holm, paired_difference
+    from avlib.stages.shared.stats import format_p, holm, paired_difference
 
     d_ge = paired_difference([0.74, 0.761, 0.752], [0.70, 0.72, 0.71])
     d_ogm = paired_difference([0.71, 0.71, 0.73], [0.70, 0.72, 0.71])
