@@ -161,7 +161,7 @@ def _gone_within(pids: set, seconds: float) -> set:
 def _stop(proc):
     if proc.poll() is None:
         proc.kill()
-    return proc.communicate(timeout=60)
+    return proc.communicate(timeout=120)
 
 
 # --- nothing orphaned ---------------------------------------------------------------------------------
@@ -174,7 +174,7 @@ def test_killing_the_runner_leaves_no_process_of_the_stage(project, tmp_path, si
         tree = _wait_for_workers(proc.pid, reports)
         assert len(tree) >= 4, [_cmdline(p) for p in tree]  # kernel, two workers, resource tracker
         os.kill(proc.pid, sig)
-        left = _gone_within(tree | {proc.pid}, 10)
+        left = _gone_within(tree | {proc.pid}, 60)  # generous: a loaded 2-core CI box stops kernels slowly
         assert not left, [_cmdline(p) for p in left]
     finally:
         _, err = _stop(proc)
@@ -197,7 +197,7 @@ def test_when_its_parent_dies_the_stage_stops(project, tmp_path, through_shell):
         tree = _wait_for_workers(dvc.pid, tmp_path / "reports")
         dvc.kill()
         dvc.wait()
-        left = _gone_within(tree, 20)
+        left = _gone_within(tree, 60)  # generous: a loaded 2-core CI box stops kernels slowly
         assert not left, [_cmdline(p) for p in left]
     finally:
         _stop(dvc)
