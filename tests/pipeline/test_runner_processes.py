@@ -23,7 +23,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # serial: under the parallel suite's load on 2 cores the killed kernels outlived the grace period (CI, this
 # session); alone they stop in seconds. `make test` runs them after the rest, on their own.
-pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]
+pytestmark = [pytest.mark.slow, pytest.mark.serial,
+              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]
 
 STAGE_MODULE = '''"""A test stage: run_tasks over four jobs on two spawned workers, the last two sleeping `seconds`."""
 
