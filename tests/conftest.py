@@ -16,3 +16,9 @@ def tiny_avdigits(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("avdigits") / "avdigits"
     generate(root, AVDigitsConfig(**TINY), progress=False)
     return root
+
+
+def pytest_configure(config):
+    # registered here, not in pyproject.toml: pyproject is a dependency of every pipeline stage
+    config.addinivalue_line("markers", "serial: watches whole process trees die within seconds; run alone after "
+                                       "the parallel suite (make test)")
