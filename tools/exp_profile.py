@@ -64,10 +64,9 @@ def runs(stage: str, p: dict) -> int:
     seeds = len(p["seeds"])
     selection = len(p.get("selection_seeds", [0]))
     if stage == "t1_fusion":  # the alpha x window grid at each selection seed, then rows (+ OGM-GE on the two-
-        two = [r for r in p["rows"] if not r.endswith("_only")]  # modality rows, + the paper-alpha row) x seeds,
+        two = [r for r in p["rows"] if not r.endswith("_only")]  # modality rows) x seeds,
         main = 2 * len(p.get("main_seeds", []))  # + concat with and without OGM-GE at main_seeds
-        return (len(p["alpha_grid"]) * len(p["window_grid"]) * selection + (len(p["rows"]) + len(two) + 1) * seeds
-                + main)
+        return len(p["alpha_grid"]) * len(p["window_grid"]) * selection + (len(p["rows"]) + len(two)) * seeds + main
     if stage == "t3_imbalance":  # each method's cartesian grid with 2+ points at each selection seed, then rows
         points = [math.prod(len(v) for v in (options or {}).values()) for options in p["grids"].values()]
         return sum(n for n in points if n > 1) * selection + len(p["rows"]) * seeds

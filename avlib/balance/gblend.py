@@ -27,7 +27,10 @@ Readings where the paper leaves a choice (each stated, none tuned on test):
   epoch 0 trains with the uniform blend 1/3 (the paper's first estimate is at initialisation).
 - the copies train for `copy_epochs` x N epochs (1.0: the paper's full super-epoch; less: cheaper, a
   shorter-horizon estimate) with SGD at `lr`, `momentum`, `weight_decay`, `batch_size`: the hooks cannot see
-  the run's optimiser, so these are config fields (defaults: t3_imbalance's training settings), constant lr.
+  the run's optimiser, so these are config fields (defaults: t3_imbalance's training settings). The copies
+  follow the run's step schedule (`lr_step`, `lr_gamma`: the lr the run will use after the checkpoint):
+  copies trained at 10x the run's decayed lr got *worse* on held-out data (G < 0 for nearly every head
+  after the decay in Table 3's runs), which zeroed their weights and froze the blend on one head.
 - G_k < 0 (branch k got worse on held-out data) counts as 0; |O_k| is floored at `min_overfit` so that a
   branch with a near-zero gap change does not take an infinite weight; if no branch generalised (Z = 0),
   the previous weights stay.
@@ -81,12 +84,13 @@ def blend_weights(generalization, overfitting, previous, min_overfit: float) -> 
 class GradientBlending(Balancer):
     def __init__(self, *, super_epoch: int, min_overfit: float = 0.01, starve_below: float = 1 / 30,
                  copy_epochs: float = 1.0, lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 1e-4,
-                 batch_size: int = 64, seed: int = 0):
+                 batch_size: int = 64, seed: int = 0, lr_step: int = 0, lr_gamma: float = 0.1):
         if super_epoch < 1:
             raise ValueError(f"Gradient-Blending super_epoch={super_epoch}; expected >= 1")
         self.super_epoch, self.min_overfit, self.starve_below = super_epoch, min_overfit, starve_below
         self.copy = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "batch_size": batch_size}
         self.copy_epochs, self.seed, self.estimates = copy_epochs, seed, 0
+        self.lr_step, self.lr_gamma = lr_step, lr_gamma
         self.weights = torch.full((3,), 1 / 3)  # (3,) or, once estimated on stacked runs, (N, 3)
         self.measured = None  # (G, O) of the last estimate
         self._run_shape = ()
@@ -117,6 +121,12 @@ class GradientBlending(Balancer):
         self.weights = blend_weights(generalization, overfitting, self.weights.to(generalization.device),
                                      self.min_overfit)
 
+    def copy_lr(self, epoch: int) -> float:
+        """The lr the run trains with after the checkpoint at the end of `epoch` (StepLR every `lr_step`
+        epochs; 0: constant), which the branch copies train at."""
+        decays = (epoch + 1) // self.lr_step if self.lr_step else 0
+        return self.copy["lr"] * self.lr_gamma ** decays
+
     @torch.no_grad()
     def _losses(self, predict, splits=("train", "holdout")) -> list[torch.Tensor]:
         out = []
@@ -135,7 +145,7 @@ class GradientBlending(Balancer):
         ends = [torch.empty_like(start[0]), torch.empty_like(start[1])]
         for k, head in enumerate(HEADS):
             branch = train_copy(model, train_set, head, steps=steps, seed=self.seed + 1000 * self.estimates + 100 * k,
-                                device=device, **self.copy)
+                                device=device, **(self.copy | {"lr": self.copy_lr(epoch)}))
             measured = self._losses(partial_predict(predict, branch))
             for end, losses in zip(ends, measured, strict=True):
                 end[..., k] = losses[..., k]  # branch k's own head only
@@ -160,6 +170,8 @@ class GBlendConfig(MethodConfig):
     momentum: float = 0.9
     weight_decay: float = 1e-4
     batch_size: int = 64
+    lr_step: int = 0  # the run's StepLR period in epochs (0: constant lr), which the copies follow
+    lr_gamma: float = 0.1
     name = "gradient_blending"
 
     def __post_init__(self):
@@ -170,12 +182,16 @@ class GBlendConfig(MethodConfig):
             raise ValueError(f"Gradient-Blending min_overfit={self.min_overfit}; expected > 0")
         if not 0 <= self.starve_below < 1:
             raise ValueError(f"Gradient-Blending starve_below={self.starve_below}; expected in [0, 1)")
+        if self.lr_step < 0 or not 0 < self.lr_gamma <= 1:
+            raise ValueError(f"Gradient-Blending lr_step={self.lr_step}, lr_gamma={self.lr_gamma}; expected >= 0 "
+                             "and in (0, 1]")
         if not self.copy_epochs > 0 or not self.lr > 0 or self.batch_size < 1:
             raise ValueError(f"Gradient-Blending copy_epochs={self.copy_epochs}, lr={self.lr}, "
                              f"batch_size={self.batch_size}; expected > 0, > 0, >= 1")
 
     def describe(self) -> str:
-        return (f"super-epoch {self.super_epoch}, branches trained {self.copy_epochs:g}× of it, "
+        schedule = ", at the run's lr schedule" if self.lr_step else ""
+        return (f"super-epoch {self.super_epoch}, branches trained {self.copy_epochs:g}× of it{schedule}, "
                 f"held out {self.holdout:.0%} of train")
 
     def model_options(self) -> dict:
@@ -185,4 +201,5 @@ class GBlendConfig(MethodConfig):
         return GradientBlending(super_epoch=self.super_epoch, min_overfit=self.min_overfit,
                                 starve_below=self.starve_below, copy_epochs=self.copy_epochs, lr=self.lr,
                                 momentum=self.momentum, weight_decay=self.weight_decay,
-                                batch_size=self.batch_size, seed=seed)
+                                batch_size=self.batch_size, seed=seed, lr_step=self.lr_step,
+                                lr_gamma=self.lr_gamma)

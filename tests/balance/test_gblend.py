@@ -116,3 +116,14 @@ def test_weights_and_ogrs_are_per_run_in_the_batched_engine(data):
     logs = [_logged(r)[1] for r in runs]
     assert all("gblend_ogr_audio" in x and "gblend_G_fused" in x for x in logs)
     assert logs[0]["gblend_ogr_audio"] != logs[1]["gblend_ogr_audio"]  # each run its own branches
+
+
+def test_branch_copies_follow_the_runs_step_schedule():
+    from avlib.balance import GBlendConfig
+
+    blend = GBlendConfig(super_epoch=2, lr=0.05, lr_step=15, lr_gamma=0.1).build(None, seed=0)
+    # the checkpoint at the end of epoch e: the run trains on at lr * gamma ** ((e + 1) // step)
+    assert [round(blend.copy_lr(e), 6) for e in (0, 13, 14, 28)] == [0.05, 0.05, 0.005, 0.005]
+    assert GBlendConfig(super_epoch=2, lr=0.05).build(None, seed=0).copy_lr(20) == 0.05  # no schedule: constant
+    with pytest.raises(ValueError, match="lr_step=-1"):
+        GBlendConfig(super_epoch=2, lr_step=-1)

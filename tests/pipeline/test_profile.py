@@ -32,9 +32,9 @@ def test_the_command_sets_every_knob_of_the_profile():
 
 def test_run_counts_follow_the_stages_params():
     params = exp_profile.merged({})
-    p = params["t1_fusion"]  # grid 4 x 2 at 2 selection seeds, then 6 rows + 4 OGM-GE rows + the paper-alpha row,
-    # x 3 seeds, then concat with and without OGM-GE at the 4 main seeds
+    p = params["t1_fusion"]  # grid 4 x 1 at 2 selection seeds, then 6 rows + 4 OGM-GE rows x 3 seeds, then
+    # concat with and without OGM-GE at the 3 main seeds
     assert exp_profile.runs("t1_fusion", p) == (len(p["alpha_grid"]) * len(p["window_grid"]) * 2
-                                               + 11 * len(p["seeds"]) + 2 * len(p["main_seeds"]))
+                                               + 10 * len(p["seeds"]) + 2 * len(p["main_seeds"])) == 44
     # grids with two points (drop audio, drop visual, G-Blend, OGM-GE) at 1 selection seed, then 12 rows x 3 seeds
     assert exp_profile.runs("t3_imbalance", params["t3_imbalance"]) == 8 + 12 * 3

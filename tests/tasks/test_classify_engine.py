@@ -219,3 +219,28 @@ def test_selection_margin_rule_and_its_edge_cases():
     assert noisy["within_noise"] and noisy["runner_up_spread"] == pytest.approx(0.08)
     one = pd.DataFrame({"setting": ["a"], "val_acc": [0.7], "val_acc_spread": [0.0], "chosen": [True]})
     assert engine.selection_margin(one) is None and "no runner-up" in engine.margin_sentence(None)
+
+
+def test_a_lead_at_one_selection_seed_is_not_called_clear_or_noise():
+    import pandas as pd
+
+    grid = pd.DataFrame({"setting": ["a", "b"], "val_acc_s100": [0.7, 0.6], "val_acc": [0.7, 0.6],
+                         "val_acc_spread": [0.0, 0.0], "chosen": [True, False]})
+    m = engine.selection_margin(grid)
+    assert m["seeds"] == 1
+    text = engine.margin_sentence(m)
+    assert "at one selection seed" in text and "unknown" in text and "larger than" not in text
+
+
+def test_run_groups_runs_every_group_in_one_pool_and_splits_the_results(monkeypatch):
+    pools = []
+
+    def fake_run_tasks(task, jobs, data, **kwargs):
+        pools.append([(j.label, j.seed, j.probe) for j in jobs])
+        return [(j.label, j.seed) for j in jobs]
+
+    monkeypatch.setattr(engine, "run_tasks", fake_run_tasks)
+    a, b = RunSpec("a", "concat"), RunSpec("b", "sum")
+    out = engine.run_groups([([a], [100, 101], False), ([a, b], [0], True)], {}, train=TRAIN)
+    assert pools == [[("a", 100, False), ("a", 101, False), ("a", 0, True), ("b", 0, True)]]
+    assert out == [[("a", 100), ("a", 101)], [("a", 0), ("b", 0)]]

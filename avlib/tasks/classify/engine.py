@@ -20,6 +20,7 @@ use of the cores (2 one-thread workers ~1.9x one two-thread process, `make bench
 AV-Digits step is launch-bound (the model is tiny), so stacking runs raises the work per launch.
 """
 
+import re
 from dataclasses import replace
 
 from avlib.core.pool import EngineError, run_tasks
@@ -41,17 +42,11 @@ def run_specs(specs: list, seeds: list, data: dict, *, train: TrainConfig, model
     the fused models' `train.lr` (stage premise_avdigits); None: `train.lr` for every spec."""
     if engine not in ENGINES:
         raise EngineError(f"engine={engine!r}; expected one of {ENGINES}")
-    if not specs or not seeds:
-        raise EngineError(f"run_specs needs at least one spec and one seed (got {len(specs)} and {len(seeds)})")
-    for spec in specs:
-        if not isinstance(spec, RunSpec):
-            raise EngineError(f"run_specs takes RunSpec items, got {spec!r}")
+    run_specs_checks(specs, seeds)
     device = pick_device(train.device)
     if engine == "auto":
         engine = "batched" if device.type == "cuda" else "workers"
-    uni = replace(train, lr=lr_unimodal) if lr_unimodal is not None else train
-    jobs = [RunJob(spec, seed, uni if spec.kind.endswith("_only") else train, model, probe)
-            for spec in specs for seed in seeds]
+    jobs = make_jobs(specs, seeds, train=train, model=model, probe=probe, lr_unimodal=lr_unimodal)
     if ddp:
         return run_tasks(_task, jobs, data, ddp=ddp, ddp_device=train.device, progress=progress)
     if engine == "batched":
@@ -60,6 +55,47 @@ def run_specs(specs: list, seeds: list, data: dict, *, train: TrainConfig, model
         raise EngineError(f"engine='workers' runs on the CPU; device={train.device!r} asks for {device}. "
                           "Use engine='batched' (the default on CUDA)")
     return run_tasks(_task, jobs, data, workers=workers, progress=progress)
+
+
+def run_specs_checks(specs: list, seeds: list) -> None:
+    if not specs or not seeds:
+        raise EngineError(f"run_specs needs at least one spec and one seed (got {len(specs)} and {len(seeds)})")
+    for spec in specs:
+        if not isinstance(spec, RunSpec):
+            raise EngineError(f"run_specs takes RunSpec items, got {spec!r}")
+
+
+def make_jobs(specs: list, seeds: list, *, train: TrainConfig, model: dict | None, probe: bool,
+              lr_unimodal: float | None) -> list[RunJob]:
+    """One RunJob per (spec, seed), spec-major; uni-modal specs at `lr_unimodal` where given."""
+    uni = replace(train, lr=lr_unimodal) if lr_unimodal is not None else train
+    return [RunJob(spec, seed, uni if spec.kind.endswith("_only") else train, model, probe)
+            for spec in specs for seed in seeds]
+
+
+def run_groups(groups: list, data: dict, *, train: TrainConfig, model: dict | None = None, progress: bool = True,
+               workers: int = 0, engine: str = "auto", ddp: int = 0,
+               lr_unimodal: float | None = None) -> list[list[RunResult]]:
+    """Several `run_specs` calls that do not depend on each other, as one: `groups` is a list of
+    (specs, seeds, probe); returns each group's results (spec-major, as `run_specs`). On the CPU workers
+    path every job of every group shares one pool, so no core idles while one group's last runs finish
+    (on 2 cores a stage of a few short groups lost ~30% of its CPU to such tails, measured on t1_fusion);
+    the other paths run the groups one after another."""
+    device = pick_device(train.device)
+    if ddp or engine == "batched" or (engine == "auto" and device.type == "cuda"):
+        return [run_specs(specs, seeds, data, train=train, model=model, probe=probe, progress=progress,
+                          workers=workers, engine=engine, ddp=ddp, lr_unimodal=lr_unimodal)
+                for specs, seeds, probe in groups]
+    jobs = [make_jobs(specs, seeds, train=train, model=model, probe=probe, lr_unimodal=lr_unimodal)
+            for specs, seeds, probe in groups]
+    for specs, seeds, _ in groups:
+        run_specs_checks(specs, seeds)
+    results = run_tasks(_task, [j for group in jobs for j in group], data, workers=workers, progress=progress)
+    out, start = [], 0
+    for group in jobs:
+        out.append(results[start : start + len(group)])
+        start += len(group)
+    return out
 
 
 def _task(job: RunJob, data, *, device=None) -> RunResult:
@@ -75,10 +111,17 @@ def choose_on_val(specs: list, seeds, data: dict, *, train: TrainConfig, model: 
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     results = run_specs(specs, seeds, data, train=train, model=model, probe=False, progress=progress,
                         workers=workers, ddp=ddp)
+    grid = choose_from(results)
+    return grid, specs[int(grid["chosen"].to_numpy().argmax())]
+
+
+def choose_from(results: list):
+    """`selection_grid` of selection runs already trained, with `chosen`: the best mean val accuracy (ties: the
+    first). Test is never looked at."""
     grid = selection_grid(results)
     best = int(grid["val_acc"].to_numpy().argmax())
     grid["chosen"] = [i == best for i in range(len(grid))]
-    return grid, specs[best]
+    return grid
 
 
 def selection_grid(results: list):
@@ -110,7 +153,7 @@ def _mean_or_none(values):
 def selection_margin(grid) -> dict | None:
     """How far the chosen row of one choice (a grid with a `chosen` column, `val_acc` and `val_acc_spread`)
     is ahead of the runner-up (the best of the other rows): {chosen, runner_up, margin, chosen_spread,
-    runner_up_spread, within_noise}, in val-accuracy fractions; None with a single row. The rule:
+    runner_up_spread, within_noise, seeds}, in val-accuracy fractions; None with a single row. The rule:
     `within_noise` when the margin is smaller than the larger of the two rows' seed-to-seed spreads (max -
     min over the selection seeds), i.e. a reseed of either could undo the order. One seed: no spread,
     never within noise by this rule (nothing measured it)."""
@@ -123,18 +166,22 @@ def selection_margin(grid) -> dict | None:
     spread = max(float(chosen["val_acc_spread"]), float(runner["val_acc_spread"]))
     return {"chosen": chosen["setting"], "runner_up": runner["setting"], "margin": margin,
             "chosen_spread": float(chosen["val_acc_spread"]), "runner_up_spread": float(runner["val_acc_spread"]),
-            "within_noise": margin < spread}
+            "within_noise": margin < spread, "seeds": sum(bool(re.fullmatch(r"val_acc_s\d+", c)) for c in grid.columns)}
 
 
 def margin_sentence(m: dict | None, what: str = "") -> str:
     """A findings line on a `selection_margin`."""
     if m is None:
         return f"{what}only one setting was tried: no runner-up."
+    lead = f"{what}{m['chosen']} leads the runner-up {m['runner_up']} by {100 * m['margin']:.2f} val points"
+    if m["seeds"] < 2:
+        return (f"{lead} at one selection seed — no seed-to-seed spread was measured, so whether the lead exceeds "
+                "seed noise is unknown.")
     noise = ("within noise: smaller than the seed-to-seed spread" if m["within_noise"]
              else "larger than the seed-to-seed spread")
-    return (f"{what}{m['chosen']} leads the runner-up {m['runner_up']} by {100 * m['margin']:.2f} val points "
-            f"(mean over the selection seeds) — {noise} (chosen {100 * m['chosen_spread']:.2f}, runner-up "
-            f"{100 * m['runner_up_spread']:.2f} points, max − min over the seeds).")
+    return (f"{lead} (mean over the selection seeds) — {noise} (chosen "
+            f"{100 * m['chosen_spread']:.2f}, runner-up {100 * m['runner_up_spread']:.2f} points, max − min over the "
+            "seeds).")
 
 
 SELECTION_RULE = ("Within noise: the chosen setting's lead over the runner-up (mean val accuracy over the selection "
