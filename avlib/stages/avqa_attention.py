@@ -39,13 +39,22 @@ def train_job(p, lr):
 
 
 def pick_questions(dataset, n: int) -> list:
-    """Test question indices, round-robin over the question types (the first of each type, then the second, ...),
-    so the n questions span as many types as the split has."""
+    """Test question indices, round-robin over the question types (one per type per round, so the n questions span
+    as many types as the split has), each the first question of its type from a video no earlier pick shows, so
+    the examples come from different videos (a split's questions are grouped by video: the first question of
+    each type mostly falls in one video). A type whose remaining questions all show used videos gives its first
+    remaining question. Deterministic: split order only."""
     by_type = [torch.nonzero(dataset.type == t).flatten().tolist() for t in range(len(dataset.types))]
-    picked, depth = [], 0
-    while len(picked) < n and depth < max(map(len, by_type), default=0):
-        picked += [idx[depth] for idx in by_type if depth < len(idx)][: n - len(picked)]
-        depth += 1
+    picked, used_videos = [], set()
+    while len(picked) < n and any(by_type):
+        for remaining in by_type:
+            if len(picked) >= n or not remaining:
+                continue
+            fresh = [i for i in remaining if int(dataset.video[i]) not in used_videos]
+            index = (fresh or remaining)[0]
+            remaining.remove(index)
+            picked.append(index)
+            used_videos.add(int(dataset.video[index]))
     return picked
 
 
@@ -63,7 +72,8 @@ def attention_examples(result, dataset, indices: list) -> list:
     examples = []
     for i, index in enumerate(indices):
         examples.append({
-            "index": index, "type": dataset.types[int(batch["type"][i])],
+            "index": index, "video": dataset.video_ids[int(batch["video"][i])],
+            "type": dataset.types[int(batch["type"][i])],
             "question": " ".join(dataset.question_vocab.decode_question(batch["question"][i].tolist())),
             "predicted": dataset.answer_vocab.tokens[int(predictions[i])],
             "answer": dataset.answer_vocab.tokens[int(batch["label"][i])],
@@ -76,7 +86,8 @@ def attention_examples(result, dataset, indices: list) -> list:
 
 def examples_frame(examples) -> pd.DataFrame:
     """The table beside the figure: each question, its answers and where the attention peaks."""
-    return pd.DataFrame([{"question": e["question"], "type": e["type"], "predicted": e["predicted"],
+    return pd.DataFrame([{"video": e["video"], "question": e["question"], "type": e["type"],
+                          "predicted": e["predicted"],
                           "answer": e["answer"], "correct": e["predicted"] == e["answer"],
                           "peak audio segment": int(np.argmax(e["temporal_audio"])),
                           "peak visual segment": int(np.argmax(e["temporal_visual"])),
@@ -130,7 +141,7 @@ def findings(result, examples, *, p, lr) -> str:
         f"- One AVST (seed {p.seed}, width {p.hidden}, {p.epochs} epochs, lr {lr:g} from avqa_ablation's val "
         f"choice), selected at epoch {result.best_epoch}; test accuracy (all) {100 * result.test['all']:.1f}%.",
         f"- {int(frame['correct'].sum())}/{len(frame)} of the shown questions answered correctly; types shown: "
-        f"{frame['type'].nunique()}.",
+        f"{frame['type'].nunique()}, from {frame['video'].nunique()} videos.",
         f"- Spatial attention: the largest position weight is on average {math.fsum(spread) / len(spread):.1f}x the "
         "uniform weight (1 = no grounding).",
         f"- Visual temporal attention peaks above 1.5x uniform for {peaked}/{len(examples)} questions.",

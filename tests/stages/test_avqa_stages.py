@@ -12,7 +12,7 @@ import yaml
 from avlib import report
 from avlib.core.params import ParamError
 from avlib.data.qa import QARecord
-from avlib.stages import avqa_ablation, avqa_baselines
+from avlib.stages import avqa_ablation, avqa_attention, avqa_baselines
 from avlib.stages.shared.qa import chosen_lr, lr_grid_frame
 from avlib.tasks.qa.metrics import pooled_accuracy, type_counts
 from avlib.tasks.qa.prior import PRIOR_NAME, majority_answers, template_prior_accuracy
@@ -167,3 +167,15 @@ def test_tables_carry_the_template_prior_and_the_later_methods():
     assert later["source"].notna().all() and later["all_acc"].between(0, 100).all()
     with pytest.raises(ValueError, match="source"):
         avqa_baselines.later_rows(later.drop(columns="source"), "paper (MUSIC-AVQA)")
+
+
+def test_attention_examples_come_from_different_videos():
+    # questions grouped by video, as a split is: video 0 holds one question of each of the 3 types
+    types = [0, 1, 2, 0, 1, 2, 2, 0, 1]
+    videos = [0, 0, 0, 1, 1, 1, 2, 3, 4]
+    data = SimpleNamespace(type=torch.tensor(types), video=torch.tensor(videos), types=["a", "b", "c"])
+    picked = avqa_attention.pick_questions(data, 5)
+    assert picked == [0, 4, 6, 7, 8]  # round 1: a@v0, b@v1 (v0 used), c@v2; round 2: a@v3, b@v4
+    assert len({videos[i] for i in picked}) == 5 and {types[i] for i in picked} == {0, 1, 2}
+    assert avqa_attention.pick_questions(data, 9) == [0, 4, 6, 7, 8, 2, 3, 1, 5]  # then used videos, in order
+    assert avqa_attention.pick_questions(data, 9) == avqa_attention.pick_questions(data, 9)
