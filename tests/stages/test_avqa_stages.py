@@ -118,12 +118,14 @@ def test_the_three_notebooks_smoke(tmp_path, tiny_avscenes):
     assert "AV+Q+TG+SG" in (out / "table.md").read_text()
     grid = str(out / "lr_grid.csv")
     for stage, files in (("avqa_baselines", ("table.md", "baselines.png", "findings.md")),
-                         ("avqa_attention", ("examples.md", "attention.png", "findings.md"))):
+                         ("avqa_attention", ("examples.md", "attention.png", "grounding.md", "findings.md"))):
         out = run_stage.run(stage, ["smoke=true", f"root={tiny_avscenes}", f"lr_from={grid}"], reports)
         for name in files:
             assert (out / name).exists(), (stage, name)
     examples = pd.read_csv(reports / "avqa_attention" / "examples.csv")
     assert examples["type"].nunique() >= 6  # questions of different types
+    assert examples["video"].nunique() >= 4  # spread over the smoke test split's ~6 videos (48 questions)
+    assert "spatial hit rate" in (reports / "avqa_attention" / "findings.md").read_text()
 
 
 def _record(qid, template, answer, type_="Audio/Counting"):
