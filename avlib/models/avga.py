@@ -51,6 +51,18 @@ class AudioGuidedAttention(nn.Module):
         return torch.einsum("btk,btkc->btc", weights, regions), weights
 
 
+class ChannelNorm(nn.Module):
+    """Per-channel standardisation of the attended visual feature (B, T, C) over the batch's segments, running
+    statistics at eval, no learned scale: BatchNorm1d(C, affine=False) on the flattened segments."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(channels, affine=False)
+
+    def forward(self, x):
+        return self.norm(x.flatten(0, 1)).reshape(x.shape)
+
+
 def split_linear(fc: nn.Linear, a, v):
     """A linear classifier on [a; v] split into each input's share (the bias halved between them)."""
     w_a, w_v = fc.weight[:, : a.shape[-1]], fc.weight[:, a.shape[-1] :]
@@ -66,6 +78,7 @@ class AVGA(nn.Module):
         super().__init__()
         self.attention = AudioGuidedAttention(dim_audio=dim_audio, dim_visual=dim_visual, dim=dim_attention)
         self.audio_lstm = nn.LSTM(dim_audio, hidden, batch_first=True, bidirectional=True)
+        self.visual_norm = ChannelNorm(dim_visual)
         self.visual_lstm = nn.LSTM(dim_visual, hidden, batch_first=True, bidirectional=True)
         self.classifier = nn.Linear(4 * hidden, n_classes)
 
@@ -77,7 +90,7 @@ class AVGA(nn.Module):
     def forward(self, audio, visual) -> SegmentOutput:
         attended, weights = self.attention(audio, visual)  # (B, T, 512), (B, T, 49)
         h_a, _ = self.audio_lstm(audio)  # (B, T, 2h)
-        h_v, _ = self.visual_lstm(attended)  # (B, T, 2h)
+        h_v, _ = self.visual_lstm(self.visual_norm(attended))  # (B, T, 2h)
         a_logits, v_logits = split_linear(self.classifier, h_a, h_v)  # (B, T, K) each
         return SegmentOutput(logits=a_logits + v_logits, audio_logits=a_logits, visual_logits=v_logits,
                              attention=weights)

@@ -138,8 +138,10 @@ def train(job: AVEJob, data: dict) -> AVEResult:
         scheduler.step()
         record = {"epoch": epoch, **{k: v / n_batches for k, v in sums.items()},
                   **{f"val_{k}": v for k, v in evaluate(model, data["val"]).items()}}
-        history.append(record)
-        best.update(record, model)
+        best.update(record, model)  # selects on val_acc only, before test is looked at
+        # test of every epoch, logged AFTER the selection: runs.csv's optimism of selecting on test (the
+        # protocol of the official OGM-GE code); never read by the selection
+        history.append(record | {f"test_{k}": v for k, v in evaluate(model, data["test"]).items()})
     best.restore(model)
     return AVEResult(job=job, val=best.val, test=evaluate(model, data["test"]), best_epoch=best.epoch,
                      history=history, wall_s=time.perf_counter() - start, cpu_s=time.process_time() - start_cpu)
