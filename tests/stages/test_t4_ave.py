@@ -157,11 +157,11 @@ def test_visual_share_learns_under_a_per_channel_offset(cls):
 
 
 def test_premise_criteria_on_synthetic_numbers():
-    ok = t4_ave.premise(fused=0.75, audio_share=0.70, visual_share=0.60, majority=0.5, rho=1.5)
-    assert all(ok.values())
-    dead = t4_ave.premise(fused=0.75, audio_share=0.70, visual_share=0.5, majority=0.5, rho=1.5)
-    assert dead["visual share learns"] is False and dead["audio share learns"]
-    saturated = t4_ave.premise(fused=0.9, audio_share=0.8, visual_share=0.6, majority=0.5, rho=0.9)
+    good = {"acc": 0.75, "audio_acc": 0.70, "visual_acc": 0.55, "acc_without_audio": 0.55, "acc_without_visual": 0.65}
+    assert all(t4_ave.premise(good, majority=0.5, rho=1.5).values())
+    dead = t4_ave.premise(good | {"visual_acc": 0.5, "acc_without_visual": 0.745}, majority=0.5, rho=1.5)
+    assert not dead["visual share not constant"] and not dead["visual branch learns"] and dead["audio branch learns"]
+    saturated = t4_ave.premise(good | {"acc": 0.9}, majority=0.5, rho=0.9)
     assert not saturated["fused in range"] and not saturated["audio dominant"]
 
 
