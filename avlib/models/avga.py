@@ -9,7 +9,11 @@ Tian, Shi, Li, Duan, Xu, *Audio-Visual Event Localization in Unconstrained Video
                       events + background on the fused hidden states (the "A+V-att" model, Table 2).
 Reductions (named "AVGA-lite" in the tables): attention space `dim_attention` (default 32, the paper's is
 the LSTM size), no separate U_a/U_v pre-layers (Eq. 1's W_a/W_v act on the features directly), fusion by
-concatenation of the two BiLSTMs' states (the paper's A+V-att; no DMRN), hidden size `hidden`.
+concatenation of the two BiLSTMs' states (the paper's A+V-att; no DMRN), hidden size `hidden`. Added: a
+per-channel standardisation of the attended feature before the visual BiLSTM (`ChannelNorm`): AV-Events'
+visual features share ONE mean/std, so each channel of the attended average sits at its own offset with a
+small spread across segments; without it the visual BiLSTM saw a nearly constant input and the visual share
+reduced to its bias half, background for every segment (the dead branch of issue #27).
 
 Uni-modal shares (what OGM-GE scores): the classifier is linear in [h_a; h_v], so
     logits = W_a h_a + W_v h_v + b,   audio share = W_a h_a + b/2,   visual share = W_v h_v + b/2
