@@ -9,7 +9,11 @@ Tian, Shi, Li, Duan, Xu, *Audio-Visual Event Localization in Unconstrained Video
                       events + background on the fused hidden states (the "A+V-att" model, Table 2).
 Reductions (named "AVGA-lite" in the tables): attention space `dim_attention` (default 32, the paper's is
 the LSTM size), no separate U_a/U_v pre-layers (Eq. 1's W_a/W_v act on the features directly), fusion by
-concatenation of the two BiLSTMs' states (the paper's A+V-att; no DMRN), hidden size `hidden`.
+concatenation of the two BiLSTMs' states (the paper's A+V-att; no DMRN), hidden size `hidden`. Added: a
+per-channel standardisation of the attended feature before the visual BiLSTM (`ChannelNorm`): AV-Events'
+visual features share ONE mean/std, so each channel of the attended average sits at its own offset with a
+small spread across segments; without it the visual BiLSTM saw a nearly constant input and the visual share
+reduced to its bias half, background for every segment (the dead branch of issue #27).
 
 Uni-modal shares (what OGM-GE scores): the classifier is linear in [h_a; h_v], so
     logits = W_a h_a + W_v h_v + b,   audio share = W_a h_a + b/2,   visual share = W_v h_v + b/2
@@ -51,6 +55,18 @@ class AudioGuidedAttention(nn.Module):
         return torch.einsum("btk,btkc->btc", weights, regions), weights
 
 
+class ChannelNorm(nn.Module):
+    """Per-channel standardisation of the attended visual feature (B, T, C) over the batch's segments, running
+    statistics at eval, no learned scale: BatchNorm1d(C, affine=False) on the flattened segments."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(channels, affine=False)
+
+    def forward(self, x):
+        return self.norm(x.flatten(0, 1)).reshape(x.shape)
+
+
 def split_linear(fc: nn.Linear, a, v):
     """A linear classifier on [a; v] split into each input's share (the bias halved between them)."""
     w_a, w_v = fc.weight[:, : a.shape[-1]], fc.weight[:, a.shape[-1] :]
@@ -66,6 +82,7 @@ class AVGA(nn.Module):
         super().__init__()
         self.attention = AudioGuidedAttention(dim_audio=dim_audio, dim_visual=dim_visual, dim=dim_attention)
         self.audio_lstm = nn.LSTM(dim_audio, hidden, batch_first=True, bidirectional=True)
+        self.visual_norm = ChannelNorm(dim_visual)
         self.visual_lstm = nn.LSTM(dim_visual, hidden, batch_first=True, bidirectional=True)
         self.classifier = nn.Linear(4 * hidden, n_classes)
 
@@ -77,7 +94,7 @@ class AVGA(nn.Module):
     def forward(self, audio, visual) -> SegmentOutput:
         attended, weights = self.attention(audio, visual)  # (B, T, 512), (B, T, 49)
         h_a, _ = self.audio_lstm(audio)  # (B, T, 2h)
-        h_v, _ = self.visual_lstm(attended)  # (B, T, 2h)
+        h_v, _ = self.visual_lstm(self.visual_norm(attended))  # (B, T, 2h)
         a_logits, v_logits = split_linear(self.classifier, h_a, h_v)  # (B, T, K) each
         return SegmentOutput(logits=a_logits + v_logits, audio_logits=a_logits, visual_logits=v_logits,
                              attention=weights)

@@ -25,7 +25,7 @@ import math
 import torch
 from torch import nn
 
-from avlib.models.avga import AudioGuidedAttention, SegmentOutput, split_linear
+from avlib.models.avga import AudioGuidedAttention, ChannelNorm, SegmentOutput, split_linear
 
 
 class PositiveSamplePropagation(nn.Module):
@@ -60,6 +60,7 @@ class PSP(nn.Module):
         super().__init__()
         self.attention = AudioGuidedAttention(dim_audio=dim_audio, dim_visual=dim_visual, dim=dim_attention)
         self.audio_lstm = nn.LSTM(dim_audio, hidden, batch_first=True, bidirectional=True)
+        self.visual_norm = ChannelNorm(dim_visual)
         self.visual_lstm = nn.LSTM(dim_visual, hidden, batch_first=True, bidirectional=True)
         self.psp = PositiveSamplePropagation(2 * hidden, threshold=threshold)
         self.classifier = nn.Linear(4 * hidden, n_classes)
@@ -72,7 +73,7 @@ class PSP(nn.Module):
     def forward(self, audio, visual) -> SegmentOutput:
         attended, weights = self.attention(audio, visual)  # (B, T, 512), (B, T, 49)
         h_a, _ = self.audio_lstm(audio)  # (B, T, 2h)
-        h_v, _ = self.visual_lstm(attended)  # (B, T, 2h)
+        h_v, _ = self.visual_lstm(self.visual_norm(attended))  # (B, T, 2h)
         a_psp, v_psp, _ = self.psp(h_a, h_v)  # (B, T, 2h) each
         a_logits, v_logits = split_linear(self.classifier, a_psp, v_psp)
         return SegmentOutput(logits=a_logits + v_logits, audio_logits=a_logits, visual_logits=v_logits,

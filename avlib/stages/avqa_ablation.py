@@ -1,7 +1,9 @@
 """Stage `avqa_ablation`: MUSIC-AVQA's Table 5, the ablation of AVST (Q, A+Q, V+Q, AV+Q, AV+Q+TG,
 AV+Q+TG+SG), each row the AVST code with what it names switched off (`avlib.models.avst.ABLATION_ROWS`);
 accuracies pooled over the audio / visual / audio-visual questions and all, mean ± 95% CI over seeds, the
-paired Δ of each row over the previous one, the paper's numbers beside."""
+paired Δ of each row over the previous one, the paper's numbers beside; and the template prior
+(`avlib.tasks.qa.prior`: the majority train answer per template, no training) as a first row, the floor a
+question-only model can reach from the answer prior alone."""
 
 import pandas as pd
 
@@ -10,7 +12,7 @@ from avlib.core.params import Choice, Float, Int, ListOf, ParamError, Schema, St
 from avlib.data.real import music_avqa  # noqa: F401 - the loaders this stage reads (its DVC deps)
 from avlib.data.registry import display_name
 from avlib.models.avst import ABLATION_ROWS
-from avlib.report import ours_column, paper_column
+from avlib.report import format_ci, ours_column, paper_column
 from avlib.stages.shared import runs as shared_runs
 from avlib.stages.shared.qa import (  # noqa: F401 - chosen_of, groups_figure, load_data, lr_grid_frame: the notebook's
     DATASETS,
@@ -27,6 +29,7 @@ from avlib.stages.shared.qa import (  # noqa: F401 - chosen_of, groups_figure, l
     summary,
     time_note,
 )
+from avlib.tasks.qa.prior import PRIOR_NAME
 
 FULL = "AV+Q+TG+SG"  # full AVST: the model the lr is chosen for
 
@@ -69,10 +72,15 @@ def table_jobs(p, lr: float) -> list:
     return [job(p, row, seed, lr) for row in p.rows for seed in p.seeds]
 
 
-def ablation_table(results, *, p, reference: pd.DataFrame) -> pd.DataFrame:
+def ablation_table(results, *, p, reference: pd.DataFrame, prior: dict | None = None) -> pd.DataFrame:
+    """One row per ablation row (mean ± CI over seeds, Δ over the previous row, the paper's numbers beside); with
+    `prior` (`avlib.tasks.qa.prior.template_prior`) a first row: the template prior on our data."""
     ours, paper = ours_column(p.dataset), paper_column("music_avqa")
     groups = by_model(results)
     rows, previous = [], None
+    if prior is not None:
+        rows.append({"method": PRIOR_NAME, **{f"{ours} {GROUP_COLUMNS[g]}": "–" if prior.get(g) is None else
+                                               format_ci([prior[g]]) for g in GROUPS}})
     for name, runs in groups.items():
         row = {"method": name, **accuracy_cells(runs, GROUPS, ours)}
         if previous is None:
@@ -88,12 +96,26 @@ def ablation_table(results, *, p, reference: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def table_note(p, results) -> str:
+def table_note(p, results, reference: pd.DataFrame | None = None) -> str:
     return (f"Data: {display_name(p.dataset)} ({p.root}); test accuracy (%) pooled over each "
             f"modality's questions (not a mean of type accuracies), mean ± 95% t-interval over seeds {p.seeds}; "
             "Δ: paired per-seed difference of 'all' with the previous row, ± 95% interval (seeds better). "
             f"Width {p.hidden}, {p.epochs} epochs, batch {p.batch_size}, StepLR({p.step_size}, {p.gamma}). "
-            f"Paper: MUSIC-AVQA Table 5 (real features, width 512). {time_note(results)}.")
+            f"Paper: MUSIC-AVQA Table 5 (real features, width 512). {prior_note(results, reference)} "
+            f"{time_note(results)}.")
+
+
+def prior_note(results, reference: pd.DataFrame | None) -> str:
+    """The answer-prior choice of AV-Scenes, with the question-only accuracies (ours, the paper's) it explains."""
+    q_ours = summary(by_model(results)["Q"]) if "Q" in by_model(results) else None
+    q_paper = None if reference is None else reference.loc[reference["method"] == "Q", "all"]
+    numbers = ""
+    if q_ours is not None and q_paper is not None and len(q_paper):
+        numbers = f" (Q only: {q_ours['mean']:.1f}% here vs {float(q_paper.iloc[0]):.1f}% in the paper)"
+    return ("Template prior: every test question answered with its template's most frequent train answer (no "
+            "training). AV-Scenes balances the yes/no answers of each template (where its scenes allow), which "
+            f"removes most of MUSIC-AVQA's answer prior: that is why the question-only row is lower here{numbers}; "
+            "compare our rows with the template-prior row, the paper's with its own data's prior.")
 
 
 def order_checks(results) -> list:

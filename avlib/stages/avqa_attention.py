@@ -1,9 +1,12 @@
 """Stage `avqa_attention`: the talk's AVST visualizations. Full AVST is trained once; for test questions of
 different types, the spatial-grounding heatmap (softmax over the h x w positions, Sec. 4.2) at the segments
 the visual temporal attention weighs most, and the audio and visual temporal attention over the T segments
-(Sec. 4.3); the question, predicted and true answer in each row's title, ✓/✗."""
+(Sec. 4.3); the question, predicted and true answer in each row's title, ✓/✗. On AV-Scenes the attention of
+every test question is also scored against the scene's truth (`avlib.tasks.qa.grounding`): spatial hit rate on
+the asked instrument's region vs chance, temporal mass on its sounding segments vs chance, per question type."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +15,7 @@ import torch
 from avlib.core.params import Choice, Int, Schema, Str
 from avlib.data.registry import display_name
 from avlib.stages.shared.qa import DATASETS, QA_FIELDS, chosen_lr, job, load_data  # noqa: F401 - the notebook's
+from avlib.tasks.qa.grounding import grounding_by_type, grounding_rows
 from avlib.tasks.qa.train import build_qa_model
 
 AVST = "AV+Q+TG+SG"
@@ -39,13 +43,22 @@ def train_job(p, lr):
 
 
 def pick_questions(dataset, n: int) -> list:
-    """Test question indices, round-robin over the question types (the first of each type, then the second, ...),
-    so the n questions span as many types as the split has."""
+    """Test question indices, round-robin over the question types (one per type per round, so the n questions span
+    as many types as the split has), each the first question of its type from a video no earlier pick shows, so
+    the examples come from different videos (a split's questions are grouped by video: the first question of
+    each type mostly falls in one video). A type whose remaining questions all show used videos gives its first
+    remaining question. Deterministic: split order only."""
     by_type = [torch.nonzero(dataset.type == t).flatten().tolist() for t in range(len(dataset.types))]
-    picked, depth = [], 0
-    while len(picked) < n and depth < max(map(len, by_type), default=0):
-        picked += [idx[depth] for idx in by_type if depth < len(idx)][: n - len(picked)]
-        depth += 1
+    picked, used_videos = [], set()
+    while len(picked) < n and any(by_type):
+        for remaining in by_type:
+            if len(picked) >= n or not remaining:
+                continue
+            fresh = [i for i in remaining if int(dataset.video[i]) not in used_videos]
+            index = (fresh or remaining)[0]
+            remaining.remove(index)
+            picked.append(index)
+            used_videos.add(int(dataset.video[index]))
     return picked
 
 
@@ -63,7 +76,8 @@ def attention_examples(result, dataset, indices: list) -> list:
     examples = []
     for i, index in enumerate(indices):
         examples.append({
-            "index": index, "type": dataset.types[int(batch["type"][i])],
+            "index": index, "video": dataset.video_ids[int(batch["video"][i])],
+            "type": dataset.types[int(batch["type"][i])],
             "question": " ".join(dataset.question_vocab.decode_question(batch["question"][i].tolist())),
             "predicted": dataset.answer_vocab.tokens[int(predictions[i])],
             "answer": dataset.answer_vocab.tokens[int(batch["label"][i])],
@@ -74,9 +88,34 @@ def attention_examples(result, dataset, indices: list) -> list:
     return examples
 
 
+GROUNDING_BATCH = 256  # questions per forward pass when scoring every test question (bounded memory)
+GROUNDING_NOTE = ("Every test question with a target (the visible sounding instrument it names, or the scene's only "
+                  "one) scored against scenes.json: 'spatial hit' = fraction of the target's sounding segments at "
+                  "which its region (left/middle/right: the map's column thirds) has the highest mean spatial "
+                  "weight (chance 1/3); 'audio/visual mass' = temporal attention on its sounding segments (chance: "
+                  "the fraction of segments it sounds in). n = questions scored per type.")
+
+
+def grounding_table(result, dataset, root) -> pd.DataFrame | None:
+    """`avlib.tasks.qa.grounding` per question type over every test question; None without a scenes.json under
+    `root` (real MUSIC-AVQA: no ground truth of where an instrument sounds)."""
+    if not (Path(root) / "scenes.json").is_file():
+        return None
+    from avlib.data.embedded.avscenes.scenes import read_scenes
+
+    scenes = read_scenes(root)
+    rows = []
+    for start in range(0, len(dataset), GROUNDING_BATCH):
+        indices = list(range(start, min(start + GROUNDING_BATCH, len(dataset))))
+        examples = attention_examples(result, dataset, indices)
+        rows.append(grounding_rows(examples, scenes, {i: dataset.records[i].values for i in indices}))
+    return grounding_by_type(pd.concat(rows, ignore_index=True) if rows else pd.DataFrame())
+
+
 def examples_frame(examples) -> pd.DataFrame:
     """The table beside the figure: each question, its answers and where the attention peaks."""
-    return pd.DataFrame([{"question": e["question"], "type": e["type"], "predicted": e["predicted"],
+    return pd.DataFrame([{"video": e["video"], "question": e["question"], "type": e["type"],
+                          "predicted": e["predicted"],
                           "answer": e["answer"], "correct": e["predicted"] == e["answer"],
                           "peak audio segment": int(np.argmax(e["temporal_audio"])),
                           "peak visual segment": int(np.argmax(e["temporal_visual"])),
@@ -121,7 +160,7 @@ def _wrap(text: str, width: int = 60) -> str:
     return "\n".join([*lines, line])
 
 
-def findings(result, examples, *, p, lr) -> str:
+def findings(result, examples, *, p, lr, grounding: pd.DataFrame | None = None) -> str:
     frame = examples_frame(examples)
     spread = [float(e["spatial"].max()) * e["spatial"][0].size for e in examples]
     peaked = sum(float(e["temporal_visual"].max()) > 1.5 / len(e["temporal_visual"]) for e in examples)
@@ -130,12 +169,24 @@ def findings(result, examples, *, p, lr) -> str:
         f"- One AVST (seed {p.seed}, width {p.hidden}, {p.epochs} epochs, lr {lr:g} from avqa_ablation's val "
         f"choice), selected at epoch {result.best_epoch}; test accuracy (all) {100 * result.test['all']:.1f}%.",
         f"- {int(frame['correct'].sum())}/{len(frame)} of the shown questions answered correctly; types shown: "
-        f"{frame['type'].nunique()}.",
+        f"{frame['type'].nunique()}, from {frame['video'].nunique()} videos.",
         f"- Spatial attention: the largest position weight is on average {math.fsum(spread) / len(spread):.1f}x the "
         "uniform weight (1 = no grounding).",
         f"- Visual temporal attention peaks above 1.5x uniform for {peaked}/{len(examples)} questions.",
-        "- The heatmaps show where AVST looks; this stage does not yet score them against where the sounding "
-        "instrument is (AV-Scenes' scenes.json holds each instrument's region: a check left to do).", ""])
+        grounding_line(grounding), ""])
+
+
+def grounding_line(grounding: pd.DataFrame | None) -> str:
+    if grounding is None or grounding.empty:
+        return ("- Grounding not scored: no scenes.json under the root (real data holds no truth of where an "
+                "instrument sounds).")
+    n = grounding["n"].to_numpy()
+    mean = {c: float(np.average(grounding[c], weights=n)) for c in ("spatial hit", "audio mass", "visual mass",
+                                                                    "mass chance")}
+    return (f"- Against the scenes' truth ({int(n.sum())} test questions with a target, grounding.md per type): "
+            f"spatial hit rate {mean['spatial hit']:.2f} vs chance {1 / 3:.2f}; temporal mass on the target's "
+            f"sounding segments {mean['audio mass']:.2f} (audio), {mean['visual mass']:.2f} (visual) vs chance "
+            f"{mean['mass chance']:.2f}.")
 
 
 def run_metrics(result, examples) -> dict:

@@ -1,6 +1,7 @@
 """Stage `avqa_compare`: the MUSIC-AVQA paper's dataset comparison (Li et al., CVPR 2022, Table 1: ActivityNet-QA,
-TVQA, AVSD, Pano-AVQA, MUSIC-AVQA; origin, main sound type, #videos, average length, question kinds), transcribed
-in avlib/reference/avqa_dataset_comparison.csv, with AV-Scenes as an extra row computed from the generated data
+TVQA, AVSD, Pano-AVQA, MUSIC-AVQA; origin, main sound type, #videos, average length, and all seven question-kind
+columns, the AV comparative and AV temporal kinds being what no earlier dataset asks), transcribed in
+avlib/reference/avqa_dataset_comparison.csv, with AV-Scenes as an extra row computed from the generated data
 (its annotation files and scenes.json), never typed."""
 
 from pathlib import Path
@@ -17,11 +18,13 @@ PART = ("avqa", 2)  # where the reports site shows it: part of the talk, order w
 PARAMS = Schema("avqa_compare", root=Str())
 SPLITS = ("train", "val", "test")
 KINDS = {"audio_question": ("Audio",), "visual_question": ("Visual",), "av_existential": ("Audio-Visual/Existential",),
-         "av_location": ("Audio-Visual/Location",), "av_counting": ("Audio-Visual/Counting",)}
+         "av_location": ("Audio-Visual/Location",), "av_counting": ("Audio-Visual/Counting",),
+         "av_comparative": ("Audio-Visual/Comparative",), "av_temporal": ("Audio-Visual/Temporal",)}
 COLUMNS = {"dataset": "dataset", "source": "source", "origin": "origin", "main_sound_type": "main sound type",
            "videos": "#videos", "avg_video_length": "average length", "qa_pairs": "QA pairs",
            "audio_question": "audio question", "visual_question": "visual question",
-           "av_existential": "AV existential", "av_location": "AV location", "av_counting": "AV counting"}
+           "av_existential": "AV existential", "av_location": "AV location", "av_counting": "AV counting",
+           "av_comparative": "AV comparative", "av_temporal": "AV temporal"}
 SOURCE_NOTE = ("Rows marked 'paper' are the MUSIC-AVQA paper's Table 1 (Li et al., CVPR 2022), transcribed in "
                "avlib/reference/avqa_dataset_comparison.csv. The AV-Scenes row is computed from the generated data "
                "(videos from scenes.json, question kinds from the annotation files): embedded data, not a paper "
@@ -60,6 +63,11 @@ def comparison_metrics(table: pd.DataFrame, ours: dict) -> dict:
 
 
 def comparison_table(reference: pd.DataFrame, ours: dict, facts: dict) -> pd.DataFrame:
+    missing = [c for c in list(KINDS) + ["dataset", "origin", "main_sound_type", "videos", "avg_video_length"]
+               if c not in reference.columns]
+    if missing:
+        raise DatasetError(f"avqa_compare: avqa_dataset_comparison.csv lacks the column(s) {missing}; expected every "
+                           "column of the paper's Table 1")
     rows = reference.assign(source="paper (Table 1)").to_dict("records")
     for r in rows:  # QA pairs: the paper states MUSIC-AVQA's only (avqa_dataset_facts.yaml)
         r["qa_pairs"] = f"{facts['qa_pairs']:,}" if r["dataset"] == "MUSIC-AVQA" else None

@@ -1,5 +1,6 @@
 """Stage `avqa_stats`: the MUSIC-AVQA dataset figures of the talk (Li et al., CVPR 2022, Fig. 2 / Sec. 3),
-computed from whichever annotations `root` holds, in the official format (avqa-<split>.json):
+computed from whichever annotations `root` holds, in the official format (avqa-<split>.json; for real
+MUSIC-AVQA json_update/avqa-<split>.json, the corrected annotations, when present: `music_avqa.read_split`):
   (a) real vs synthetic videos (from avqa-<split>_real.json / _fake.json when present)
   (b) scene types (solo / ensemble, venue: AV-Scenes' scenes.json; the real JSON does not say)
   (c) QA pairs by modality          (d) audio-visual question types
@@ -18,6 +19,7 @@ import pandas as pd
 from avlib.core.params import Choice, Schema, Str
 from avlib.data.errors import DatasetError
 from avlib.data.qa import MODALITIES, PLACEHOLDER, TYPES, read_annotations, template_key
+from avlib.data.real.music_avqa import read_split
 
 PART = ("avqa", 1)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema("avqa_stats", root=Str(), split=Choice("all", "train", "val", "test"))
@@ -43,7 +45,8 @@ def load(root, split: str) -> dict:
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"avqa_stats: root {root} is not a folder; expected one holding avqa-<split>.json")
-    records = [r for s in splits_of(split) for r in read_annotations(root / f"avqa-{s}.json")]
+    # the loader's reading: json_update/ (the corrected annotations) when present, duplicated IDs resolved
+    records = [r for s in splits_of(split) for r in read_split(root, s)]
     out = {"records": records, "real": None, "fake": None, "scenes": None}
     for kind in ("real", "fake"):
         paths = [root / f"avqa-{s}_{kind}.json" for s in splits_of(split)]

@@ -18,6 +18,7 @@ PARAMS = Schema(
     questions_per_video=Int(min=1), map_size=Int(min=1, max=14),
     p_solo=Float(min=0, max=1), p_offscreen=Float(min=0, max=1), p_dubbed=Float(min=0, max=1),
     p_silent=Float(min=0, max=1), p_always=Float(min=0, max=1), p_double=Float(min=0, max=1),
+    p_stagger=Float(min=0, max=1),
     probe_seeds=ListOf(Int(min=0)), probe_epochs=Int(min=1), probe_hidden=Int(min=1), probe_lr=Float(positive=True),
     margin=Float(min=0, max=1), workers=Int(min=0),
 )
@@ -45,7 +46,7 @@ def config(p) -> AVScenesConfig:
     return AVScenesConfig(seed=p.seed, n_train=p.n_train, n_val=p.n_val, n_test=p.n_test,
                           questions_per_video=p.questions_per_video, map_size=p.map_size, p_solo=p.p_solo,
                           p_offscreen=p.p_offscreen, p_dubbed=p.p_dubbed, p_silent=p.p_silent,
-                          p_always=p.p_always, p_double=p.p_double)
+                          p_always=p.p_always, p_double=p.p_double, p_stagger=p.p_stagger)
 
 
 def probe_jobs(p) -> list:

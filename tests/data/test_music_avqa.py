@@ -1,14 +1,16 @@
 """The MUSIC-AVQA real-format loader, tokenization and vocabularies, on a fixture in the official format."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
 import torch
-from fixtures.music_avqa import DELETED_INDEX, TRAIN, VIDEOS, write_fixture
+from fixtures.music_avqa import DELETED_INDEX, TEST, TRAIN, VIDEOS, record, write_fixture
 
 from avlib.data import DatasetError, load_dataset, make_loader
 from avlib.data.qa import MAX_QUESTION_LEN, TYPES, Vocab, read_annotations, template_key, tokenize
+from avlib.data.real.music_avqa import annotation_path
 
 
 def test_tokenize_strips_marks_fills_placeholders_in_order():
@@ -97,4 +99,46 @@ def test_missing_root_and_feature_file(tmp_path):
 def test_short_feature_file(tmp_path):
     root = write_fixture(tmp_path / "m", seconds=30)
     with pytest.raises(DatasetError, match="has 30 rows; expected at least 55"):
+        load_dataset("music_avqa", root, "train")
+
+
+def _write(path, records):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+
+
+def test_json_update_is_the_default_when_present(tmp_path):
+    root = write_fixture(tmp_path / "m")
+    assert annotation_path(root, "test") == root / "avqa-test.json"  # no json_update/: the original
+    corrected = [record(100, *TEST[0]), record(101, *TEST[1][:4], "piano")]
+    _write(root / "json_update" / "avqa-test.json", corrected)
+    assert annotation_path(root, "test") == root / "json_update" / "avqa-test.json"
+    assert annotation_path(root, "train") == root / "avqa-train.json"  # per file: no corrected train here
+    assert annotation_path(root, "test", annotations="original") == root / "avqa-test.json"
+    test = load_dataset("music_avqa", root, "test")
+    assert [r.answer for r in test.records] == ["no", "piano"] and test.annotation_file.parent.name == "json_update"
+    assert [r.answer for r in load_dataset("music_avqa", root, "test", annotations="original").records] == \
+        ["no", "cello"]
+    with pytest.raises(DatasetError, match="annotations='newest'"):
+        annotation_path(root, "test", annotations="newest")
+    with pytest.raises(DatasetError, match="json_update/avqa-train.json not found"):
+        load_dataset("music_avqa", root, "val", annotations="json_update")
+
+
+def test_duplicated_question_ids_are_named_in_one_warning(tmp_path):
+    root = write_fixture(tmp_path / "m")
+    same = record(101, *TEST[1])
+    records = [record(100, *TEST[0]), record(100, *TEST[0][:4], "yes"),  # id 100: two answers -> dropped
+               same, dict(same),  # id 101: identical copies -> kept once
+               record(102, *TEST[1][:4], "piano"), record(102, *TEST[1][:4], "violin")]  # id 102: dropped
+    _write(root / "avqa-test.json", records)
+    with pytest.warns(UserWarning) as caught:
+        test = load_dataset("music_avqa", root, "test")
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "2 question ID(s)" in message and "[100, 102]" in message and "DROPPED" in message
+    assert "1 question ID(s)" in message and "kept once: [101]" in message and "avqa-test.json" in message
+    assert [r.question_id for r in test.records] == [101]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a file without duplicates: no warning
         load_dataset("music_avqa", root, "train")

@@ -11,9 +11,11 @@ import yaml
 
 from avlib import report
 from avlib.core.params import ParamError
-from avlib.stages import avqa_ablation, avqa_baselines
+from avlib.data.qa import QARecord
+from avlib.stages import avqa_ablation, avqa_attention, avqa_baselines
 from avlib.stages.shared.qa import chosen_lr, lr_grid_frame
 from avlib.tasks.qa.metrics import pooled_accuracy, type_counts
+from avlib.tasks.qa.prior import PRIOR_NAME, majority_answers, template_prior_accuracy
 from avlib.tasks.qa.train import QAJob, QAResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,9 +118,66 @@ def test_the_three_notebooks_smoke(tmp_path, tiny_avscenes):
     assert "AV+Q+TG+SG" in (out / "table.md").read_text()
     grid = str(out / "lr_grid.csv")
     for stage, files in (("avqa_baselines", ("table.md", "baselines.png", "findings.md")),
-                         ("avqa_attention", ("examples.md", "attention.png", "findings.md"))):
+                         ("avqa_attention", ("examples.md", "attention.png", "grounding.md", "findings.md"))):
         out = run_stage.run(stage, ["smoke=true", f"root={tiny_avscenes}", f"lr_from={grid}"], reports)
         for name in files:
             assert (out / name).exists(), (stage, name)
     examples = pd.read_csv(reports / "avqa_attention" / "examples.csv")
     assert examples["type"].nunique() >= 6  # questions of different types
+    assert examples["video"].nunique() >= 4  # spread over the smoke test split's ~6 videos (48 questions)
+    assert "spatial hit rate" in (reports / "avqa_attention" / "findings.md").read_text()
+
+
+def _record(qid, template, answer, type_="Audio/Counting"):
+    return QARecord(video_id="v", question_id=qid, type=type_, template=template, values=(), answer=answer,
+                    deleted=False)
+
+
+def test_template_prior_answers_each_template_with_its_train_majority():
+    train = [_record(0, "How many?", "two"), _record(1, "How many?", "two"), _record(2, "How many?", "one"),
+             _record(3, "Is it?", "yes", "Visual/Location"), _record(4, "Is it?", "no", "Visual/Location")]
+    assert majority_answers(train) == {"How many?": "two", "Is it?": "no"}  # a tie: alphabetically first
+    test = [_record(5, "How many?", "two"), _record(6, "How many?", "three"), _record(7, "Is it?", "yes",
+            "Visual/Location"), _record(8, "Unseen?", "two")]  # a template not on train: wrong
+    acc = template_prior_accuracy(train, test)
+    assert acc["Audio/Counting"] == 1 / 3 and acc["Visual/Location"] == 0.0 and acc["all"] == 0.25
+    assert acc["Audio"] == 1 / 3 and acc["Audio-Visual"] is None  # no question of that modality: no number
+    with pytest.raises(ValueError, match="type 'Odd/Type'"):
+        template_prior_accuracy(train, [_record(9, "How many?", "two", "Odd/Type")])
+
+
+def test_tables_carry_the_template_prior_and_the_later_methods():
+    prior = {**{t: 0.5 for t in avqa_baselines.TYPE_COLUMNS}, "Audio-Visual": None}
+    p = SimpleNamespace(**PARAMS["avqa_ablation"])
+    results = [_result("Q", s, 0.4) for s in (0, 1)]
+    reference = report.load_reference("avqa_ablation.csv")
+    table = avqa_ablation.ablation_table(results, p=p, reference=reference, prior=prior)
+    assert table["method"].tolist() == [PRIOR_NAME, "Q"]
+    assert table.loc[0, "ours (AV-Scenes) all"] == "50.0" and table.loc[0, "ours (AV-Scenes) audio-visual"] == "–"
+    assert "answer prior" in avqa_ablation.table_note(p, results, reference)
+    assert "(Q only: 40.0% here vs 54.1% in the paper)" in avqa_ablation.table_note(p, results, reference)
+    p = SimpleNamespace(**PARAMS["avqa_baselines"])
+    later = report.load_reference("avqa_later_models.csv")
+    table = avqa_baselines.baselines_table([_result("AV+Q+TG+SG", s, 0.5) for s in (0, 1)], p=p,
+                                           reference=report.load_reference("avqa_baselines.csv"), later=later,
+                                           prior=prior)
+    assert table["method"].tolist()[:2] == [PRIOR_NAME, "AVST"]
+    rows = table.set_index("method")
+    assert rows.loc["TSPM (paper only, later)", "paper (MUSIC-AVQA) all"] == 76.79
+    assert "ACM MM 2024" in rows.loc["TSPM (paper only, later)", "source"]
+    assert rows.loc["AVST (corrected labels) (paper only, later)", "source"] == "as cited in issue #28, not verified"
+    assert later["source"].notna().all() and later["all_acc"].between(0, 100).all()
+    with pytest.raises(ValueError, match="source"):
+        avqa_baselines.later_rows(later.drop(columns="source"), "paper (MUSIC-AVQA)")
+
+
+def test_attention_examples_come_from_different_videos():
+    # questions grouped by video, as a split is: video 0 holds one question of each of the 3 types
+    types = [0, 1, 2, 0, 1, 2, 2, 0, 1]
+    videos = [0, 0, 0, 1, 1, 1, 2, 3, 4]
+    data = SimpleNamespace(type=torch.tensor(types), video=torch.tensor(videos), types=["a", "b", "c"])
+    picked = avqa_attention.pick_questions(data, 5)
+    assert picked == [0, 4, 6, 7, 8]  # round 1: a@v0, b@v1 (v0 used), c@v2; round 2: a@v3, b@v4
+    assert len({videos[i] for i in picked}) == 5 and {types[i] for i in picked} == {0, 1, 2}
+    assert avqa_attention.pick_questions(data, 9) == [0, 4, 6, 7, 8, 2, 3, 1, 5]  # then used videos, in order
+    assert avqa_attention.pick_questions(data, 9) == avqa_attention.pick_questions(data, 9)

@@ -75,3 +75,19 @@ def test_avqa_notebooks_smoke(tmp_path):
     out = run_stage.run("avqa_compare", [f"root={data}"], tmp_path / "reports")
     table = (out / "table.md").read_text()
     assert "AV-Scenes" in table and "paper (Table 1)" in table and "ours (computed from" in table
+
+
+def test_comparison_has_every_question_kind_of_the_paper():
+    reference = report.load_reference("avqa_dataset_comparison.csv")
+    assert set(avqa_compare.KINDS) <= set(reference.columns)
+    rows = reference.set_index("dataset")
+    # the kinds that only MUSIC-AVQA asks (its novelty), and Pano-AVQA's A-V location check mark
+    assert (rows[["av_comparative", "av_temporal"]] == "yes").sum().tolist() == [1, 1]
+    assert rows.loc["MUSIC-AVQA", ["av_comparative", "av_temporal"]].tolist() == ["yes", "yes"]
+    assert rows.loc["Pano-AVQA", "av_location"] == "yes" and rows.loc["Pano-AVQA", "av_counting"] == "no"
+    ours = {"dataset": "AV-Scenes", "source": "ours", "origin": "generated", "main_sound_type": "x", "videos": "1",
+            "avg_video_length": "10s", "qa_pairs": "1", **{k: "yes" for k in avqa_compare.KINDS}}
+    table = avqa_compare.comparison_table(reference, ours, {"qa_pairs": 45867})
+    assert {"AV comparative", "AV temporal"} <= set(table.columns) and len(table) == 6
+    with pytest.raises(DatasetError, match="av_temporal"):
+        avqa_compare.comparison_table(reference.drop(columns="av_temporal"), ours, {"qa_pairs": 45867})

@@ -89,13 +89,17 @@ def test_t2_notebook_smoke(tmp_path):
 
     out = run_stage.run("t2_plugin", ["smoke=true", f"root={tiny_avclips()}", "video_rows=[tsn_av]",
                                       "speech_rows=[i_vector]"], tmp_path / "reports")
-    for name in ("table.csv", "table.md", "ogm_grid.csv", "history.csv", "findings.md", "delta.png", "metrics.json"):
+    for name in ("table.csv", "table.md", "ogm_grid.csv", "history.csv", "findings.md", "delta.png", "metrics.json",
+                 "premise.md", "runs.csv"):
         assert (out / name).exists(), name
     table = (out / "table.md").read_text()
     assert "ours (AV-Digits clips) acc" in table and "paper (KS) acc" in table and "not reimplemented" in table
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"tsn_av", "tsn_av+ogm_ge", "i_vector+ogm_ge"} <= set(metrics)
     assert "single_segment_acc" in metrics["tsn_av"]
+    assert "delta_acc_p_holm" in metrics["tsn_av+ogm_ge"] and "holds" in metrics["premise"]
+    findings = (out / "findings.md").read_text()
+    assert "Premise" in findings and "## Video side" in findings and "## Speech side" in findings
 
 
 def test_a_run_is_bit_identical_for_the_same_seed():
@@ -109,3 +113,52 @@ def test_a_run_is_bit_identical_for_the_same_seed():
     with single_threaded():
         a, b = train(job, data), train(job, data)
     assert a.test == b.test and a.history == b.history and a.label == "tsm_av+ogm_ge"
+
+
+def _fake_run(blank, *, val, audio_acc, visual_acc, rhos):
+    from types import SimpleNamespace
+
+    job = SimpleNamespace(model={"blank": blank}, label="tsn_av")
+    return SimpleNamespace(job=job, label="tsn_av", val={"acc": val, "audio_acc": audio_acc, "visual_acc": visual_acc},
+                           history=[{"rho_audio": r} for r in rhos])
+
+
+def test_premise_reads_dominance_gap_and_room_from_synthetic_runs():
+    runs = [_fake_run("", val=0.6, audio_acc=0.5, visual_acc=0.2, rhos=[1.2, 1.0, 0.8, 5.0]),
+            _fake_run("", val=0.7, audio_acc=0.5, visual_acc=0.1, rhos=[1.0, 1.0, 1.0, 5.0]),
+            _fake_run("visual", val=0.6, audio_acc=0.6, visual_acc=0.1, rhos=[1.0] * 4),
+            _fake_run("audio", val=0.3, audio_acc=0.1, visual_acc=0.3, rhos=[1.0] * 4)]
+    values = stage.premise_values(runs, early_epochs=3)
+    assert values["rho_audio_early"] == pytest.approx(1.0)  # first 3 epochs only: (1.0 + 1.0) / 2
+    assert values["visual_share_val"] == pytest.approx(15.0) and values["visual_only_val"] == pytest.approx(30.0)
+    assert values["weak_gap"] == pytest.approx(15.0)
+    checks = stage.premise_check(values, gap_min=5.0, room=[0.2, 0.9])
+    assert checks == {"dominant": False, "weak_gap": True, "room": True, "holds": False}  # rho 1.0 is not > 1
+    values["rho_audio_early"] = 1.05
+    assert stage.premise_check(values, gap_min=20.0, room=[0.2, 0.9])["weak_gap"] is False
+    assert stage.premise_check(values, gap_min=5.0, room=[0.35, 0.9])["room"] is False  # visual-only 30% < 35%
+    assert stage.premise_check(values, gap_min=5.0, room=[0.2, 0.9])["holds"] is True
+
+
+def test_stage_rejects_premise_seeds_that_a_table_reports():
+    import yaml
+
+    values = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())["t2_plugin"]
+    with pytest.raises(ParamError, match="premise_seeds"):
+        stage.PARAMS.check(values | {"premise_seeds": [0, 200]})
+    with pytest.raises(ParamError, match="room"):
+        stage.PARAMS.check(values | {"room": [0.9, 0.2]})
+
+
+def test_blanked_modality_is_zero_and_names_the_run():
+    from avlib.data import load_splits
+    from avlib.tasks.classify.clips import blank_modality
+
+    data = load_splits("avclips", tiny_avclips())
+    out = blank_modality(data, "audio")
+    assert not out["train"].audio.any() and torch.equal(out["val"].visual, data["val"].visual)
+    assert blank_modality(data, "") is data
+    with pytest.raises(ValueError, match="blank"):
+        blank_modality(data, "both")
+    job = ClipJob("tsn_av", None, 0, None, {"blank": "visual"})
+    assert job.label == "tsn_av-visual"

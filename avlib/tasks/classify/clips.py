@@ -29,11 +29,12 @@ class ClipJob:
     method: OGMConfig | None
     seed: int
     config: TrainConfig  # its seed is replaced by `seed`
-    model: dict  # build options: width, shift_div, hidden, tau, xvector_channels, ivector_*
+    model: dict  # build options: width, shift_div, hidden, tau, xvector_channels, ivector_*; blank (below)
 
     @property
     def label(self) -> str:
-        return self.kind + ("+ogm_ge" if self.method is not None else "")
+        blank = self.model.get("blank", "")
+        return self.kind + (f"-{blank}" if blank else "") + ("+ogm_ge" if self.method is not None else "")
 
 
 @dataclass
@@ -67,10 +68,30 @@ def ogm_for(kind: str, method: OGMConfig | None) -> OGMConfig | None:
     return replace(method, params="all") if method is not None and kind == "i_vector" else method
 
 
+BLANKS = ("", "audio", "visual")  # model option "blank": the modality zeroed in every split ("": none)
+
+
+def blank_modality(data: dict, blank: str) -> dict:
+    """`data` with the `blank` modality's input replaced by zeros in every split (the normalised features'
+    mean): the same model then learns from the other modality alone, a uni-modal baseline with the same
+    architecture, init and data order (the premise check of stage t2_plugin). "": `data` unchanged."""
+    if blank not in BLANKS:
+        raise ValueError(f"clips blank={blank!r}; expected one of {BLANKS}")
+    if not blank:
+        return data
+    out = {}
+    for split, d in data.items():
+        audio = torch.zeros_like(d.audio) if blank == "audio" else d.audio
+        visual = torch.zeros_like(d.visual) if blank == "visual" else d.visual
+        out[split] = type(d).from_tensors(audio, visual, d.label)
+    return out
+
+
 def train(job: ClipJob, data: dict) -> ClipResult:
     """Seed, build, OGM-GE balancer (if any), `fit` (selection on val), and for TSN-AV the selected model's
     accuracy on the first segment alone."""
     try:
+        data = blank_modality(data, job.model.get("blank", ""))
         net = build_model(job.kind, data, job.seed, job.model)
         method = ogm_for(job.kind, job.method)
         balancer = method.build(net, seed=job.seed) if method is not None else None

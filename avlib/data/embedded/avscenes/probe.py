@@ -35,7 +35,7 @@ def heard_view(scene) -> np.ndarray:
             continue
         done.add(s["group"])
         row = out[INSTRUMENTS.index(s["name"])]
-        row[:SEGMENTS] = s["mask"]
+        row[:SEGMENTS] = np.maximum(row[:SEGMENTS], s["mask"])  # a staggered copy (own group) adds its segments
         row[SEGMENTS] = (s["gain_db"] + 18) / 18
         row[SEGMENTS + 1 + RATES.index(s["rate"])] = 1
         row[-1] = 1

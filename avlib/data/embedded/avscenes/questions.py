@@ -4,7 +4,8 @@ a scene with answers DERIVED from the scene (never sampled).
 A scene (see avscenes.py) is a dict {"venue": "indoor"|"outdoor", "sources": [source, ...]}; a source is
 {"name": instrument, "visible": bool, "region": "left"|"middle"|"right"|None, "x": float|None,
  "mask": [10 ints, 1 = sounding in that segment], "gain_db": float, "rate": notes per second, "group": int}
-(sources of one `group` are visible copies of one instrument type playing in unison).
+(sources of one `group` are visible copies of one instrument type playing in unison; a "staggered" copy of a type
+has its own group and mask, coming in at another segment than its twin).
 
 Which modality a template needs (the type the paper gives it) decides what the answer reads:
   Audio       only what is heard: which timbres sound, their loudness, rhythm (note rate), duration. Off-screen
@@ -74,6 +75,22 @@ def by_onset(sources, which: str):
     t = min(o for o, _ in timed) if which == "first" else max(o for o, _ in timed)
     hits = [s for o, s in timed if o == t]
     return hits[0] if len(hits) == 1 else None
+
+
+def same_type_pair(scene, name) -> list:
+    """The visible sources of type `name` when there are exactly two and both sound, else []."""
+    copies = [s for s in visible(scene) if s["name"] == name]
+    return copies if len(copies) == 2 and all(sounds(s) for s in copies) else []
+
+
+def which_copy_answer(pair, which: str) -> str:
+    """Which of two same-type copies comes in `which` ("first"/"last"): its region, or "simultaneously" when their
+    onsets fall in one segment (the scenes' time resolution: onsets are segment indices)."""
+    a, b = pair
+    if onset(a) == onset(b):
+        return "simultaneously"
+    early, late = (a, b) if onset(a) < onset(b) else (b, a)
+    return (early if which == "first" else late)["region"]
 
 
 def _pick(rng, items):
@@ -277,15 +294,12 @@ def make_answerers(instruments: tuple) -> dict:
             return None
         return [which], s["region"]
 
-    def which_copy(scene, rng, want):  # AV: which <Object> makes the sound first / last
-        which = _pick(rng, ("first", "last"))
-        options = [n for n in visible_types(scene) if any(sounds(s) for s in visible(scene) if s["name"] == n)]
+    def which_copy(scene, rng, want):  # AV: which of the two <Object> in the frame makes the sound first / last
+        options = [pair for n in visible_types(scene) if len(pair := same_type_pair(scene, n)) == 2]
         if not options:
             return None
-        name = _pick(rng, options)
-        copies = [s for s in visible(scene) if s["name"] == name]
-        # copies play in unison (one group): they come in together; a single instance: where it is
-        return [name, which], "simultaneously" if len(copies) > 1 else copies[0]["region"]
+        which, pair = _pick(rng, ("first", "last")), _pick(rng, options)
+        return [pair[0]["name"], which], which_copy_answer(pair, which)
 
     def before_after(scene, rng, want):  # AV: which instrument makes sounds before / after the <Object>
         playing = [s for s in visible(scene) if sounds(s) and unique_visible(scene, s["name"])]

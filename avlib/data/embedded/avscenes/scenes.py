@@ -4,8 +4,10 @@ A scene (10 one-second segments): 1-3 instruments in the frame, each in its own 
 right), drawn from 10 synthesized timbres (avscenes_media.TIMBRES); each sounds in some contiguous run of
 segments or not at all (visible but silent); some scenes add an off-screen instrument (heard, not seen), some
 are "dubbed" (every visible instrument silent, the sound from 1-2 off-screen ones); a visible instrument is
-sometimes doubled (two of one type playing in unison). Scenes with one instrument in the frame are "solo",
-the rest "ensemble". The venue is indoor or outdoor.
+sometimes doubled (two of one type, in unison or, with probability `p_stagger`, the copy coming in at another
+segment than its twin: "Which <Object> makes the sound first?" then has a left/middle/right answer, else
+"simultaneously", as ~78% of that template's answers in the real data). Scenes with one instrument in the frame
+are "solo", the rest "ensemble". The venue is indoor or outdoor.
 Questions: the 33 MUSIC-AVQA templates (avlib/reference/avqa_templates.csv), in the proportions of the real
 test set's counts per template (largest remainder per split), answers derived from the scene by
 `avscenes_questions` (yes/no templates balanced when the scenes allow). Each question needs the modality its
@@ -66,12 +68,13 @@ class AVScenesConfig:
     p_silent: float = 0.2  # a visible instrument (in a non-dubbed scene) never sounds
     p_always: float = 0.3  # a sounding instrument sounds in all 10 segments
     p_double: float = 0.2  # an ensemble scene doubles one visible instrument (two of a type, in unison)
+    p_stagger: float = 0.25  # a doubled instrument's copy comes in at another segment (real: ~22% not simultaneous)
 
     def __post_init__(self):
         for name in ("n_train", "n_val", "n_test", "questions_per_video", "map_size"):
             if getattr(self, name) < 1:
                 raise DatasetError(f"avscenes: {name}={getattr(self, name)}; expected a positive integer")
-        for name in ("p_solo", "p_offscreen", "p_dubbed", "p_silent", "p_always", "p_double"):
+        for name in ("p_solo", "p_offscreen", "p_dubbed", "p_silent", "p_always", "p_double", "p_stagger"):
             if not 0 <= getattr(self, name) <= 1:
                 raise DatasetError(f"avscenes: {name}={getattr(self, name)}; expected a probability in [0, 1]")
 
@@ -94,6 +97,15 @@ def _mask(rng, cfg) -> list:
     start = int(rng.integers(0, SEGMENTS - 2))
     stop = int(rng.integers(start + 2, SEGMENTS + 1))
     return [int(start <= t < stop) for t in range(SEGMENTS)]
+
+
+def staggered(mask: list, rng) -> list:
+    """A copy of a sounding `mask` that comes in at another segment (1-3 earlier or later) and stops with it;
+    it keeps >= 1 sounding segment, so the onsets differ by whole segments (the scenes' time resolution)."""
+    start, stop = mask.index(1), SEGMENTS - mask[::-1].index(1)
+    starts = [t for t in range(max(0, start - 3), min(stop - 1, start + 3) + 1) if t != start]
+    new = int(rng.choice(starts))
+    return [int(new <= t < stop) for t in range(SEGMENTS)]
 
 
 def sample_scene(rng: np.random.Generator, cfg: AVScenesConfig) -> dict:
@@ -119,6 +131,8 @@ def sample_scene(rng: np.random.Generator, cfg: AVScenesConfig) -> dict:
     if n_visible >= 2 and rng.random() < cfg.p_double:  # the rightmost takes the type of another visible one
         copy_of = sources[int(rng.integers(n_visible - 1))]
         sources[n_visible - 1].update({k: copy_of[k] for k in ("name", "mask", "gain_db", "rate", "group")})
+        if any(copy_of["mask"]) and rng.random() < cfg.p_stagger:  # its own part, another onset: its own group
+            sources[n_visible - 1].update(mask=staggered(copy_of["mask"], rng), group=n_visible - 1)
     return {"venue": "indoor" if rng.random() < 0.5 else "outdoor", "sources": sources}
 
 
