@@ -22,12 +22,14 @@ from avlib.stages.shared.qa import (  # noqa: F401 - chosen_of, groups_figure, l
     accuracy_cells,
     by_model,
     chosen_of,
+    convergence_line,
     groups_figure,
     job,
     load_data,
     lr_grid_frame,
     summary,
     time_note,
+    write_runs,
 )
 from avlib.tasks.qa.prior import PRIOR_NAME
 
@@ -146,6 +148,7 @@ def findings(results, *, p, lr_grid: pd.DataFrame) -> str:
                    f"The paper's ordering does NOT hold at every step here: {sum(holds)}/{len(holds)} steps are "
                    "resolved in the paper's direction (a finding about this data and budget, not about the "
                    "paper's numbers).")]
+    lines += ["", convergence_line(results)]
     return "\n".join(lines) + "\n"
 
 

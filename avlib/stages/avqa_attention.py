@@ -14,7 +14,15 @@ import torch
 
 from avlib.core.params import Choice, Int, Schema, Str
 from avlib.data.registry import display_name
-from avlib.stages.shared.qa import DATASETS, QA_FIELDS, chosen_lr, job, load_data  # noqa: F401 - the notebook's
+from avlib.stages.shared.qa import (  # noqa: F401 - the notebook's
+    DATASETS,
+    QA_FIELDS,
+    chosen_lr,
+    convergence_line,
+    job,
+    load_data,
+    write_runs,
+)
 from avlib.tasks.qa.grounding import grounding_by_type, grounding_rows
 from avlib.tasks.qa.train import build_qa_model
 
@@ -173,7 +181,7 @@ def findings(result, examples, *, p, lr, grounding: pd.DataFrame | None = None) 
         f"- Spatial attention: the largest position weight is on average {math.fsum(spread) / len(spread):.1f}x the "
         "uniform weight (1 = no grounding).",
         f"- Visual temporal attention peaks above 1.5x uniform for {peaked}/{len(examples)} questions.",
-        grounding_line(grounding), ""])
+        grounding_line(grounding), convergence_line([result]), ""])
 
 
 def grounding_line(grounding: pd.DataFrame | None) -> str:

@@ -19,11 +19,13 @@ from avlib.stages.shared.qa import (  # noqa: F401 - chosen_lr, groups_figure, l
     QA_FIELDS,
     by_model,
     chosen_lr,
+    convergence_line,
     groups_figure,
     job,
     load_data,
     summary,
     time_note,
+    write_runs,
 )
 from avlib.tasks.qa.prior import PRIOR_NAME
 
@@ -157,6 +159,7 @@ def findings(results, *, p, reference) -> str:
         lines += ["", "In the paper AVST is best overall (71.52 vs 68.93 for Pano-AVQA); here AVST is "
                   + ("above every reimplemented baseline on average." if beaten else
                      "NOT above every reimplemented baseline: a finding about this data and budget.")]
+    lines += ["", convergence_line(results)]
     return "\n".join(lines) + "\n"
 
 

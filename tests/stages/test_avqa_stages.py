@@ -113,12 +113,17 @@ def test_the_three_notebooks_smoke(tmp_path, tiny_avscenes):
 
     reports = tmp_path / "reports"
     out = run_stage.run("avqa_ablation", ["smoke=true", f"root={tiny_avscenes}"], reports)
-    for name in ("table.md", "lr_grid.csv", "ablation.png", "findings.md", "metrics.json"):
+    for name in ("table.md", "lr_grid.csv", "ablation.png", "findings.md", "metrics.json", "runs.csv"):
         assert (out / name).exists(), name
     assert "AV+Q+TG+SG" in (out / "table.md").read_text()
+    runs = pd.read_csv(out / "runs.csv")  # every run: the lr grid's and the table's, with its selected epoch
+    assert set(runs["purpose"]) == {"lr selection (val only)", "table"}
+    assert {"model", "seed", "lr", "best_epoch", "best_epoch_late", "val_all", "test_all"} <= set(runs.columns)
+    assert "Convergence check:" in (out / "findings.md").read_text()
     grid = str(out / "lr_grid.csv")
-    for stage, files in (("avqa_baselines", ("table.md", "baselines.png", "findings.md")),
-                         ("avqa_attention", ("examples.md", "attention.png", "grounding.md", "findings.md"))):
+    for stage, files in (("avqa_baselines", ("table.md", "baselines.png", "findings.md", "runs.csv")),
+                         ("avqa_attention", ("examples.md", "attention.png", "grounding.md", "findings.md",
+                                             "runs.csv"))):
         out = run_stage.run(stage, ["smoke=true", f"root={tiny_avscenes}", f"lr_from={grid}"], reports)
         for name in files:
             assert (out / name).exists(), (stage, name)

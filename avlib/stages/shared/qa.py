@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from avlib.core.atomic import atomic_write_text
 from avlib.core.metrics import mean_ci
 from avlib.core.params import Float, Int, ParamError
 from avlib.data import load_splits
 from avlib.report import format_ci
+from avlib.stages.shared.records import convergence, convergence_sentence, late_from
 from avlib.stages.shared.runs import group_runs
 from avlib.tasks.qa.metrics import MODALITIES
 from avlib.tasks.qa.train import QAJob
@@ -104,3 +106,34 @@ def groups_figure(results, names: dict | None = None):
     ax.tick_params(axis="x", labelsize=7)
     fig.tight_layout()
     return fig
+
+
+# --- runs.csv: one row per run, and the convergence check --------------------------------------------------
+
+def runs_frame(results, selection=()) -> pd.DataFrame:
+    """runs.csv: one row per run (the table's `results` and the lr grid's `selection` runs, `purpose` says
+    which): model, seed, lr, epochs, the val-selected epoch and whether it lies in the last 20% of the epochs,
+    val and test accuracy pooled ("all") and per modality, and test accuracy per question type."""
+    rows = []
+    for purpose, runs in (("lr selection (val only)", selection), ("table", results)):
+        for r in runs:
+            row = {"purpose": purpose, "model": r.job.model, "seed": r.job.seed, "lr": r.job.lr,
+                   "epochs": r.job.epochs, "best_epoch": r.best_epoch,
+                   "best_epoch_late": r.best_epoch >= late_from(r.job.epochs)}
+            row |= {f"val_{g}": r.val.get(g) for g in GROUPS}
+            row |= {f"test_{g}": r.test.get(g) for g in GROUPS} | {f"test_{k}": v for k, v in r.test.items()
+                                                                    if k not in GROUPS}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_runs(results, out_dir, selection=()) -> pd.DataFrame:
+    """runs_frame, written to <out_dir>/runs.csv (atomically); returned for the notebook to show."""
+    frame = runs_frame(results, selection)
+    atomic_write_text(Path(out_dir) / "runs.csv", frame.to_csv(index=False))
+    return frame
+
+
+def convergence_line(results) -> str:
+    """The findings line of the convergence check over the table's runs (records.convergence_sentence)."""
+    return "- " + convergence_sentence(convergence(runs_frame(results)))
