@@ -362,16 +362,18 @@ def run(stage: str, overrides: list[str], reports: Path) -> Path:
 
 
 def _run_locked(stage, params, notebook, reports, final, tmp, failed) -> Path:
-    shutil.rmtree(tmp, ignore_errors=True)  # left by a run killed with SIGKILL
-    tmp.mkdir(parents=True)
     executed = tmp / "notebook.ipynb"
     start, start_cpu = time.perf_counter(), cpu_seconds()
     commit = git_commit(ROOT)  # at the start: an edit made while a long stage runs is not what it ran
+    # the handlers go in before the temp folder exists: a SIGTERM that came between the two killed the run
+    # with the folder left behind (tests/pipeline/test_notebooks.py sends one as soon as it appears)
     previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)
                 if signal.getsignal(sig) is not signal.SIG_IGN}  # nohup's ignored SIGHUP stays ignored
     previous_resume = os.environ.get("AVLAB_RESUME_DIR")
     os.environ["AVLAB_RESUME_DIR"] = str(resume_dir(reports, stage))  # the kernel inherits it: avlib.core.pool
     try:
+        shutil.rmtree(tmp, ignore_errors=True)  # left by a run killed with SIGKILL
+        tmp.mkdir(parents=True)
         try:
             papermill.execute_notebook(notebook, executed, parameters={**params, "out_dir": str(tmp)},
                                        kernel_name=kernel_for_this_python(), cwd=str(ROOT), progress_bar=False,
