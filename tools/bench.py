@@ -12,10 +12,12 @@
    Both variants run `avlib.tasks.classify.fit.train_step`, the exact step `fit` runs. Goal <= 1.03 (CPU), 1.05 (GPU).
 3. make_loader steps/s over AV-Digits-shaped data / steps/s of slicing the same in-memory tensors. Goal >= 0.9.
 4. Per-run cost on 2 cores: one Table 1 concat run (AV-Digits-shaped data, 3500 clips, batch 64, one thread,
-   as the CPU engine runs it) in a fresh process per variant, interleaved rounds, median fit time. Each
-   candidate against the engine before the speed-up (NCHW SmallCNN): channels_last (kept, the default),
-   channels_last + glibc malloc that keeps freed memory (rejected: within noise), channels_last +
-   torch.compile (rejected: slower, and 20-40 s of compile per process). Goal >= 2.0x.
+   as the CPU engine runs it, deterministic mode on) in a fresh process per variant, interleaved rounds, median
+   fit time. Each candidate against the engine before the speed-ups (NCHW SmallCNN, deterministic mode's NaN
+   fill of every new tensor): channels_last with the fill (the previous default), channels_last without it
+   (kept, the default: `seed_everything`), + glibc malloc that keeps freed memory (rejected: within noise), +
+   torch.compile (rejected: slower, 20-40 s of compile per process, deterministic mode off). Each line says
+   whether the trained weights are bit-identical to the previous default's. Goal >= 2.0x.
 5. DDP scaling: training time of one run under `torchrun --nproc-per-node 2` / the same run on 1 rank (same
    global batches, tools/torchrun_fit.py): NCCL on a machine with >= 2 GPUs, else gloo on the CPU (labelled so;
    on a shared 2-core CPU the ratio says little about GPUs).
@@ -154,23 +156,29 @@ def loader_ratio(rounds: int, n: int = 3500, batch_size: int = 64):
     return t["tensors"] / t["loader"], {k: steps / v for k, v in t.items()}
 
 
+NAN_FILL = {"AVLAB_BENCH_NAN_FILL": "1"}  # deterministic mode's NaN fill of new tensors, as before it was turned off
 RUN_VARIANTS = {  # name: (SmallCNN layout, torch.compile, extra environment)
-    "NCHW (before)": ("nchw", False, {}),
-    "channels_last (default)": ("cl", False, {}),
-    "channels_last + malloc keeps memory": ("cl", False, {"MALLOC_MMAP_THRESHOLD_": "33554432",
+    "NCHW (before)": ("nchw", False, NAN_FILL),
+    "channels_last + NaN fill (previous default)": ("cl", False, NAN_FILL),
+    "channels_last, no NaN fill (default)": ("cl", False, {}),
+    "no NaN fill + malloc keeps memory": ("cl", False, {"MALLOC_MMAP_THRESHOLD_": "33554432",
                                                            "MALLOC_TRIM_THRESHOLD_": "1073741824"}),
-    "channels_last + torch.compile": ("cl", True, {}),
+    "no NaN fill + torch.compile": ("cl", True, {}),
 }
 
 
-def one_run(layout: str, compiled: bool, epochs: int) -> float:
-    """Seconds of `fit` for one concat run on AV-Digits-shaped data, single-threaded (a CPU worker's run)."""
+def one_run(layout: str, compiled: bool, epochs: int) -> tuple:
+    """(seconds of `fit`, hash of the trained weights) for one concat run on AV-Digits-shaped data,
+    single-threaded (a CPU worker's run)."""
+    import hashlib
+
     from avlib.core.runtime import seed_everything
     from avlib.tasks.classify.fit import fit
 
     torch.set_num_threads(1)
     _, _, data, train = table1_workload([0], epochs)
     seed_everything(0)
+    torch.utils.deterministic.fill_uninitialized_memory = bool(os.environ.get("AVLAB_BENCH_NAN_FILL"))
     model = build_classifier("concat", n_classes=10, encoder="small_cnn", width=8)
     for encoder in (model.audio_encoder, model.visual_encoder):
         if layout == "nchw":
@@ -178,13 +186,17 @@ def one_run(layout: str, compiled: bool, epochs: int) -> float:
             encoder.to(memory_format=torch.contiguous_format)
         if compiled:
             encoder.net = torch.compile(encoder.net)
-    torch.use_deterministic_algorithms(False)  # torch.compile's CPU kernels need it off; speed only
-    return fit(model, data, train, progress=False).wall_s
+    if compiled:
+        torch.use_deterministic_algorithms(False)  # torch.compile's CPU kernels need it off; speed only
+    wall_s = fit(model, data, train, progress=False).wall_s
+    weights = b"".join(t.detach().contiguous().numpy().tobytes() for t in model.state_dict().values())
+    return wall_s, hashlib.sha256(weights).hexdigest()[:16]
 
 
-def run_cost(rounds: int, epochs: int, variants=RUN_VARIANTS) -> dict:
-    """{variant: median fit seconds}, each round every variant in a fresh process (order alternating)."""
-    times = {name: [] for name in variants}
+def run_cost(rounds: int, epochs: int, variants=RUN_VARIANTS) -> tuple:
+    """({variant: median fit seconds}, {variant: weights hash}), each round every variant in a fresh process
+    (order alternating)."""
+    times, hashes = {name: [] for name in variants}, {}
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     for r in range(rounds):
         for name in list(variants) if r % 2 == 0 else list(variants)[::-1]:
@@ -192,8 +204,9 @@ def run_cost(rounds: int, epochs: int, variants=RUN_VARIANTS) -> dict:
             out = subprocess.run([sys.executable, __file__, "--one-run", layout, *(["--compiled"] * compiled),
                                   "--epochs", str(epochs)], check=True, env={**env, **extra},
                                  capture_output=True, text=True).stdout
-            times[name].append(float(out.strip().splitlines()[-1]))
-    return {name: statistics.median(t) for name, t in times.items()}
+            seconds, hashes[name] = out.strip().splitlines()[-1].split()
+            times[name].append(float(seconds))
+    return {name: statistics.median(t) for name, t in times.items()}, hashes
 
 
 def ddp_scaling(quick: bool):
@@ -226,7 +239,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_run:
-        print(one_run(args.one_run, args.compiled, args.epochs))
+        print(*one_run(args.one_run, args.compiled, args.epochs))
         return
     device = pick_device(args.device)
     rounds = 3 if args.quick else 9
@@ -255,11 +268,14 @@ def main():
     print(f"make_loader / in-memory tensors, steps per second:      {ratio:.3f}  "
           f"(loader {per_s['loader']:.0f}/s, tensors {per_s['tensors']:.0f}/s)")
     if device.type == "cpu":
-        t = run_cost(rounds=2 if args.quick else 3, epochs=1 if args.quick else 3)
+        t, hashes = run_cost(rounds=2 if args.quick else 3, epochs=1 if args.quick else 3)
         before = t.pop("NCHW (before)")
-        print(f"per-run cost, one concat run, NCHW before / candidate (goal >= 2.0x; NCHW {before:.1f} s):")
+        reference = hashes["channels_last + NaN fill (previous default)"]
+        print(f"per-run cost, one concat run, NCHW before / candidate (goal >= 2.0x; NCHW {before:.1f} s; "
+              f"bits: the trained weights against the previous default's):")
         for name, seconds in t.items():
-            print(f"    {name:40s} {before / seconds:.2f}x  ({seconds:.1f} s)")
+            same = "identical" if hashes[name] == reference else "differ"
+            print(f"    {name:45s} {before / seconds:.2f}x  ({seconds:.1f} s, weights {same})")
     ratio, label, t = ddp_scaling(args.quick)
     detail = ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
     print(f"DDP scaling, {label}, 2 ranks vs 1 (speed-up of fit):     {ratio:.2f}x  ({detail}; ideal 2x)")
