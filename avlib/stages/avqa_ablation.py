@@ -7,7 +7,6 @@ question-only model can reach from the answer prior alone."""
 
 import pandas as pd
 
-from avlib.core.metrics import paired_difference
 from avlib.core.params import Choice, Float, Int, ListOf, ParamError, Schema, Str
 from avlib.data.real import music_avqa  # noqa: F401 - the loaders this stage reads (its DVC deps)
 from avlib.data.registry import display_name
@@ -31,6 +30,8 @@ from avlib.stages.shared.qa import (  # noqa: F401 - chosen_of, groups_figure, l
     time_note,
     write_runs,
 )
+from avlib.stages.shared.records import holm_family, resolved
+from avlib.stages.shared.stats import format_p, holm_verdict, paired_difference
 from avlib.tasks.qa.prior import PRIOR_NAME
 
 FULL = "AV+Q+TG+SG"  # full AVST: the model the lr is chosen for
@@ -79,6 +80,7 @@ def ablation_table(results, *, p, reference: pd.DataFrame, prior: dict | None = 
     `prior` (`avlib.tasks.qa.prior.template_prior`) a first row: the template prior on our data."""
     ours, paper = ours_column(p.dataset), paper_column("music_avqa")
     groups = by_model(results)
+    adjusted = holm_family(dict(order_checks(results)))
     rows, previous = [], None
     if prior is not None:
         rows.append({"method": PRIOR_NAME, **{f"{ours} {GROUP_COLUMNS[g]}": "–" if prior.get(g) is None else
@@ -86,10 +88,11 @@ def ablation_table(results, *, p, reference: pd.DataFrame, prior: dict | None = 
     for name, runs in groups.items():
         row = {"method": name, **accuracy_cells(runs, GROUPS, ours)}
         if previous is None:
-            row["Δ all vs previous row"] = ""
+            row["Δ all vs previous row"] = row["Holm p"] = ""
         else:
             row["Δ all vs previous row"] = str(paired_difference([r.test["all"] for r in runs],
                                                                  [r.test["all"] for r in groups[previous]]))
+            row["Holm p"] = format_p(adjusted.get(f"{previous} < {name}"))
         ref = reference[reference["method"] == name]
         for key, col in zip(GROUPS, ("audio_q", "visual_q", "audio_visual_q", "all"), strict=True):
             row[f"{paper} {GROUP_COLUMNS[key]}"] = float(ref[col].iloc[0]) if len(ref) else None
@@ -101,7 +104,9 @@ def ablation_table(results, *, p, reference: pd.DataFrame, prior: dict | None = 
 def table_note(p, results, reference: pd.DataFrame | None = None) -> str:
     return (f"Data: {display_name(p.dataset)} ({p.root}); test accuracy (%) pooled over each "
             f"modality's questions (not a mean of type accuracies), mean ± 95% t-interval over seeds {p.seeds}; "
-            "Δ: paired per-seed difference of 'all' with the previous row, ± 95% interval (seeds better). "
+            "Δ: paired per-seed difference of 'all' with the previous row, ± 95% interval (seeds better); "
+            "Holm p: its paired-t p-value adjusted by Holm over the ablation's six steps (Q < A+Q, Q < V+Q, "
+            "A+Q < AV+Q, V+Q < AV+Q, AV+Q < +TG, +TG < +SG; the findings list all six). "
             f"Width {p.hidden}, {p.epochs} epochs, batch {p.batch_size}, StepLR({p.step_size}, {p.gamma}). "
             f"Paper: MUSIC-AVQA Table 5 (real features, width 512). {prior_note(results, reference)} "
             f"{time_note(results)}.")
@@ -138,16 +143,17 @@ def findings(results, *, p, lr_grid: pd.DataFrame) -> str:
     lines = [f"# AVST ablation on {display_name(p.dataset)}", "",
              f"- lr {lr:g}, chosen on val from {list(p.lr_grid)} by full AVST's val accuracy (all questions) at "
              f"selection seed {p.selection_seed} (not a reported seed).", ""]
-    holds = []
-    for claim, delta in order_checks(results):
-        verdict = ("holds (interval excludes 0)" if delta.excludes_zero and delta.mean > 0 else
-                   "reversed (interval excludes 0)" if delta.excludes_zero else "not resolved (interval includes 0)")
-        holds.append(delta.excludes_zero and delta.mean > 0)
-        lines.append(f"- {claim}: Δ all {delta} — {verdict}.")
+    holds, checks = [], order_checks(results)
+    adjusted = holm_family(dict(checks))
+    for claim, delta in checks:
+        ok = resolved(delta, adjusted[claim])
+        direction = ("holds: " if delta.mean > 0 else "reversed: ") if ok else ""
+        holds.append(ok and delta.mean > 0)
+        lines.append(f"- {claim}: Δ all {delta} — {direction}{holm_verdict(adjusted[claim], len(checks))}.")
     lines += ["", ("The paper's ordering holds at every step on this data." if holds and all(holds) else
                    f"The paper's ordering does NOT hold at every step here: {sum(holds)}/{len(holds)} steps are "
-                   "resolved in the paper's direction (a finding about this data and budget, not about the "
-                   "paper's numbers).")]
+                   "resolved in the paper's direction after Holm's correction (a finding about this data and "
+                   "budget, not about the paper's numbers).")]
     lines += ["", convergence_line(results)]
     return "\n".join(lines) + "\n"
 

@@ -8,7 +8,6 @@ other published methods as paper-only rows: those of Table 3 with every column, 
 
 import pandas as pd
 
-from avlib.core.metrics import paired_difference
 from avlib.core.params import Choice, Int, ListOf, Schema, Str
 from avlib.data.real import music_avqa  # noqa: F401 - the loaders this stage reads (its DVC deps)
 from avlib.data.registry import display_name
@@ -27,6 +26,8 @@ from avlib.stages.shared.qa import (  # noqa: F401 - chosen_lr, groups_figure, l
     time_note,
     write_runs,
 )
+from avlib.stages.shared.records import holm_family, resolved
+from avlib.stages.shared.stats import format_p, holm_verdict, paired_difference
 from avlib.tasks.qa.prior import PRIOR_NAME
 
 AVST = "AV+Q+TG+SG"
@@ -77,6 +78,7 @@ def baselines_table(results, *, p, reference: pd.DataFrame, later: pd.DataFrame 
     rows = [] if prior is None else [prior_row(prior, ours)]
     groups = by_model(results)
     full = groups.get(AVST)
+    adjusted = holm_family(avst_deltas(groups))
     for name, runs in groups.items():
         row = {"method": ROW_NAMES[name], "family": BASELINES[name][2] if name in BASELINES else "AVQA"}
         for key in TYPE_COLUMNS:
@@ -84,6 +86,7 @@ def baselines_table(results, *, p, reference: pd.DataFrame, later: pd.DataFrame 
             row[column(ours, key)] = "–" if None in values else format_ci(values)
         row["Δ all vs AVST"] = ("" if name == AVST or full is None else
                                 str(paired_difference([r.test["all"] for r in runs], [r.test["all"] for r in full])))
+        row["Holm p"] = format_p(adjusted.get(name)) if name != AVST and full is not None else ""
         ref = reference[reference["method"] == PAPER_NAMES[name]]
         for key, col in TYPE_COLUMNS.items():
             row[column(paper, key)] = float(ref[col].iloc[0]) if len(ref) else None
@@ -98,6 +101,15 @@ def baselines_table(results, *, p, reference: pd.DataFrame, later: pd.DataFrame 
         rows.append(row)
     rows += [] if later is None else later_rows(later, paper)
     return pd.DataFrame(rows)
+
+
+def avst_deltas(groups: dict) -> dict:
+    """{baseline: paired Δ all of AVST − it}: the table's family for Holm's correction (empty without AVST)."""
+    if AVST not in groups:
+        return {}
+    full = [r.test["all"] for r in groups[AVST]]
+    return {name: paired_difference(full, [r.test["all"] for r in runs])
+            for name, runs in groups.items() if name != AVST}
 
 
 def prior_row(prior: dict, ours: str) -> dict:
@@ -123,7 +135,8 @@ def later_rows(later: pd.DataFrame, paper: str) -> list:
 def table_note(p, lr, results) -> str:
     return (f"Data: {display_name(p.dataset)} ({p.root}); test accuracy (%) per question type, "
             "the A/V/AV averages and all pooled over their questions (the official evaluation), mean ± 95% "
-            f"t-interval over seeds {p.seeds}; Δ: paired per-seed difference of 'all' with AVST. '-lite': a reduced "
+            f"t-interval over seeds {p.seeds}; Δ: paired per-seed difference of 'all' with AVST; Holm p: its paired-t "
+            "p-value adjusted by Holm over the reimplemented baselines. '-lite': a reduced "
             "reimplementation (see avlib/models/qa_baselines.py), inputs by family (AudioQA: audio; VisualQA, "
             f"VideoQA: frames; AVQA: both). Width {p.hidden}, {p.epochs} epochs, lr {lr:g} (chosen on val by "
             f"avqa_ablation). Paper: MUSIC-AVQA Table 3 (real features); 'later' rows: the published 'all' of later "
@@ -145,20 +158,18 @@ def findings(results, *, p, reference) -> str:
     lines = [f"# QA baselines on {display_name(p.dataset)}", "",
              "Ranking by test accuracy over all questions (mean over seeds): "
              + ", ".join(f"{ROW_NAMES[n]} {summary(groups[n])['mean']:.1f}" for n in ranked) + ".", ""]
-    if AVST in groups:
-        full = [r.test["all"] for r in groups[AVST]]
-        for name, runs in groups.items():
-            if name == AVST:
-                continue
-            d = paired_difference(full, [r.test["all"] for r in runs])
-            verdict = ("AVST better (interval excludes 0)" if d.excludes_zero and d.mean > 0 else
-                       "AVST worse (interval excludes 0)" if d.excludes_zero else "not resolved")
-            lines.append(f"- AVST − {ROW_NAMES[name]}: {d} — {verdict}.")
-        beaten = all(paired_difference(full, [r.test['all'] for r in runs]).mean > 0
-                     for n, runs in groups.items() if n != AVST)
+    deltas = avst_deltas(groups)
+    if deltas:
+        adjusted = holm_family(deltas)
+        for name, d in deltas.items():
+            ok = resolved(d, adjusted[name])
+            direction = ("AVST better: " if d.mean > 0 else "AVST worse: ") if ok else ""
+            lines.append(f"- AVST − {ROW_NAMES[name]}: {d} — {direction}{holm_verdict(adjusted[name], len(deltas))}.")
+        beaten = sum(resolved(d, adjusted[n]) and d.mean > 0 for n, d in deltas.items())
         lines += ["", "In the paper AVST is best overall (71.52 vs 68.93 for Pano-AVQA); here AVST is "
-                  + ("above every reimplemented baseline on average." if beaten else
-                     "NOT above every reimplemented baseline: a finding about this data and budget.")]
+                  + ("resolvably above every reimplemented baseline after Holm's correction." if beaten == len(deltas)
+                     else f"resolvably above {beaten} of the {len(deltas)} reimplemented baselines after Holm's "
+                          "correction: a finding about this data and budget.")]
     lines += ["", convergence_line(results)]
     return "\n".join(lines) + "\n"
 

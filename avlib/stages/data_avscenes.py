@@ -1,5 +1,5 @@
 """Stage `data_avscenes`: generate AV-Scenes (embedded MUSIC-AVQA-like data), summarise its splits, draw example
-scenes, and check that each question needs the modality its type names (avlib/data/avscenes_probe.py)."""
+scenes, and check that each question needs the modality its type names (avlib/data/embedded/avscenes/probe.py)."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -69,16 +69,31 @@ def splits_table(data: dict, scenes: dict) -> pd.DataFrame:
 
 
 def probe_table(results: list) -> pd.DataFrame:
-    """Val accuracy (%) per view and question group, mean ± 95% CI over seeds."""
+    """Val accuracy (%) per view and question group, mean ± 95% CI over seeds, and the same probe's train
+    accuracy beside it (a probe far better on train than on val memorizes: its val gaps are weak evidence)."""
     rows = []
     for view in VIEWS:
         runs = [r for r in results if r["view"] == view]
         row = {"model": VIEW_NAMES[view]}
         for g in GROUPS:
-            mean, half = mean_ci([100 * r[g] for r in runs])
-            row[f"{g} questions"] = f"{mean:.1f}" + (f" ± {half:.1f}" if half is not None else "")
+            for prefix, label in (("", "val"), ("train ", "train")):
+                if f"{prefix}{g}" not in runs[0]:
+                    continue
+                mean, half = mean_ci([100 * r[f"{prefix}{g}"] for r in runs])
+                row[f"{g} questions ({label})"] = f"{mean:.1f}" + (f" ± {half:.1f}" if half is not None else "")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def generalization_line(results: list) -> str:
+    """How far each probe's val accuracy falls below its train accuracy (overall, mean over seeds)."""
+    gaps = {VIEW_NAMES[v]: 100 * float(np.mean([r["train overall"] - r["overall"] for r in results
+                                                 if r["view"] == v])) for v in VIEWS}
+    worst = max(gaps, key=gaps.get)
+    return ("Generalization of the probes (train − val accuracy over all questions): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in gaps.items())
+            + f" points; the largest, {gaps[worst]:.1f} points ({worst}), bounds how much of a val gap could be "
+              "the probe's memorization rather than the data.")
 
 
 def probe_verdict(results: list, margin: float) -> dict:
@@ -116,7 +131,7 @@ def examples_figure(scenes: dict, video_ids: list, map_size: int, seed: int):
     return fig
 
 
-def findings(meta: dict, verdict: dict, margin: float) -> str:
+def findings(meta: dict, verdict: dict, margin: float, results: list | None = None) -> str:
     lines = ["# AV-Scenes: generated data and the modality check", "",
              f"Generated {sum(meta['sizes'].values())} videos ({meta['sizes']}) and "
              f"{sum(meta['questions'].values())} questions ({meta['questions']}); visual maps "
@@ -129,4 +144,6 @@ def findings(meta: dict, verdict: dict, margin: float) -> str:
     for g, v in verdict.items():
         lines.append(f"- {g} questions: own view {100 * v['right']:.1f}%, best wrong view {100 * v['best wrong']:.1f}% "
                      f"(gap {100 * v['gap']:.1f} points): {'passes' if v['ok'] else 'FAILS'}.")
+    if results and "train overall" in results[0]:
+        lines += ["", generalization_line(results)]
     return "\n".join(lines) + "\n"

@@ -47,6 +47,7 @@ def test_levels_must_differ_only_in_the_snr(tmp_path):
 def _params(tmp_path, **changes):
     p = SimpleNamespace(dataset="avdigits", root="unused", snr_levels=list(LEVELS), seeds=[0, 1], epochs=1,
                         ogm_grid=str(ROOT / "reports/t1_fusion/ogm_grid.csv"), ogm_params="conv", width=4,
+                        alpha_grid=[0.03, 0.3], selection_seeds=[100],
                         batch_size=32, lr=0.1, lr_unimodal=0.1, momentum=0.9, weight_decay=1e-4, lr_decay_at=0.7,
                         lr_gamma=0.1,
                         device="cpu", workers=1, smoke=False, n_train=60, n_val=30, n_test=30)
@@ -59,14 +60,39 @@ def test_runs_are_deterministic_and_visual_only_is_shared(level_roots, tmp_path)
     assert stage.visual_shared(levels)
     p, ogm = _params(tmp_path), OGMConfig(alpha=0.5, start_epoch=0, end_epoch=1)
     results = [stage.run_levels(p, levels, ogm, stage.train_config(p)) for _ in range(2)]
+    assert results[0][1] == results[1][1]  # the same α chosen at every level
+    results, selections = [r[0] for r in results], results[0][1]
     frames = [stage.runs_frame(r) for r in results]
     assert frames[0].equals(frames[1])
+    assert {"ge_only", "concat+ogm_ge", "concat"} <= set(frames[0]["label"])  # the GE-alone control at every level
+    assert set(stage.selection_frame(selections)["alpha"]) == set(p.alpha_grid)
+    assert {"snr_db", "label", "seed", "epoch"} <= set(stage.histories(results[0]).columns)
     visual = frames[0][frames[0]["label"] == "visual_only"]
     assert len(visual) == 2 * len(LEVELS)  # reported at each level ...
     assert visual.groupby("seed")["test_acc"].nunique().eq(1).all()  # ... from one training per seed
-    rows = stage.level_summary(results[0])
+    rows = stage.level_summary(results[0], selections)
     assert [r["snr_db"] for r in rows] == list(LEVELS) and all(r["delta"].n == 2 for r in rows)
+    assert all(r["holm_m"] == 2 * len(LEVELS) and "delta_p_holm" in r for r in rows)
     assert "SNR -14 dB" in stage.findings(rows, ogm, p.seeds)
+
+
+def _run(label, seed, val_acc):
+    return SimpleNamespace(label=label, seed=seed, val={"acc": val_acc})
+
+
+def test_alpha_is_chosen_on_mean_val_over_selection_seeds_ties_to_the_smaller():
+    p = SimpleNamespace(alpha_grid=[0.03, 0.3])
+    runs = [_run("alpha=0.03", 100, 0.80), _run("alpha=0.03", 101, 0.70), _run("alpha=0.3", 100, 0.74),
+            _run("alpha=0.3", 101, 0.74)]
+    sel = stage.select_alpha(p, runs)
+    assert sel["alpha"] == 0.03 and abs(sel["margin"] - 1.0) < 1e-9  # 75.0 vs 74.0
+    tie = [_run("alpha=0.03", 100, 0.7), _run("alpha=0.3", 100, 0.7)]
+    assert stage.select_alpha(p, tie)["alpha"] == 0.03 and stage.select_alpha(p, tie)["sd"] is None
+
+
+def test_selection_seeds_must_not_be_reported_seeds():
+    with pytest.raises(Exception, match="selection_seeds"):
+        run_stage.stage_params("fig_imbalance_sweep", ["selection_seeds=[0]"])
 
 
 def test_ogm_setting_is_read_from_t1s_chosen_row(tmp_path):
@@ -102,8 +128,8 @@ def test_base_config_is_the_data_stages_with_the_sweep_sizes(tiny_avdigits, tmp_
 def test_sweep_notebook_smoke(tmp_path, tiny_avdigits):
     reports = tmp_path / "reports"
     out = run_stage.run("fig_imbalance_sweep", ["smoke=true", f"root={tiny_avdigits}"], reports)
-    for name in ("table.csv", "table.md", "runs.csv", "findings.md", "sweep.png", "metrics.json", "notebook.html",
-                 "provenance.json"):
+    for name in ("table.csv", "table.md", "runs.csv", "history.csv", "alpha_grid.csv", "findings.md", "sweep.png",
+                 "metrics.json", "notebook.html", "provenance.json"):
         assert (out / name).exists(), name
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["embedded_data"] is True

@@ -81,6 +81,8 @@ def run_groups(groups: list, data: dict, *, train: TrainConfig, model: dict | No
     path every job of every group shares one pool, so no core idles while one group's last runs finish
     (on 2 cores a stage of a few short groups lost ~30% of its CPU to such tails, measured on t1_fusion);
     the other paths run the groups one after another."""
+    if engine not in ENGINES:
+        raise EngineError(f"engine={engine!r}; expected one of {ENGINES}")
     device = pick_device(train.device)
     if ddp or engine == "batched" or (engine == "auto" and device.type == "cuda"):
         return [run_specs(specs, seeds, data, train=train, model=model, probe=probe, progress=progress,
