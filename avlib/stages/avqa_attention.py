@@ -197,6 +197,15 @@ def grounding_line(grounding: pd.DataFrame | None) -> str:
             f"{mean['mass chance']:.2f}.")
 
 
-def run_metrics(result, examples) -> dict:
-    return {"test_all": round(100 * result.test["all"], 3), "best_epoch": result.best_epoch,
-            "shown_correct": sum(e["predicted"] == e["answer"] for e in examples), "shown": len(examples)}
+def run_metrics(result, examples, grounding: pd.DataFrame | None = None) -> dict:
+    """metrics.json: the run's test accuracy and selected epoch, the shown examples, and (AV-Scenes) the
+    grounding scores pooled over every scored test question: spatial hit rate and temporal masses, each with
+    its chance level (weighted by the questions per type)."""
+    out = {"test_all": round(100 * result.test["all"], 3), "best_epoch": result.best_epoch,
+           "shown_correct": sum(e["predicted"] == e["answer"] for e in examples), "shown": len(examples)}
+    if grounding is not None and len(grounding):
+        n = grounding["n"]
+        out["grounding"] = {key.replace(" ", "_"): round(float((grounding[key] * n).sum() / n.sum()), 4)
+                            for key in ("spatial hit", "spatial chance", "audio mass", "visual mass", "mass chance")}
+        out["grounding"]["questions"] = int(n.sum())
+    return out

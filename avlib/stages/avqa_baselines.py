@@ -13,7 +13,7 @@ from avlib.data.real import music_avqa  # noqa: F401 - the loaders this stage re
 from avlib.data.registry import display_name
 from avlib.models.qa_baselines import BASELINES
 from avlib.report import format_ci, ours_column, paper_column
-from avlib.stages.shared.qa import (  # noqa: F401 - chosen_lr, groups_figure, load_data: the notebook's
+from avlib.stages.shared.qa import (  # noqa: F401 - chosen_lr, groups_figure, load_data, template_table: the notebook's
     DATASETS,
     QA_FIELDS,
     by_model,
@@ -23,6 +23,7 @@ from avlib.stages.shared.qa import (  # noqa: F401 - chosen_lr, groups_figure, l
     job,
     load_data,
     summary,
+    template_table,
     time_note,
     write_runs,
 )

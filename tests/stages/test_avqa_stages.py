@@ -1,6 +1,7 @@
 """The MUSIC-AVQA model stages: the pooled per-type evaluation on a hand-computed example, the tables'
 columns and paired rows on fake results, parameter checks, and the notebooks' smoke runs."""
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,10 +14,10 @@ from avlib import report
 from avlib.core.params import ParamError
 from avlib.data.qa import QARecord
 from avlib.stages import avqa_ablation, avqa_attention, avqa_baselines
-from avlib.stages.shared.qa import chosen_lr, lr_grid_frame
+from avlib.stages.shared.qa import chosen_lr, lr_grid_frame, template_table
 from avlib.tasks.qa.metrics import pooled_accuracy, type_counts
 from avlib.tasks.qa.prior import PRIOR_NAME, majority_answers, template_prior_accuracy
-from avlib.tasks.qa.train import QAJob, QAResult
+from avlib.tasks.qa.train import QAJob, QAResult, template_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -121,7 +122,8 @@ def test_the_three_notebooks_smoke(tmp_path, tiny_avscenes):
     assert {"model", "seed", "lr", "best_epoch", "best_epoch_late", "val_all", "test_all"} <= set(runs.columns)
     assert "Convergence check:" in (out / "findings.md").read_text()
     grid = str(out / "lr_grid.csv")
-    for stage, files in (("avqa_baselines", ("table.md", "baselines.png", "findings.md", "runs.csv")),
+    for stage, files in (("avqa_baselines", ("table.md", "baselines.png", "findings.md", "runs.csv",
+                                             "per_template.md")),
                          ("avqa_attention", ("examples.md", "attention.png", "grounding.md", "findings.md",
                                              "runs.csv"))):
         out = run_stage.run(stage, ["smoke=true", f"root={tiny_avscenes}", f"lr_from={grid}"], reports)
@@ -131,6 +133,30 @@ def test_the_three_notebooks_smoke(tmp_path, tiny_avscenes):
     assert examples["type"].nunique() >= 6  # questions of different types
     assert examples["video"].nunique() >= 4  # spread over the smoke test split's ~6 videos (48 questions)
     assert "spatial hit rate" in (reports / "avqa_attention" / "findings.md").read_text()
+    grounding = json.loads((reports / "avqa_attention" / "metrics.json").read_text())["grounding"]
+    assert {"spatial_hit", "spatial_chance", "audio_mass", "mass_chance", "questions"} <= set(grounding)
+    assert "Holm p" in (reports / "avqa_baselines" / "table.md").read_text()
+
+
+def test_template_counts_and_the_per_template_table():
+    records = [_record(0, "How many? ", "two"), _record(1, "How many?", "one"), _record(2, "Is it?", "yes")]
+    counts = template_counts(torch.tensor([True, False, True]), records)
+    assert counts == {"How many": [1, 2], "Is it": [1, 1]}  # quirks (spaces, "?") removed
+    runs = [SimpleNamespace(job=SimpleNamespace(model="m"), template_counts=c)
+            for c in (counts, {"How many": [2, 2], "Is it": [0, 1]})]
+    table = template_table(runs, names={"m": "M"}, prior={"How many": 0.5})
+    assert table["template"].tolist() == ["How many", "Is it"] and table["questions"].tolist() == [2, 1]
+    assert table["M"].tolist() == [75.0, 50.0]  # mean over the runs
+    assert table["template prior"].iloc[0] == 50.0 and pd.isna(table["template prior"].iloc[1])
+
+
+def test_ablation_findings_apply_holm_over_the_six_steps():
+    p = SimpleNamespace(**PARAMS["avqa_ablation"])
+    rows = ("Q", "A+Q", "V+Q", "AV+Q", "AV+Q+TG", "AV+Q+TG+SG")
+    results = [_result(row, s, 0.4 + 0.02 * i + 0.001 * s * (i % 2)) for i, row in enumerate(rows) for s in range(3)]
+    grid = pd.DataFrame({"lr": [1e-3], "chosen": [True]})
+    text = avqa_ablation.findings(results, p=p, lr_grid=grid)
+    assert text.count("over 6 comparisons") == 6
 
 
 def _record(qid, template, answer, type_="Audio/Counting"):

@@ -4,6 +4,7 @@ val, and the pooled per-modality columns of their tables."""
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from avlib.core.atomic import atomic_write_text
@@ -106,6 +107,23 @@ def groups_figure(results, names: dict | None = None):
     ax.tick_params(axis="x", labelsize=7)
     fig.tight_layout()
     return fig
+
+
+def template_table(results, names: dict | None = None, prior: dict | None = None) -> pd.DataFrame:
+    """Test accuracy (%) per question template (rows, with their type and question count) and model (columns:
+    mean over seeds), the template prior's accuracy first when given ({template: accuracy})."""
+    groups = by_model(results)
+    first = next(iter(groups.values()))[0]
+    rows = []
+    for template, (_, n) in first.template_counts.items():
+        row = {"template": template, "questions": n}
+        if prior is not None:
+            row["template prior"] = round(100 * prior[template], 1) if template in prior else None
+        for name, runs in groups.items():
+            accs = [100 * r.template_counts[template][0] / r.template_counts[template][1] for r in runs]
+            row[(names or {}).get(name, name)] = round(float(np.mean(accs)), 1)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 # --- runs.csv: one row per run, and the convergence check --------------------------------------------------

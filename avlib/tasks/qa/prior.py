@@ -7,7 +7,7 @@ from the question's wording; what a model scores above it comes from the audio a
 
 from collections import Counter
 
-from avlib.data.qa import TYPES
+from avlib.data.qa import TYPES, template_key
 from avlib.tasks.qa.metrics import pooled_accuracy
 
 PRIOR_NAME = "template prior (majority train answer per template)"
@@ -41,3 +41,13 @@ def template_prior(data: dict) -> dict:
         if split not in data:
             raise ValueError(f"template prior: the data has no {split!r} split; expected train and test")
     return template_prior_accuracy(data["train"].records, data["test"].records, data["test"].types)
+
+
+def template_prior_by_template(data: dict) -> dict:
+    """{template (quirks removed): accuracy on data["test"] of its majority train answer}."""
+    majority = majority_answers(data["train"].records)
+    counts: dict = {}
+    for r in data["test"].records:
+        pair = counts.setdefault(template_key(r.template), [0, 0])
+        pair[0], pair[1] = pair[0] + int(majority.get(r.template) == r.answer), pair[1] + 1
+    return {t: right / n for t, (right, n) in counts.items()}

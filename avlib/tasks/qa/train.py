@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from avlib.core.runtime import seed_everything
 from avlib.data.loader import make_loader
+from avlib.data.qa import template_key
 from avlib.models.avst import ABLATION_ROWS, ablation_row
 from avlib.models.qa_baselines import BASELINES
 from avlib.tasks.qa.metrics import pooled_accuracy, type_counts
@@ -42,6 +43,7 @@ class QAResult(Result):
     epoch, and:"""
 
     test_counts: dict = field(default_factory=dict)  # {type: [n correct, n]} on test
+    template_counts: dict = field(default_factory=dict)  # {template: [n correct, n]} on test
     state: dict | None = None  # the selected weights (job.keep_state)
 
 
@@ -82,6 +84,15 @@ def evaluate(model, dataset, batch_size: int = 256) -> tuple[dict, torch.Tensor]
     return type_counts(predictions == labels, torch.cat(types), dataset.types), predictions
 
 
+def template_counts(correct: torch.Tensor, records) -> dict:
+    """{template (its quirks removed): [n correct, n questions]} over a split, in first-seen order."""
+    out: dict = {}
+    for right, record in zip(correct.tolist(), records, strict=True):
+        pair = out.setdefault(template_key(record.template), [0, 0])
+        pair[0], pair[1] = pair[0] + int(right), pair[1] + 1
+    return out
+
+
 def train(job: QAJob, data: dict) -> QAResult:
     """Train `job.model` on data["train"], select the epoch on data["val"] (pooled accuracy over all
     questions, ties: the earlier epoch), evaluate it once on data["test"]."""
@@ -108,7 +119,9 @@ def train(job: QAJob, data: dict) -> QAResult:
         history.append({"epoch": epoch, "loss": total / n, **{f"val_{k}": v for k, v in val.items()}})
         best.update(history[-1], model)
     best.restore(model)
-    counts, _ = evaluate(model, data["test"])
-    return QAResult(job=job, val=best.val, test=pooled_accuracy(counts), test_counts=counts, best_epoch=best.epoch,
+    counts, predictions = evaluate(model, data["test"])
+    return QAResult(job=job, val=best.val, test=pooled_accuracy(counts), test_counts=counts,
+                    template_counts=template_counts(predictions == data["test"].label, data["test"].records),
+                    best_epoch=best.epoch,
                     history=history, wall_s=time.perf_counter() - start, cpu_s=time.process_time() - start_cpu,
                     state=best.state if job.keep_state else None)
