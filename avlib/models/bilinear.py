@@ -8,7 +8,9 @@ notation: x1 audio, x2 visual, y one of C classes (context states), g(y) its par
                   hidden layers, a softmax on the last one; one per modality.
   feature fusion  (notes, "uni-modal DNNs and feature fusion") the two DNNs trained separately, their last
                   (low-dimensional) hidden layers concatenated into a fixed joint feature space, a softmax
-                  trained on it (the notes' shallow variant: 35.83% PER on IBM AV-ASR).
+                  trained on it (the notes' shallow variant: 35.83% PER on IBM AV-ASR). The same softmax as
+                  the head of a `BimodalDNN` is the jointly trained concat control: the bilinear networks'
+                  training with the bilinear term left out.
   bilinear        (notes, the fusion equation at the last hidden layer)
                   p(y | x1, x2) ∝ exp(h1ᵀ W_y h2 + <u_y, h1> + <v_y, h2> + b_y),   W_y ∈ R^{D1 x D2}
   factored        (notes, "Factored Bilinear Softmax", the CCA-motivated factorization)
@@ -107,6 +109,18 @@ class FactoredBilinearSoftmax(nn.Module):
             layer.audio_linear.load_state_dict(full.audio_linear.state_dict())
             layer.visual_linear.load_state_dict(full.visual_linear.state_dict())
         return layer
+
+
+def start_from_concat(head: nn.Module, concat: FeatureFusionSoftmax) -> nn.Module:
+    """Give a bilinear `head` the linear terms of `concat` ([u_y; v_y] = its weight's halves, b_y its bias):
+    with the bilinear weights at zero (their init), every fused model then starts as the same function, so
+    the comparison measures only what the bilinear term learns. Returns `head`."""
+    d1 = head.audio_linear.in_features
+    with torch.no_grad():
+        head.audio_linear.weight.copy_(concat.out.weight[:, :d1])
+        head.audio_linear.bias.copy_(concat.out.bias)
+        head.visual_linear.weight.copy_(concat.out.weight[:, d1:])
+    return head
 
 
 class BimodalDNN(nn.Module):

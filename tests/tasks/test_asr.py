@@ -18,10 +18,12 @@ from avlib.data.embedded.avspeech import (
     frame_states,
     generate,
     phone_of,
+    viseme_of,
 )
-from avlib.models.bilinear import BilinearSoftmax, FactoredBilinearSoftmax, average_log_posteriors
+from avlib.models.bilinear import BilinearSoftmax, FactoredBilinearSoftmax, FrameDNN, average_log_posteriors
 from avlib.tasks.asr.metrics import collapse, decode, edit_distance, phone_error_rate, phone_loop_viterbi
-from avlib.tasks.asr.train import AVASRConfig, AVASRJob, train
+from avlib.tasks.asr.premise import premise_table
+from avlib.tasks.asr.train import FUSED, AVASRConfig, AVASRJob, fused_networks, train
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(n_train=10, n_val=5, n_test=5)
@@ -126,13 +128,61 @@ def test_average_log_posteriors_is_the_log_of_the_mean():
 def test_avspeech_splits_labels_and_snr_remix(tiny_avspeech):
     meta = json.loads((tiny_avspeech / "meta.json").read_text())
     train, test = AVSpeech(tiny_avspeech, "train"), load_dataset("avspeech", tiny_avspeech, "test")
-    assert train.n_utterances == 10 and train[0]["audio"].shape == (9 * 24,) and train[0]["visual"].shape == (9 * 16,)
+    assert train.n_utterances == 10 and train[0]["audio"].shape == (9 * 24,) and train[0]["visual"].shape == (5 * 96,)
     assert not {v.removeprefix("en+") for v in train.voice} & set(meta["voices"]["held_out"])
     assert int(train.label.max()) < train.n_classes and (train.label // STATES == 0).any()  # silence frames
     noisy = AVSpeech(tiny_avspeech, "test", snr_db=-10.0)
     assert torch.equal(noisy.visual_frames, test.visual_frames) and torch.equal(noisy.label, test.label)
     assert not torch.equal(noisy.audio_frames, test.audio_frames)
     assert torch.equal(AVSpeech(tiny_avspeech, "test", snr_db=-10.0).audio_frames, noisy.audio_frames)
+
+
+def test_the_visual_stream_is_not_a_relabelled_copy_of_the_phones(tiny_avspeech):
+    """A nearest-class-mean reader of one video frame, fitted on train, reads the VISEME (all that vision
+    carries) of held-out speakers' frames far from perfectly: a relabelled copy of the phones (a viseme code
+    plus noise) would be read almost always. One phone's frames differ (dynamics, speaker, light, noise)."""
+    train, test = AVSpeech(tiny_avspeech, "train"), AVSpeech(tiny_avspeech, "test")
+    names = sorted({viseme_of(p) for p in train.phones})
+    viseme = torch.tensor([names.index(viseme_of(p)) for p in train.phones])
+    y, y_test = viseme[train.label // STATES], viseme[test.label // STATES]
+    present = y.unique()
+    means = torch.stack([train.visual_frames[y == c].mean(0) for c in present])
+    read = (present[torch.cdist(test.visual_frames, means).argmin(1)] == y_test).float().mean()
+    assert read < 0.5
+    assert float(train.visual_frames[train.label // STATES == 0].std(0).mean()) > 0.3  # silence alone moves
+
+
+def test_premise_table_checks_the_four_criteria():
+    import pandas as pd
+
+    rows = [{"snr_db": snr, "seed": 0, "model": m, "val_frame_acc": acc, "val_per": per}
+            for snr, m, acc, per in ((-15.0, "audio", 0.15, 0.90), (-15.0, "visual", 0.20, 0.80),
+                                     (30.0, "audio", 0.55, 0.25), (30.0, "visual", 0.20, 0.80))]
+    table = premise_table(pd.DataFrame(rows), chance=0.12)
+    assert table.holds.tolist() == [True, True, True, True]
+    rows[1]["val_per"], rows[3]["val_per"] = 0.95, 0.95  # the noisy level: audio no worse than vision
+    assert premise_table(pd.DataFrame(rows), chance=0.12).holds.tolist() == [True, True, True, False]
+    assert not premise_table(pd.DataFrame(rows), chance=0.18).holds.iloc[0]  # 2 points above chance only
+
+
+def test_stage_table_reports_frame_error_per_and_holm_adjusted_deltas():
+    import pandas as pd
+
+    from avlib.stages import avasr_fusion
+
+    models = ("audio", "visual", "frozen", "concat", "bilinear", "factored", "shared", "average")
+    rng = np.random.default_rng(0)
+    runs = pd.DataFrame([{"snr_db": 0.0, "seed": s, "model": m, "test_frame_acc": 0.5 + 0.01 * i + 0.01 * rng.random(),
+                          "test_per": 0.4 - 0.01 * i + 0.01 * rng.random()} for s in range(3)
+                         for i, m in enumerate(models)]).assign(test_frame_err=lambda d: 1 - d.test_frame_acc)
+    p = type("P", (), {"main_snr_db": 0.0})
+    table = avasr_fusion.fusion_table(runs, p=p, reference={"audio_only_per": 41, "bimodal_dnn_concat_per": 35.83})
+    assert list(table.columns) == ["model", "ours (AV-Speech) frame error %", "paper (IBM AV-ASR) PER % (frame-level)",
+                                   "ours (AV-Speech) PER % (edit distance)", avasr_fusion.DELTA_ERR,
+                                   avasr_fusion.DELTA_PER]
+    concat = table[table.model.str.startswith("Concat")].iloc[0]
+    assert concat[avasr_fusion.DELTA_PER] == "–" and "p_Holm=" in table.iloc[4][avasr_fusion.DELTA_PER]
+    assert len(avasr_fusion.deltas(runs, 0.0)) == 2 * len(avasr_fusion.COMPARED)  # the Holm family
 
 
 def test_avspeech_generation_is_deterministic(tiny_avspeech, tmp_path):
@@ -154,11 +204,29 @@ def test_train_is_deterministic_and_reports_every_model(tiny_avspeech):
         first, second = (train(AVASRJob(seed=3, snr_db=0.0, config=cfg), data) for _ in range(2))
     assert (first.val, first.test, first.penalty, first.partner) == (second.val, second.test, second.penalty,
                                                                      second.partner)
-    assert set(first.test) == {"audio", "visual", "fusion", "bilinear", "factored", "shared", "average"}
+    assert set(first.test) == {"audio", "visual", "frozen", "concat", "bilinear", "factored", "shared", "average"}
     for model, metrics in first.test.items():
         assert 0 <= metrics["frame_acc"] <= 1 and metrics["per"] >= 0 and first.penalty[model] in (0.0, 4.0)
     assert first.partner in ("bilinear", "factored", "shared")
     assert first.history == second.history and {h["model"] for h in first.history} == set(first.test) - {"average"}
+    assert {m: first.epochs[m] for m in FUSED} == dict.fromkeys(FUSED, cfg.joint_epochs)  # the same budget
+
+
+def test_every_fused_network_starts_from_the_same_towers_and_the_same_function():
+    torch.manual_seed(0)
+    towers = {m: FrameDNN(in_dim=d, hidden=(6,), bottleneck=4, n_classes=9) for m, d in (("audio", 5), ("visual", 7))}
+    cfg = AVASRConfig(bottleneck=4, rank=3)
+    nets = fused_networks(towers, cfg, n_classes=9, groups=torch.arange(9) // 3, seed=11)
+    assert list(nets) == list(FUSED)
+    x1, x2 = torch.randn(8, 5), torch.randn(8, 7)
+    start = nets["concat"](x1, x2)
+    for kind, net in nets.items():
+        for m in ("audio", "visual"):
+            mine, theirs = getattr(net, m).state_dict(), towers[m].state_dict()
+            assert all(torch.equal(mine[k], theirs[k]) for k in theirs), (kind, m)
+            assert getattr(net, m) is not towers[m]  # a copy: fine-tuning one leaves the others alone
+        torch.testing.assert_close(net(x1, x2), start, rtol=0, atol=1e-6)  # the bilinear terms start at 0
+    assert nets["bilinear"].head.W.abs().sum() == 0 and nets["shared"].head.w.shape == (3, 3)
 
 
 def test_stage_config_knobs_are_the_config_fields():
@@ -190,8 +258,11 @@ def test_avspeech_stages_smoke(tmp_path):
     for name in ("splits.md", "phones.md", "example.png", "metrics.json", "provenance.json"):
         assert (out / name).exists(), name
     out = run_stage.run("avasr_fusion", ["smoke=true", f"root={root}"], tmp_path / "reports")
-    for name in ("table.md", "sweep.md", "runs.csv", "snr_sweep.png", "findings.md", "metrics.json"):
+    for name in ("premise.md", "table.md", "sweep.md", "runs.csv", "snr_sweep.png", "findings.md", "metrics.json"):
         assert (out / name).exists(), name
     table = (out / "table.md").read_text()
-    assert "ours (AV-Speech) PER %" in table and "paper (IBM AV-ASR) PER %" in table and "35.83" in table
+    assert "ours (AV-Speech) frame error %" in table and "paper (IBM AV-ASR) PER % (frame-level)" in table
+    assert "35.83" in table and "ours (AV-Speech) PER % (edit distance)" in table and "p_Holm=" in table
+    runs = (out / "runs.csv").read_text().splitlines()[0].split(",")
+    assert {"test_frame_err", "test_per", "best_epoch", "best_epoch_late", "epochs", "lr"} <= set(runs)
     assert json.loads((out / "provenance.json").read_text())["ran_with"]["seeds"] == [0]

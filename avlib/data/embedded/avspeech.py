@@ -13,19 +13,21 @@ Each utterance is 2-4 tokens (digit words and short English words) spoken by an 
           remixes in a second instead of re-synthesizing. Features: 24 log-mel bands, 25 ms windows,
           10 ms hop (100 frames/s, the notes' rate), mean/variance normalised per utterance and
           stacked +-4 frames around the centre frame (the notes' 9-frame context): 216 dims.
-  visual  SYNTHETIC, not a video: a 6-parameter mouth shape (opening, spread, rounding, lip closure,
-          teeth on lip, tongue visible) per viseme class of the phone being spoken, its phone
-          boundaries jittered (per utterance lag and per boundary), smoothed over ~50 ms
-          (coarticulation), held at 25 frames/s (video rate, repeated to 100/s as AV-ASR front-ends
-          upsample), mixed into 16 dims by a fixed random matrix, scaled per utterance and noised
-          (`visual_noise_std`). Phones of one viseme (p/b/m, f/v, ...) look the same by construction:
-          vision disambiguates place of articulation, never voicing. Also stacked +-4 frames (144 dims).
+  visual  SYNTHETIC, not a video: a rendered 8 x 12 grey-level mouth image per frame (`avlib.data.synth.mouth`):
+          six articulators chase each phone's viseme targets as a damped second-order system (undershoot and
+          coarticulation), the jaw also follows the clean speech's loudness envelope, phone boundaries are
+          moved by a per-utterance lag and per-boundary jitter, the mouth's size, position, drift and
+          lighting vary per utterance, it is held at 25 frames/s (repeated to 100/s as AV-ASR front-ends
+          upsample) and noised per pixel (`visual_noise_std`). No pixel codes the phone: a model must learn
+          to read the mouth. Phones of one viseme (p/b/m, f/v, ...) look alike by construction: vision
+          disambiguates place of articulation, never voicing. Normalised per pixel and utterance, stacked
+          +-2 video frames (5 x 96 dims).
 Speakers are AV-Digits' eSpeak NG voice families (imported from `avlib.data.embedded.avdigits`): train gets the
 fraction `voice_split[0]` of the families, val and test both draw from the rest.
 
 On disk, under `root`:
   meta.json     every knob, the phone inventory, the class -> phone table, voices, sizes
-  {split}.pt    speech (int16, utterances back to back), wave_offsets, visual (frames, 16), label
+  {split}.pt    speech (int16, utterances back to back), wave_offsets, visual (frames, 96) uint8, label
                 (frames,) state class, frame_offsets, ref_phones (concatenated) + ref_offsets, voice, text
 """
 
@@ -41,7 +43,7 @@ from scipy.signal import resample_poly
 
 from avlib.core.atomic import atomic_dir, check_finite, save_tensors
 from avlib.data.errors import DatasetError
-from avlib.data.synth import dsp
+from avlib.data.synth import mouth
 from avlib.data.synth.speech import SAMPLE_RATE as SPEECH_RATE
 from avlib.data.synth.voices import DIGIT_WORDS, deal_voices, draw_speakers
 
@@ -52,20 +54,10 @@ WORDS = DIGIT_WORDS + (
     "mouth", "lip", "bird", "car", "cook", "this", "boy", "toy", "hat", "map", "van", "zoo", "wet")
 STATES = 3  # begin / middle / end of a phone: the leaves under each phone
 CONTEXT = 4  # +-4 stacked frames (the notes: 9 frames around the central frame of interest)
+VISUAL_CONTEXT, VISUAL_STRIDE = 2, 4  # +-2 video frames (+-80 ms): at 25 frames/s, 4 feature frames apart
 SAMPLE_RATE, HOP, WINDOW, N_MELS = 16_000, 160, 400, 24
-VIDEO_HOLD = 4  # 25 video frames/s at a 100 frames/s feature rate
 SILENCE = "sil"
 
-# Mouth parameters per viseme: (opening, spread, rounding, lip closure, teeth on lip, tongue visible).
-VISEMES = {
-    "sil": (0.1, 0.3, 0.2, 0.6, 0.0, 0.0), "bilabial": (0.0, 0.4, 0.3, 1.0, 0.0, 0.0),
-    "labiodental": (0.2, 0.5, 0.1, 0.3, 1.0, 0.0), "dental": (0.4, 0.5, 0.1, 0.0, 0.3, 1.0),
-    "alveolar": (0.3, 0.6, 0.1, 0.0, 0.2, 0.4), "postalveolar": (0.3, 0.3, 0.8, 0.0, 0.4, 0.1),
-    "velar": (0.5, 0.5, 0.3, 0.0, 0.0, 0.0), "r": (0.35, 0.3, 0.6, 0.0, 0.1, 0.1),
-    "w": (0.15, 0.05, 1.0, 0.2, 0.0, 0.0), "j": (0.25, 0.9, 0.0, 0.0, 0.3, 0.0),
-    "open": (1.0, 0.6, 0.2, 0.0, 0.0, 0.2), "spread": (0.45, 1.0, 0.0, 0.0, 0.5, 0.1),
-    "rounded": (0.5, 0.1, 0.95, 0.0, 0.0, 0.0), "mid": (0.55, 0.55, 0.3, 0.0, 0.1, 0.1),
-}
 PHONE_VISEME = {
     "p": "bilabial", "b": "bilabial", "m": "bilabial", "f": "labiodental", "v": "labiodental",
     "T": "dental", "D": "dental", "t": "alveolar", "d": "alveolar", "n": "alveolar", "s": "alveolar",
@@ -76,7 +68,7 @@ PHONE_VISEME = {
     "u:": "rounded", "U": "rounded", "oU": "rounded", "o@": "rounded", "O:": "rounded", "OI": "rounded",
     "U@": "rounded", "@": "mid", "3:": "mid", "@L": "mid", "e@": "mid", "@2": "mid", "@5": "mid", "a#": "mid",
 }
-VISUAL_DIM = 16
+VISUAL_DIM = mouth.HEIGHT * mouth.WIDTH  # pixels of one mouth image
 
 
 @dataclass(frozen=True)
@@ -89,7 +81,9 @@ class AVSpeechConfig:
     n_test: int = 300
     words: tuple = (2, 4)  # tokens per utterance, inclusive range
     snr_db: float = 0.0  # default speech-to-white-noise ratio when a split is loaded
-    visual_noise_std: float = 0.5  # Gaussian noise on the 16 visual dims (the clean mouth signal has std ~0.3)
+    visual_noise_std: float = 0.1  # Gaussian noise per pixel (pixels in [0, 1]; lips vs skin differ by 0.3)
+    tau_ms: float = 30.0  # the articulators' time constant (undershoot of short phones, coarticulation)
+    envelope_weight: float = 0.4  # share of the jaw opening that follows the speech's loudness envelope
     visual_lag_ms: float = 40.0  # per-utterance audio-visual lag, uniform in +-this
     visual_boundary_jitter_ms: float = 20.0  # per phone boundary, Gaussian std
     voice_split: tuple = (0.6, 0.4)  # speaker families: train / held-out (val and test share them)
@@ -104,6 +98,10 @@ class AVSpeechConfig:
             raise DatasetError(f"avspeech: words={self.words}; expected (min, max) with 1 <= min <= max")
         if self.visual_noise_std < 0 or self.visual_lag_ms < 0 or self.visual_boundary_jitter_ms < 0:
             raise DatasetError("avspeech: visual_noise_std, visual_lag_ms, visual_boundary_jitter_ms must be >= 0")
+        if self.tau_ms <= 0:
+            raise DatasetError(f"avspeech: tau_ms={self.tau_ms}; expected a time constant > 0 ms")
+        if not 0 <= self.envelope_weight <= 1:
+            raise DatasetError(f"avspeech: envelope_weight={self.envelope_weight}; expected a share in [0, 1]")
 
 
 def phone_of(mnemonic: str) -> str:
@@ -149,31 +147,44 @@ def frame_states(which: np.ndarray) -> np.ndarray:
     return state
 
 
-def _visual(viseme_frames: np.ndarray, mixing: np.ndarray, cfg: AVSpeechConfig, rng) -> np.ndarray:
-    """(frames,) viseme indices, already jittered -> (frames, VISUAL_DIM) synthetic mouth features."""
-    protos = np.array(list(VISEMES.values()), np.float32)
-    shape = protos[viseme_frames]  # (T, 6)
-    kernel = np.hanning(7)[1:-1]  # ~50 ms coarticulation
-    kernel /= kernel.sum()
-    padded = np.pad(shape, ((2, 2), (0, 0)), mode="edge")
-    smooth = sum(kernel[4 - j] * padded[j : j + len(shape)] for j in range(5))  # np.convolve's, in a fixed order
-    held = smooth[(np.arange(len(smooth)) // VIDEO_HOLD) * VIDEO_HOLD]  # 25 fps, sample and hold
-    gain = rng.uniform(0.8, 1.2)
-    # dsp.matmul, not BLAS (kernels by CPU): the same bytes on every machine
-    out = gain * dsp.matmul(held, mixing) + rng.normal(0.0, cfg.visual_noise_std, size=(len(held), VISUAL_DIM))
-    return out.astype(np.float32)
+def _visual(events, speech: np.ndarray, pad: int, n_frames: int, cfg: AVSpeechConfig, rng) -> np.ndarray:
+    """One utterance's mouth video: (n_frames, VISUAL_DIM) uint8 pixels (module docstring; `mouth`)."""
+    targets = mouth_targets(events, len(speech), pad, n_frames, cfg, rng)
+    clean = np.concatenate([np.zeros(pad, np.float32), speech])
+    envelope = mouth.loudness_envelope(clean, n_frames, HOP)
+    w = cfg.envelope_weight
+    targets[:, 0] = (1 - w) * targets[:, 0] + w * envelope  # the jaw opens with the syllable too
+    params = mouth.trajectory(targets, cfg.tau_ms)
+    size = rng.uniform(0.8, 1.1)  # per utterance: the speaker's mouth, the camera's framing and light
+    centre = rng.normal(0.0, 0.08, size=2) + np.cumsum(rng.normal(0.0, 0.01, size=(n_frames, 2)), axis=0)
+    gain, offset = rng.uniform(0.8, 1.2), rng.uniform(-0.1, 0.1)
+    phase = int(rng.integers(mouth.VIDEO_HOLD))  # where the video frames fall on the feature frames
+    held = np.maximum(0, (np.arange(n_frames) + phase) // mouth.VIDEO_HOLD * mouth.VIDEO_HOLD - phase)
+    image = gain * mouth.render(params[held], centre[held], size) + offset
+    noisy = image.reshape(n_frames, VISUAL_DIM) + rng.normal(0.0, cfg.visual_noise_std, size=(n_frames, VISUAL_DIM))
+    return np.clip(np.round(noisy * 255), 0, 255).astype(np.uint8)  # an 8-bit camera
 
 
-def _jittered_visemes(events, n_speech, pad, n_frames, cfg, rng) -> np.ndarray:
-    """The viseme seen at each frame: phone boundaries moved by a lag and a per-boundary jitter."""
+def mouth_targets(events, n_speech, pad, n_frames, cfg, rng) -> np.ndarray:
+    """(n_frames, 6) articulator targets of the viseme being shown at each frame: the phone boundaries
+    moved by a per-utterance lag and a per-boundary jitter."""
     lag = rng.uniform(-cfg.visual_lag_ms, cfg.visual_lag_ms) * SAMPLE_RATE / 1000
     jitter = rng.normal(0.0, cfg.visual_boundary_jitter_ms * SAMPLE_RATE / 1000, size=len(events))
     shifted = [(m, s + (lag + j) * SPEECH_RATE / SAMPLE_RATE) for (m, s), j in zip(events, jitter, strict=True)]
     shifted = sorted(shifted, key=lambda e: e[1])
     which = frame_phones(shifted, n_speech, pad, n_frames, SPEECH_RATE)
-    names = list(VISEMES)
-    visemes = [names.index(viseme_of(phone_of(m))) for m, _ in shifted]
-    return np.array([names.index("sil") if w < 0 else visemes[w] for w in which], np.int64)
+    shapes = np.array([mouth.VISEMES[viseme_of(phone_of(m))] for m, _ in shifted] + [mouth.VISEMES["sil"]])
+    return shapes[which].astype(np.float64)  # which = -1 (padding) reads the last row: silence
+
+
+def visual_features(pixels: torch.Tensor, frame_offsets) -> torch.Tensor:
+    """uint8 pixels -> per pixel, mean and variance normalised over each utterance (the visual analogue of
+    the audio's CMVN: it removes the utterance's lighting and mouth position, not its movements)."""
+    out, bounds = pixels.float() / 255, [int(b) for b in frame_offsets]
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        clip = out[a:b]
+        out[a:b] = (clip - clip.mean(0)) / (clip.std(0) + 0.02)  # + 0.02: pixels that barely move stay small
+    return out
 
 
 def _plan(cfg: AVSpeechConfig):
@@ -209,7 +220,6 @@ def _write(root: Path, cfg, rng, voices, sizes, requests, spoken, progress) -> d
     phones = sorted({phone_of(m) for _, events in spoken for m, _ in events} | {SILENCE})
     phones.remove(SILENCE)
     phones = [SILENCE, *phones]  # silence is phone 0
-    mixing = rng.normal(0.0, 1.0 / np.sqrt(6), size=(6, VISUAL_DIM)).astype(np.float32)
     cursor = 0
     for split in tqdm(SPLITS, desc="avspeech", disable=not progress):
         waves, visual, labels, refs = [], [], [], []
@@ -226,8 +236,7 @@ def _write(root: Path, cfg, rng, voices, sizes, requests, spoken, progress) -> d
             labels.append(phone_ids * STATES + frame_states(which))
             ref = [phones.index(phone_of(m)) for m, _ in events]
             refs.append(np.array([p for p in ref if p != 0], np.int64))
-            visemes = _jittered_visemes(events, len(speech), pad_before, n_frames, cfg, rng)
-            visual.append(_visual(visemes, mixing, cfg, rng))
+            visual.append(_visual(events, speech, pad_before, n_frames, cfg, rng))
             waves.append(wave)
         check_finite(waves, f"avspeech {split} audio")  # before int16 hides a NaN
         save_tensors({
@@ -262,12 +271,13 @@ def log_mel_cmvn(wave: np.ndarray) -> torch.Tensor:
     return (feats - feats.mean(0)) / (feats.std(0) + 1e-5)
 
 
-def context_index(frame_offsets: torch.Tensor) -> torch.Tensor:
-    """(frames, 2 * CONTEXT + 1) indices of each frame's neighbours t-4..t+4, clamped inside its utterance."""
+def context_index(frame_offsets: torch.Tensor, context: int = CONTEXT, stride: int = 1) -> torch.Tensor:
+    """(frames, 2 * context + 1) indices of each frame's neighbours t - context * stride .. t + context * stride
+    (every `stride`-th), clamped inside its utterance."""
     total = int(frame_offsets[-1])
     utt = torch.searchsorted(frame_offsets, torch.arange(total), right=True) - 1
     start, end = frame_offsets[utt], frame_offsets[utt + 1] - 1
-    offsets = torch.arange(-CONTEXT, CONTEXT + 1)
+    offsets = torch.arange(-context, context + 1) * stride
     return torch.maximum(torch.minimum(torch.arange(total)[:, None] + offsets, end[:, None]), start[:, None])
 
 
@@ -277,7 +287,7 @@ REGENERATE = "regenerate it with `dvc repro -f data_avspeech`, or avlib.data.emb
 class AVSpeech(torch.utils.data.Dataset):
     """One split of AV-Speech, its audio mixed with white noise at `snr_db` (default: meta.json's).
 
-    Items are frames: {"audio": (9 * 24,), "visual": (9 * 16,), "label": state class}. Whole utterances
+    Items are frames: {"audio": (9 * 24,), "visual": (5 * 96,), "label": state class}. Whole utterances
     are in `frame_offsets` (frames of utterance u: offsets[u]:offsets[u+1]) and `ref_phones`
     (`reference(u)`: the phone sequence eSpeak NG spoke, silence left out). `groups[c]` is the phone of
     class c (the tree's parent); class c = phone * STATES + state."""
@@ -304,12 +314,15 @@ class AVSpeech(torch.utils.data.Dataset):
         self.frame_offsets, self.label = data["frame_offsets"], data["label"]
         self.ref_phones, self.ref_offsets = data["ref_phones"], data["ref_offsets"]
         self.voice, self.text = data["voice"], data["text"]
-        self.visual_frames = data["visual"]
+        self.visual_pixels = data["visual"]  # (frames, VISUAL_DIM) uint8, the camera's images (for figures)
+        self.visual_frames = visual_features(self.visual_pixels, self.frame_offsets)
         self.audio_frames = self._features(data, meta["config"]["seed"], SPLITS.index(split))
         if len(self.audio_frames) != len(self.label) or len(self.visual_frames) != len(self.label):
             raise DatasetError(f"avspeech: split file {path} has {len(self.audio_frames)} audio, "
                                f"{len(self.visual_frames)} visual and {len(self.label)} label frames; {REGENERATE}")
         self.context = context_index(self.frame_offsets)
+        # the video holds each image for 4 feature frames: its context steps by video frames, not by 10 ms
+        self.visual_context = context_index(self.frame_offsets, VISUAL_CONTEXT, VISUAL_STRIDE)
 
     def _features(self, data, seed: int, split_index: int) -> torch.Tensor:
         """Speech + white noise at self.snr_db, per utterance; the noise stream depends only on the seed
@@ -343,8 +356,9 @@ class AVSpeech(torch.utils.data.Dataset):
         return len(self.label)
 
     def __getitems__(self, indices):
-        idx = self.context[torch.as_tensor(indices)]  # (B, 9)
-        return {"audio": self.audio_frames[idx].flatten(1), "visual": self.visual_frames[idx].flatten(1),
+        indices = torch.as_tensor(indices)
+        idx, vidx = self.context[indices], self.visual_context[indices]  # (B, 9), (B, 5)
+        return {"audio": self.audio_frames[idx].flatten(1), "visual": self.visual_frames[vidx].flatten(1),
                 "label": self.label[torch.as_tensor(indices)]}
 
     def __getitem__(self, i):

@@ -2,13 +2,16 @@
 `avlib.core.pool.run_tasks`.
 
 One job = one (seed, audio SNR). It trains, in order, on frames of AV-Speech (`avlib.data.embedded.avspeech`):
-  audio      audio-only DNN                     visual     visual-only DNN
-  fusion     feature fusion: a softmax on the frozen last hidden layers of `audio` and `visual`
-             (the notes' bimodal DNN)
-  bilinear / factored / shared   BimodalDNN with a bilinear, factored bilinear or shared factored
-             bilinear head; towers initialised from `audio` and `visual` (our choice: the notes do not say
-             how the bilinear network is initialised), then trained jointly
-  average    posteriors of `fusion` and the bilinear variant whose average has the best val PER
+  audio      audio-only DNN (`epochs`)         visual     visual-only DNN (`epochs`)
+  concat     the joint concat control: a softmax on the concatenated last hidden layers, towers fine-tuned
+  bilinear / factored / shared   the bilinear, factored bilinear and shared factored bilinear heads
+  frozen     the notes' feature fusion: the concat softmax on the FROZEN towers (a reference row: it is the
+             only fused model that does not fine-tune its towers)
+  average    posteriors of `concat` and the bilinear variant whose average has the best val PER
+The four fused networks (`FUSED`) are a fair comparison: each starts from copies of the SAME two uni-modal
+towers, with the same linear terms (the concat head's init, `start_from_concat`; the bilinear weights start
+at 0, so all four start as the same function), and trains the same `joint_epochs` with the same Adam
+(lr, weight decay) over the same batches (one data order per seed): they differ only in the head.
 Every model keeps the epoch of best val frame accuracy (ties: the earlier); its PER decoding penalty is chosen
 on val PER from `penalties`. Test is only evaluated, never used to choose anything.
 """
@@ -29,12 +32,14 @@ from avlib.models.bilinear import (
     FeatureFusionSoftmax,
     FrameDNN,
     average_log_posteriors,
+    start_from_concat,
 )
 from avlib.tasks.asr.metrics import decode, frame_accuracy, phone_error_rate
 from avlib.tasks.result import BestEpoch, Result
 
-MODELS = ("audio", "visual", "fusion", "bilinear", "factored", "shared", "average")
+MODELS = ("audio", "visual", "frozen", "concat", "bilinear", "factored", "shared", "average")
 BILINEAR_HEADS = ("bilinear", "factored", "shared")
+FUSED = ("concat", *BILINEAR_HEADS)  # same towers, same init of the linear terms, same training: only the head differs
 
 
 @dataclass(frozen=True)
@@ -42,10 +47,11 @@ class AVASRConfig:
     hidden: tuple = (256, 256)  # hidden layers before the bottleneck (the notes: 500, 500, then 200)
     bottleneck: int = 64  # last hidden layer, the fusion input (the notes: 200)
     rank: int = 64  # F, the fusion space of the factored heads (the notes: 200)
-    epochs: int = 6  # uni-modal DNNs
-    joint_epochs: int = 3  # fusion softmax and bilinear networks
+    epochs: int = 6  # uni-modal DNNs (the towers every fused model starts from)
+    joint_epochs: int = 3  # every fused network (FUSED) and the frozen-tower softmax
     batch_size: int = 256
-    lr: float = 1e-3  # Adam
+    lr: float = 1e-3  # Adam, the uni-modal towers
+    joint_lr: float = 1e-3  # Adam, every fused network (FUSED) and the frozen-tower softmax: fine-tuning
     weight_decay: float = 1e-5  # λ
     penalties: tuple = (0.0, 2.0, 4.0, 8.0)  # decoding switch penalties tried on val
 
@@ -65,7 +71,9 @@ class AVASRResult(Result):
     model and epoch), and:"""
 
     penalty: dict = field(default_factory=dict)  # {model: the decoding penalty chosen on val PER}
-    partner: str | None = None  # the bilinear variant whose average with fusion is "average" (chosen on val PER)
+    partner: str | None = None  # the bilinear variant whose average with concat is "average" (chosen on val PER)
+    epochs: dict = field(default_factory=dict)  # {model: epochs trained} (not "average": nothing trained)
+    selected: dict = field(default_factory=dict)  # {model: the epoch of best val frame accuracy, 0-based}
 
 
 class _Frames:
@@ -99,10 +107,12 @@ def log_posteriors(kind: str, model: nn.Module, split, batch_size: int = 4096) -
     return torch.cat(out)
 
 
-def fit_frames(kind: str, model: nn.Module, train, val, *, epochs: int, cfg: AVASRConfig, seed: int) -> list:
+def fit_frames(kind: str, model: nn.Module, train, val, *, epochs: int, lr: float, cfg: AVASRConfig, seed: int,
+               name: str | None = None) -> list:
     """Adam on frame cross-entropy (the notes' objective: max Σ log p(y | x1, x2)); `model` is left at the
-    epoch of best val frame accuracy (ties: the first). Returns its history, one record per epoch."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    epoch of best val frame accuracy (ties: the first). The batches depend only on `seed` (one data order per
+    seed, whatever the model). Returns its history, one record per epoch, the selected one marked."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     loader = make_loader(train, batch_size=cfg.batch_size, shuffle=True, seed=seed)
     best, history = BestEpoch("val_frame_acc"), []
     for epoch in range(epochs):
@@ -113,9 +123,10 @@ def fit_frames(kind: str, model: nn.Module, train, val, *, epochs: int, cfg: AVA
             loss.backward()
             optimizer.step()
         acc = frame_accuracy(log_posteriors(kind, model, val), val.label)
-        history.append({"model": kind, "epoch": epoch, "val_frame_acc": acc})
+        history.append({"model": name or kind, "epoch": epoch, "val_frame_acc": acc, "selected": False})
         best.update(history[-1], model)
     best.restore(model)
+    best.record["selected"] = True
     return history
 
 
@@ -133,11 +144,27 @@ def evaluate(log_probs: dict, splits: dict, cfg: AVASRConfig) -> dict:
             } | {"penalty": cfg.penalties[best]}
 
 
-def _head(kind: str, cfg: AVASRConfig, n_classes: int, groups) -> nn.Module:
+def _head(kind: str, cfg: AVASRConfig, n_classes: int, groups, concat: FeatureFusionSoftmax) -> nn.Module:
+    """A fresh copy of the shared concat head, or a bilinear head given its linear terms."""
+    if kind == "concat":
+        return copy.deepcopy(concat)
     dims = dict(audio_dim=cfg.bottleneck, visual_dim=cfg.bottleneck, n_classes=n_classes)
-    if kind == "bilinear":
-        return BilinearSoftmax(**dims)
-    return FactoredBilinearSoftmax(**dims, rank=cfg.rank, groups=groups if kind == "shared" else None)
+    head = (BilinearSoftmax(**dims) if kind == "bilinear" else
+            FactoredBilinearSoftmax(**dims, rank=cfg.rank, groups=groups if kind == "shared" else None))
+    return start_from_concat(head, concat)
+
+
+def fused_networks(towers: dict, cfg: AVASRConfig, n_classes: int, groups, seed: int) -> dict:
+    """{kind: BimodalDNN} for every kind of FUSED: copies of the same two towers, the same linear terms (one
+    concat head drawn from `seed`), the bilinear weights at 0: at the start, all compute the same logits."""
+    seed_everything(seed)
+    concat = FeatureFusionSoftmax(audio_dim=cfg.bottleneck, visual_dim=cfg.bottleneck, n_classes=n_classes)
+    nets = {}
+    for i, kind in enumerate(FUSED):
+        seed_everything(seed + 1 + i)  # the factored heads' U1, U2 (they do not change the start: w = 0)
+        nets[kind] = BimodalDNN(copy.deepcopy(towers["audio"]), copy.deepcopy(towers["visual"]),
+                                _head(kind, cfg, n_classes, groups, concat))
+    return nets
 
 
 def train(job: AVASRJob, data: dict) -> AVASRResult:
@@ -151,38 +178,39 @@ def train(job: AVASRJob, data: dict) -> AVASRResult:
     for i, kind in enumerate(("audio", "visual")):
         seed_everything(job.seed * 1000 + i)
         nets[kind] = FrameDNN(in_dim=dims[kind], hidden=cfg.hidden, bottleneck=cfg.bottleneck, n_classes=n_classes)
-        history += fit_frames(kind, nets[kind], train, val, epochs=cfg.epochs, cfg=cfg, seed=job.seed)
+        history += fit_frames(kind, nets[kind], train, val, epochs=cfg.epochs, lr=cfg.lr, cfg=cfg, seed=job.seed)
+        logp[kind] = {s: log_posteriors(kind, nets[kind], splits[s]) for s in ("val", "test")}
 
-    # feature fusion: the uni-modal feature spaces stay fixed
-    with torch.no_grad():
-        feats = {s: _Frames(*(nets[m].eval().features(splits[s].__getitems__(torch.arange(len(splits[s])))[m])
-                              for m in ("audio", "visual")), splits[s].label) for s in splits}
-    seed_everything(job.seed * 1000 + 2)
-    nets["fusion"] = FeatureFusionSoftmax(audio_dim=cfg.bottleneck, visual_dim=cfg.bottleneck, n_classes=n_classes)
-    history += fit_frames("fusion", nets["fusion"], feats["train"], feats["val"], epochs=cfg.joint_epochs, cfg=cfg,
-                          seed=job.seed)
-    for kind in ("audio", "visual", "fusion"):
-        source = feats if kind == "fusion" else splits
-        logp[kind] = {s: log_posteriors(kind, nets[kind], source[s]) for s in ("val", "test")}
+    if "frozen" in job.models:  # the notes' feature fusion: the uni-modal feature spaces stay fixed
+        with torch.no_grad():
+            feats = {s: _Frames(*(nets[m].eval().features(splits[s].__getitems__(torch.arange(len(splits[s])))[m])
+                                  for m in ("audio", "visual")), splits[s].label) for s in splits}
+        seed_everything(job.seed * 1000 + 2)
+        frozen = FeatureFusionSoftmax(audio_dim=cfg.bottleneck, visual_dim=cfg.bottleneck, n_classes=n_classes)
+        history += fit_frames("fusion", frozen, feats["train"], feats["val"], epochs=cfg.joint_epochs,
+                              lr=cfg.joint_lr, cfg=cfg, seed=job.seed, name="frozen")
+        logp["frozen"] = {s: log_posteriors("fusion", frozen, feats[s]) for s in ("val", "test")}
 
-    for i, kind in enumerate(BILINEAR_HEADS):
-        if kind not in job.models and "average" not in job.models:
-            continue
-        seed_everything(job.seed * 1000 + 3 + i)
-        net = BimodalDNN(copy.deepcopy(nets["audio"]), copy.deepcopy(nets["visual"]),
-                         _head(kind, cfg, n_classes, train.groups))
-        history += fit_frames(kind, net, train, val, epochs=cfg.joint_epochs, cfg=cfg, seed=job.seed)
-        logp[kind] = {s: log_posteriors(kind, net, splits[s]) for s in ("val", "test")}
+    wanted = [k for k in FUSED if k in job.models or "average" in job.models]
+    fused = fused_networks(nets, cfg, n_classes, train.groups, job.seed * 1000 + 3)
+    for kind in wanted:
+        history += fit_frames(kind, fused[kind], train, val, epochs=cfg.joint_epochs, lr=cfg.joint_lr, cfg=cfg,
+                            seed=job.seed)
+        logp[kind] = {s: log_posteriors(kind, fused[kind], splits[s]) for s in ("val", "test")}
 
     scores = {kind: evaluate(logp[kind], splits, cfg) for kind in MODELS if kind in logp and kind in job.models}
     partner = None
     if "average" in job.models:
-        candidates = {k: {s: average_log_posteriors(logp["fusion"][s], logp[k][s]) for s in ("val", "test")}
+        candidates = {k: {s: average_log_posteriors(logp["concat"][s], logp[k][s]) for s in ("val", "test")}
                       for k in BILINEAR_HEADS if k in logp}
         scored = {k: evaluate(v, splits, cfg) for k, v in candidates.items()}
         partner = min(scored, key=lambda k: (scored[k]["val"]["per"], BILINEAR_HEADS.index(k)))
         scores["average"] = scored[partner]
+    selected = {h["model"]: h["epoch"] for h in history if h["selected"]}
+    trained = {m: sum(h["model"] == m for h in history) for m in selected}
     return AVASRResult(job=job, val={k: v["val"] for k, v in scores.items()},
                        test={k: v["test"] for k, v in scores.items()}, best_epoch=None, history=history,
                        wall_s=time.perf_counter() - start, cpu_s=time.process_time() - start_cpu,
-                       penalty={k: v["penalty"] for k, v in scores.items()}, partner=partner)
+                       penalty={k: v["penalty"] for k, v in scores.items()}, partner=partner,
+                       epochs={k: v for k, v in trained.items() if k in scores},
+                       selected={k: v for k, v in selected.items() if k in scores})
