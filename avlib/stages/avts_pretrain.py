@@ -21,8 +21,8 @@ from avlib.stages.shared.records import late_from
 from avlib.stages.shared.stats import format_p, holm, holm_verdict, paired_difference
 from avlib.tasks.avts.cues import cue_table
 from avlib.tasks.avts.events import Events
-from avlib.tasks.avts.sampling import KINDS, SCHEDULES, Shifts, switch_epoch
-from avlib.tasks.avts.train import NetConfig, PretrainJob, eval_pairs
+from avlib.tasks.avts.sampling import KINDS, SCHEDULES, Shifts, eval_pairs, switch_epoch
+from avlib.tasks.avts.train import NetConfig, PretrainJob
 
 ROW_NAMES = {"curriculum": "AVTS-lite (curriculum: easy, then easy:hard 3:1)",
              "mixed": "AVTS-lite without curriculum (easy:hard 3:1 from epoch 1)",
@@ -207,6 +207,20 @@ def shift_frame(results: list) -> pd.DataFrame:
                           "auc": auc} for r in results for s, auc in r.auc_shift.items()])
 
 
+def curve_line(results: list, p) -> str:
+    """One line: each pretraining's mean test AUC at a one-frame shift, over the super-hard and over the hard
+    range (the AUC-versus-shift curve in three numbers; the whole curve is auc_vs_shift_table.md)."""
+    parts = []
+    for name, group in by_schedule(results).items():
+        def band(lo, hi, runs=group):
+            return 100 * sum(r.auc_shift[s] for r in runs for s in r.auc_shift if lo <= s <= hi) / sum(
+                1 for r in runs for s in r.auc_shift if lo <= s <= hi)
+        parts.append(f"{LABELS[name]} {band(1, 1):.1f} / {band(*p.superhard):.1f} / "
+                     f"{band(p.hard_min, max(group[0].auc_shift)):.1f}")
+    return ("AUC versus shift (test AUC % at a 1-frame shift, within the tolerance / over the super-hard shifts / "
+            "over the hard shifts): " + "; ".join(parts) + ".")
+
+
 def shift_table(shifts: pd.DataFrame) -> pd.DataFrame:
     """Mean ± 95% t test AUC per |shift| (rows) and pretraining (columns): the AUC-versus-shift curve."""
     out = {}
@@ -282,6 +296,7 @@ def findings(results: list, p) -> str:
     lines.append(f"- Difficulty for AVTS-lite (AUC, easiest first): {' > '.join(order)}"
                  + (" — the paper's ordering." if order == list(NEGATIVES) else
                     " — not the paper's ordering (easy > hard > super-hard)."))
+    lines.append(f"- {curve_line(results, p)}")
     lines.append(f"- {convergence(results)}")
     lines.append(f"- The curriculum contrast: curriculum and L3-style runs share epochs 1-{sw} (easy negatives, "
                  f"same seed and pairs); they differ for {p.epochs - sw} of {p.epochs} epochs.")

@@ -8,8 +8,7 @@ from avlib.core.params import Decibels, Float, Int, ListOf, Schema, Str
 from avlib.data.embedded.avsync import AVSyncConfig
 from avlib.tasks.avts.cues import cue_table
 from avlib.tasks.avts.events import TOLERANCE, Events
-from avlib.tasks.avts.sampling import KINDS, Shifts
-from avlib.tasks.avts.train import eval_pairs
+from avlib.tasks.avts.sampling import KINDS, Shifts, eval_pairs
 
 PART = ("avts", 3)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(

@@ -27,6 +27,8 @@ from avlib.tasks.avts.events import TOLERANCE, Events, aligned
 KINDS = ("positive", "easy", "hard", "superhard")
 SCHEDULES = ("curriculum", "mixed", "easy_only")  # AVTS, AVTS without curriculum, L3-style (no shift)
 MAX_DRAWS = 200  # rejection rounds before a kind is declared impossible on these clips
+EVAL_SEED = 12345  # the held-out pairs: the same for every run, so runs are compared on the same pairs
+EVAL_PER_CLIP = 2  # held-out pairs of each kind per clip: 300 per kind on val, so the epoch choice is less noisy
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,13 @@ def sample_pairs(events: Events, counts: dict, shifts: Shifts, generator) -> dic
         part = draw(events, n, kind, shifts.window, generator, rng)
         parts.append(part | dict(y=torch.full((n,), float(kind == "positive")), kind=torch.full((n,), k)))
     return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+
+
+def eval_pairs(split, shifts: Shifts) -> dict:
+    """EVAL_PER_CLIP pairs of every kind per clip of `split` (as many of each), from a fixed generator: what
+    avts_pretrain evaluates on and data_avsync's cue check inspects."""
+    n = EVAL_PER_CLIP * len(split)
+    return sample_pairs(Events.of(split), {k: n for k in KINDS}, shifts, torch.Generator().manual_seed(EVAL_SEED))
 
 
 def epoch_counts(n_pairs: int, hard: float) -> dict:

@@ -41,10 +41,19 @@ from sklearn.preprocessing import StandardScaler
 from avlib.core.runtime import seed_everything
 from avlib.models.avts import AVTSNet, ClipClassifier, contrastive_loss, pair_distance
 from avlib.tasks.avts.events import Events
-from avlib.tasks.avts.sampling import KINDS, Shifts, cut_windows, draw, epoch_counts, hard_fraction, sample_pairs
+from avlib.tasks.avts.sampling import (
+    EVAL_SEED,
+    KINDS,
+    Shifts,
+    cut_windows,
+    draw,
+    epoch_counts,
+    eval_pairs,
+    hard_fraction,
+    sample_pairs,
+)
 from avlib.tasks.result import BestEpoch, Result
 
-EVAL_SEED = 12345  # the held-out pairs: the same for every run, so runs are compared on the same pairs
 SELECT = "val_auc_mean"  # the epoch criterion: mean val AUC over easy, hard and super-hard negatives
 
 
@@ -121,16 +130,6 @@ def train(job, data: dict) -> PretrainResult | ProbeResult:
 
 
 # --- pretraining ------------------------------------------------------------------------------------
-
-EVAL_PER_CLIP = 2  # held-out pairs of each kind per clip: 300 per kind on val, so the epoch choice is less noisy
-
-
-def eval_pairs(split, shifts: Shifts) -> dict:
-    """EVAL_PER_CLIP pairs of every kind per clip of `split` (as many of each), from a fixed generator."""
-    n = EVAL_PER_CLIP * len(split)
-    generator = torch.Generator().manual_seed(EVAL_SEED)
-    return sample_pairs(Events.of(split), {k: n for k in KINDS}, shifts, generator)
-
 
 def shift_pairs(split, window: int) -> dict:
     """{|shift|: one same-clip pair per clip shifted by exactly that many frames}, 1..clip_frames - window,
