@@ -20,7 +20,7 @@ from avlib.stages.shared.avts import DATASETS, smoke_splits
 from avlib.stages.shared.records import late_from
 from avlib.stages.shared.stats import format_p, holm, holm_verdict, paired_difference
 from avlib.tasks.avts.cues import cue_table
-from avlib.tasks.avts.events import Events
+from avlib.tasks.avts.events import TOLERANCE, Events
 from avlib.tasks.avts.sampling import KINDS, SCHEDULES, Shifts, eval_pairs, switch_epoch
 from avlib.tasks.avts.train import NetConfig, PretrainJob
 
@@ -45,7 +45,8 @@ PARAMS = Schema(
 
 
 # the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
-HEADLINE = ["*/auc_easy", "*/auc_hard", "*/auc_superhard", "*/delta_auc_*"]
+HEADLINE = ["*/auc_easy", "*/auc_hard", "*/auc_superhard", "*/delta_auc_easy", "*/delta_auc_hard",
+            "*/delta_auc_superhard", "*/delta_auc_*_p_holm"]
 COMPARED = {"mixed": "the curriculum (AVTS vs AVTS without curriculum)", "easy_only": "AVTS vs L3-style"}
 
 
@@ -59,6 +60,9 @@ def check(p):
     if not lo <= hi < p.hard_min:
         raise ParamError(f"avts_pretrain.superhard={p.superhard}, hard_min={p.hard_min}: expected "
                          "superhard min <= max < hard_min (a little shift, then a far one)")
+    if p.hard_min <= TOLERANCE:
+        raise ParamError(f"avts_pretrain.hard_min={p.hard_min}: expected > {TOLERANCE} frame, the alignment "
+                         "tolerance (a hard negative must never be aligned with its video)")
 
 
 PARAMS.rules.append(check)
@@ -147,8 +151,9 @@ def table_note(p) -> str:
             f"each kind per clip (the same pairs for every run). AUC of −d, positives vs that negative kind; sync "
             f"acc = balanced accuracy of 'in sync iff d < τ', τ chosen on val (positives vs all kinds). Negatives: "
             f"easy = audio of another clip; hard = same clip, |shift| >= {p.hard_min} frames (beyond an event's "
-            f"extent); super-hard = same clip, shift {p.superhard[0]}-{p.superhard[1]} frames; every window holds "
-            f"an event onset and no shifted negative is re-aligned within ±1 frame (data_avsync's cue check). "
+            f"extent); super-hard = same clip, shift {p.superhard[0]}-{p.superhard[1]} frame(s) (0.1 s a frame); "
+            f"every window holds an event onset and no negative shifted beyond ±{TOLERANCE} frame is re-aligned "
+            "(cues.md). "
             f"Training: up to {p.epochs} epochs of {p.pairs_per_epoch} pairs (half positives), Adam lr {p.lr}, the "
             f"epoch chosen on val (mean val AUC over the three kinds; runs.csv); curriculum = easy only for epochs "
             f"1-{sw}, then easy:hard {1 - p.hard_share:.2f}:{p.hard_share:.2f} (the paper: 1-50 easy, 51-90 3:1 "

@@ -29,8 +29,9 @@ HEADLINE = ["clips/*", "cues/*/aligned_pct", "cues/*/content_auc"]
 # to be testable. Checked on the val split's evaluation pairs with the sampler's default shifts (avts_pretrain
 # repeats the check with its own shifts).
 PREMISE = (
-    ("hard_never_aligned", "no hard or super-hard negative has its event timing aligned with the video within "
-     f"±{TOLERANCE} frame (such a pair is a positive in all but name)"),
+    ("hard_never_aligned", "no hard negative has its event timing aligned with the video within "
+     f"±{TOLERANCE} frame (such a pair is a positive in all but name; super-hard negatives, one frame off, are "
+     "aligned within the tolerance by design: the paper's nearly overlapping windows)"),
     ("timing_separates", "a timing-only scorer separates every kind (AUC >= 0.95): synchronization is learnable"),
     ("content_ordering", "a content-only scorer gets less from super-hard than from hard, and from hard than from "
      "easy negatives: the paper's difficulty ordering is an ordering of what content gives away"),
@@ -57,8 +58,9 @@ def cue_check(split) -> pd.DataFrame:
     avts_pretrain draws them (the sampler's default shifts)."""
     shifts = Shifts()
     table = cue_table(Events.of(split), eval_pairs(split, shifts), shifts.window, KINDS)
+    lo, hi = shifts.superhard
     ranges = {"easy": "another clip", "hard": f"shift >= {shifts.hard_min} frames",  # either way; no "|": markdown
-              "superhard": f"shift {shifts.superhard[0]}-{shifts.superhard[1]} frames"}
+              "superhard": f"shift {lo} frame" if lo == hi == 1 else f"shift {lo}-{hi} frames"}
     return table.assign(negatives=[f"{k} ({ranges[k]})" for k in table["negatives"]]).round(3)
 
 
@@ -67,7 +69,7 @@ def premise(table: pd.DataFrame) -> dict:
     rows = {name.split(" ")[0]: row for name, row in zip(table["negatives"], table.to_dict("records"), strict=True)}
     aligned = f"timing aligned ±{TOLERANCE} frame (%)"
     content = [rows[k]["content-only AUC"] for k in ("easy", "hard", "superhard")]
-    return {"hard_never_aligned": rows["hard"][aligned] == 0 and rows["superhard"][aligned] == 0,
+    return {"hard_never_aligned": rows["hard"][aligned] == 0,
             "timing_separates": min(r["timing-only AUC"] for r in rows.values()) >= 0.95,
             "content_ordering": content[0] > content[1] > content[2],
             "few_twins": rows["easy"]["aligned and same digits (%)"] <= 2.0}

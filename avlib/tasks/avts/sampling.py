@@ -4,14 +4,15 @@ Korbar, Tran, Torresani, "Cooperative Learning of Audio and Video Models from Se
 Synchronization", NeurIPS 2018, Sec. 3.1-3.2. A pair is a video window of `window` frames and an audio
 window of the same length; it is labelled y = 1 when both come from the same clip at the same time:
   easy        audio from another clip (any time): a correspondence negative, what L3 learns from;
-  hard        same clip, audio shifted far: |shift| >= `hard_min` frames, beyond an event's extent, so the
-              shifted event never overlaps its own place;
-  superhard   same clip, audio shifted a little: `superhard` = (min, max) frames, min > TOLERANCE (a shift
-              within the networks' one-frame resolution is not a negative).
+  hard        same clip, audio shifted far: |shift| >= `hard_min` frames (> TOLERANCE, and beyond an event's
+              extent, so the shifted event never overlaps its own place);
+  superhard   same clip, audio shifted a little: `superhard` = (min, max) frames, max < hard_min; the default
+              is one frame (0.1 s), the networks' time step: aligned within the tolerance, the paper's nearly
+              overlapping windows, evaluated only.
 Every window of a pair holds an event onset (neither stream is only noise: "something happens" is no cue),
-and no shifted negative is re-aligned: a shift that puts another event under the video's event timing
-(within TOLERANCE frames, `events.aligned`) is drawn again. Easy negatives keep their chance alignments
-(another clip's timing may match; its digits mostly do not); the cue check reports how often.
+and no negative shifted beyond the tolerance is re-aligned: a shift that puts another event under the
+video's event timing (within TOLERANCE frames, `events.aligned`) is drawn again. Easy negatives keep their
+chance alignments (another clip's timing may match; its digits mostly do not); the cue check reports how often.
 Curriculum (Sec. 3.2): the first `switch_fraction` of the epochs (the paper: epochs 1-50 of 90) use easy
 negatives only; then negatives are easy:hard 3:1 (`hard_share` 0.25). Without curriculum: 3:1 from epoch 1.
 
@@ -37,16 +38,16 @@ class Shifts:
 
     window: int = 10
     hard_min: int = 6
-    superhard: tuple = (2, 3)
+    superhard: tuple = (1, 1)
 
     def check(self, clip_frames: int) -> None:
         span = clip_frames - self.window  # the largest possible shift
         lo, hi = self.superhard
         if not 1 <= self.window <= clip_frames:
             raise ValueError(f"window={self.window}: expected 1..clip_frames ({clip_frames})")
-        if not TOLERANCE < lo <= hi < self.hard_min <= span:
-            raise ValueError(f"shifts: expected {TOLERANCE} (the alignment tolerance) < superhard min {lo} <= max "
-                             f"{hi} < hard_min {self.hard_min} <= clip_frames - window = {span}")
+        if not 1 <= lo <= hi < self.hard_min <= span or self.hard_min <= TOLERANCE:
+            raise ValueError(f"shifts: expected 1 <= superhard min {lo} <= max {hi} < hard_min {self.hard_min} <= "
+                             f"clip_frames - window = {span}, and hard_min > {TOLERANCE} (the alignment tolerance)")
 
     def range_of(self, kind: str, span: int) -> tuple:
         """(min, max) |shift| of a same-clip kind."""
