@@ -105,13 +105,14 @@ def splits_table(data: dict, cfg: AVSyncConfig) -> pd.DataFrame:
 
 
 def examples_figure(split, cfg: AVSyncConfig, n: int = 3):
-    """n training clips: every video frame (a strip) above the log-mel, event onsets marked in both."""
+    """n training clips: every video frame (a strip) above the log-mel, event onsets marked in both (an onset at
+    frame 0 sits on the left edge)."""
     fig, axes = plt.subplots(2 * n, 1, figsize=(12, 2.2 * n))
     for i in range(n):
         strip = split.video[i].permute(1, 0, 2).reshape(split.video.shape[2], -1)  # (S, T*S)
         axes[2 * i].imshow(strip, cmap="gray", aspect="auto")
-        axes[2 * i].set_title(f"clip {i}: digit {int(split.label[i])}, {split.voice[i].removeprefix('en+')}",
-                              fontsize=8)
+        axes[2 * i].set_title(f"clip {i}: class {int(split.label[i])}, events {split.digits[i].tolist()}, "
+                              f"{split.voice[i].removeprefix('en+')}", fontsize=8)
         axes[2 * i + 1].imshow(split.audio[i], origin="lower", aspect="auto", cmap="magma")
         for onset in split.onsets[i].tolist():
             axes[2 * i].axvline(onset * split.video.shape[2] - 0.5, color="tab:cyan", lw=1)

@@ -8,8 +8,8 @@ so its result does not depend on the number of workers. `data` = {"train", "val"
 PretrainJob (Korbar et al. 2018, Sec. 3): the two networks trained with the contrastive loss (Eq. 1) on
 pairs sampled per epoch by `avlib.tasks.avts.sampling` (half positives; negatives easy, or easy:hard per the
 schedule). The epoch is chosen on val: the best mean val AUC over the three negative kinds (`SELECT`, the
-same criterion for every schedule; ties: the earlier epoch), so a run is reported where it converged, and
-`best_epoch` says where that was.
+same criterion for every schedule; ties: the earlier epoch), so a run is reported at its best val epoch, and
+`best_epoch` says where that was (in the last 20% of the epochs: val was still improving).
 Evaluation: fixed held-out pairs of every kind (EVAL_PER_CLIP per clip and kind, the same for every run); a pair is
 called in sync when d < tau, tau chosen on val (best balanced accuracy, positives vs all negative kinds
 weighed equally); test reports, per negative kind, the balanced accuracy (positives vs that kind) and AUC,
