@@ -94,6 +94,47 @@ def frame(results: list) -> pd.DataFrame:
                          for r in results])
 
 
+def agreement(results: list, p) -> pd.DataFrame:
+    """agreement.csv: per (modality, mode, seed), AVTS-lite against each other init: both test accuracies and
+    the share of test clips the two predict differently. Why: two different encoders can tie in accuracy (a
+    count out of the test clips) while predicting differently, or tie because their probes are the same; the
+    first is chance, the second a bug, and only the predictions tell which (issue #29's tie)."""
+    by = {(r.job.init, r.job.modality, r.job.mode, r.job.seed): r for r in results}
+    rows = []
+    for (init, modality, mode, seed), r in by.items():
+        if init != "curriculum":
+            continue
+        for other in [i for i in [*p.inits, SCRATCH] if i != "curriculum"]:
+            o = by[(other, modality, mode, seed)]
+            differ = sum(a != b for a, b in zip(r.predictions, o.predictions, strict=True))
+            rows.append({"modality": modality, "mode": mode, "seed": seed, "other": other,
+                         "acc_avts": r.test["acc"], "acc_other": o.test["acc"],
+                         "clips_predicted_differently": differ / max(1, len(r.predictions)),
+                         "same_encoder_weights": _same_state(r.job.state, o.job.state)})
+    return pd.DataFrame(rows)
+
+
+def _same_state(a, b) -> bool:
+    """Both pretrained states exist and are equal tensor for tensor (a curriculum run that selects an epoch
+    before its switch is still the L3-style run of its seed)."""
+    return a is not None and b is not None and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _tie_note(agree: pd.DataFrame, modality, mode, other) -> str:
+    """Words for a zero-spread tie: chance (predictions differ) or the same probe (they do not)."""
+    sel = agree[(agree["modality"] == modality) & (agree["mode"] == mode) & (agree["other"] == other)]
+    if sel.empty or not (sel["acc_avts"] == sel["acc_other"]).all():
+        return ""
+    share = 100 * sel["clips_predicted_differently"].mean()
+    if sel["same_encoder_weights"].all():
+        return (" — the same encoder weights on every seed (both pretrainings selected the same epoch before the "
+                "curriculum's switch): no difference was measured")
+    if share == 0:
+        return " — identical predictions on every seed from different weights: the two probes act as one (a bug)"
+    return (f" — equal accuracy on every seed although the predictions differ on {share:.0f}% of the test clips: "
+            "a coincidence of counts, not shared weights")
+
+
 def _test(runs: pd.DataFrame, init, modality, mode) -> list:
     sel = runs[(runs["init"] == init) & (runs["modality"] == modality) & (runs["mode"] == mode)]
     return sel.sort_values("seed")["test"].tolist()
@@ -152,6 +193,11 @@ def run_metrics(runs: pd.DataFrame, p) -> dict:
     return out
 
 
+def _share(agree: pd.DataFrame, modality, mode, other) -> float:
+    sel = agree[(agree["modality"] == modality) & (agree["mode"] == mode) & (agree["other"] == other)]
+    return float(sel["clips_predicted_differently"].mean())
+
+
 def bars_figure(runs: pd.DataFrame, p):
     fig, axes = plt.subplots(1, len(p.modalities), figsize=(5 * len(p.modalities), 3.4), sharey=True, squeeze=False)
     df = runs.assign(acc=100 * runs["test"], init=runs["init"].map(INIT_NAMES), mode=runs["mode"].map(MODE_NAMES))
@@ -164,7 +210,7 @@ def bars_figure(runs: pd.DataFrame, p):
     return fig
 
 
-def findings(runs: pd.DataFrame, p, reference: dict) -> str:
+def findings(runs: pd.DataFrame, p, reference: dict, agree: pd.DataFrame | None = None) -> str:
     lines = [f"# Findings on {display_name(p.dataset)} (embedded data, not the paper's)", ""]
     gain = reference["gain_over_scratch_points"]
     for modality in p.modalities:
@@ -181,7 +227,10 @@ def findings(runs: pd.DataFrame, p, reference: dict) -> str:
                 d = paired_difference(_test(runs, "curriculum", modality, mode),
                                       _test(runs, "easy_only", modality, mode))
                 noise = "" if d.excludes_zero else " — within seed noise: our data does not show AVTS beating L3 here"
-                lines.append(f"  - AVTS-lite vs L3-style: Δ {d}{noise}.")
+                tie = "" if agree is None else _tie_note(agree, modality, mode, "easy_only")
+                differ = "" if agree is None or agree.empty else (
+                    f"; predictions differ on {100 * _share(agree, modality, mode, 'easy_only'):.0f}% of test clips")
+                lines.append(f"  - AVTS-lite vs L3-style: Δ {d}{noise}{tie or differ}.")
     lines += ["", f"The paper reports fine-tuned gains over scratch of +{gain['UCF101']} (UCF101) and "
               f"+{gain['HMDB51']} (HMDB51) points from AVTS pretraining (a different task and data). Where a Δ "
               "above is within seed noise or negative, our data does not show that claim.",

@@ -8,20 +8,31 @@ from pathlib import Path
 import pytest
 import torch
 
-from avlib.data.embedded.avsync import AVSync, AVSyncConfig, draw_onsets, generate
+from avlib.data.embedded.avsync import AVSync, AVSyncConfig, draw_digits, draw_onsets, generate
 from avlib.data.errors import DatasetError
 from avlib.models.avts import AudioNet, MixedConvVideoNet, contrastive_loss
+from avlib.tasks.avts.cues import content_score, cue_table, timing_score
+from avlib.tasks.avts.events import Events, aligned, same_content
 from avlib.tasks.avts.sampling import (
     KINDS,
     Shifts,
-    _shifted_starts,
     cut_windows,
+    draw,
     epoch_counts,
     hard_fraction,
     sample_pairs,
     switch_epoch,
 )
-from avlib.tasks.avts.train import NetConfig, PretrainJob, ProbeJob, choose_threshold, sync_metrics, train
+from avlib.tasks.avts.train import (
+    SELECT,
+    NetConfig,
+    PretrainJob,
+    ProbeJob,
+    ProbeResult,
+    choose_threshold,
+    sync_metrics,
+    train,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = AVSyncConfig(n_train=16, n_val=8, n_test=8)
@@ -41,7 +52,7 @@ def test_generator_is_deterministic_and_events_are_where_onsets_say(tiny_avsync,
     generate(again, TINY, progress=False)
     for split in ("train", "val", "test"):
         a, b = torch.load(tiny_avsync / f"{split}.pt"), torch.load(again / f"{split}.pt")
-        for key in ("video", "audio", "label", "onsets"):
+        for key in ("video", "audio", "label", "onsets", "digits"):
             assert torch.equal(a[key], b[key]), (split, key)
     d = AVSync(tiny_avsync, "train")
     assert d.video.shape == (16, 30, 16, 16) and d.audio.shape == (16, 32, 150) and d.mel_per_frame == 5
@@ -72,16 +83,38 @@ def test_bad_config_and_missing_split_name_what_is_wrong(tmp_path):
     with pytest.raises(DatasetError, match=r"train\.pt not found"):
         AVSync(tmp_path, "train")
     torch.save({"video": torch.zeros(2, 30, 16, 16)}, tmp_path / "val.pt")
-    with pytest.raises(DatasetError, match=r"val\.pt lacks \['audio', 'label', 'onsets', 'voice'\]"):
+    with pytest.raises(DatasetError, match=r"val\.pt lacks \['audio', 'digits', 'label', 'onsets', 'show_frames'"):
         AVSync(tmp_path, "val")
+    with pytest.raises(DatasetError, match="label_events=1"):
+        AVSyncConfig(label_events=1)
+
+
+def test_events_vary_within_a_clip_and_the_class_is_the_most_frequent_digit(tiny_avsync):
+    rng = __import__("numpy").random.default_rng(0)
+    cfg = AVSyncConfig()
+    for label in range(10):
+        digits = draw_digits(cfg, label, rng).tolist()
+        assert digits.count(label) == 2 and len(set(digits)) == 2  # the class twice, one other digit
+    d = AVSync(tiny_avsync, "test")
+    for label, digits in zip(d.label.tolist(), d.digits.tolist(), strict=True):
+        assert digits.count(label) == TINY.label_events and len(set(digits)) == 2
 
 
 # --- sampler and curriculum ----------------------------------------------------------------------
 
-def test_each_kind_of_pair_has_its_shift_range():
-    shifts = Shifts(window=10, hard_min=10, superhard=(2, 4))
-    g = torch.Generator().manual_seed(0)
-    pairs = sample_pairs(7, 30, {k: 4000 for k in KINDS}, shifts, g)
+def _events(n=40, seed=0) -> Events:
+    """Onsets and digits of `n` clips as the generator draws them (no audio or video needed)."""
+    rng = __import__("numpy").random.default_rng(seed)
+    cfg = AVSyncConfig()
+    onsets = torch.tensor(__import__("numpy").stack([draw_onsets(cfg, rng) for _ in range(n)]))
+    digits = torch.tensor(__import__("numpy").stack([draw_digits(cfg, int(rng.integers(10)), rng) for _ in range(n)]))
+    return Events(onsets, digits, cfg.show_frames, cfg.clip_frames)
+
+
+def test_each_kind_of_pair_has_its_shift_range_and_an_event_in_both_windows():
+    shifts = Shifts(window=10, hard_min=6, superhard=(2, 3))
+    events = _events()
+    pairs = sample_pairs(events, {k: 3000 for k in KINDS}, shifts, torch.Generator().manual_seed(0))
     shift = pairs["start_a"] - pairs["start_v"]
     for key in ("start_v", "start_a"):
         assert pairs[key].min() >= 0 and pairs[key].max() <= 20
@@ -91,17 +124,52 @@ def test_each_kind_of_pair_has_its_shift_range():
     assert (pairs["clip_a"][pos] == pairs["clip_v"][pos]).all() and (shift[pos] == 0).all()
     assert (pairs["clip_a"][easy] != pairs["clip_v"][easy]).all()
     same = pairs["clip_a"] == pairs["clip_v"]
-    assert same[hard].all() and (shift[hard].abs() >= 10).all()
-    assert same[superhard].all() and set(shift[superhard].abs().tolist()) == {2, 3, 4}
-    # both directions, and every reachable far shift is drawn
-    assert set(shift[hard].tolist()) == set(range(-20, -9)) | set(range(10, 21))
+    assert same[hard].all() and (shift[hard].abs() >= 6).all()
+    assert same[superhard].all() and set(shift[superhard].abs().tolist()) == {2, 3}
+    assert {-6, 6, -14, 14} <= set(shift[hard].tolist())  # both directions, near and far
+    assert events.has_onset(pairs["clip_v"], pairs["start_v"], 10).all()
+    assert events.has_onset(pairs["clip_a"], pairs["start_a"], 10).all()
 
 
-def test_shifted_starts_cover_exactly_the_valid_audio_starts():
-    g = torch.Generator().manual_seed(1)
-    v = torch.full((3000,), 3)
-    a = _shifted_starts(v, g, span=20, lo=2, hi=4)
-    assert set(a.tolist()) == {0, 1, 5, 6, 7}  # 3-4 .. 3-2 on the left (>= 0), 3+2 .. 3+4 on the right
+def test_hard_negatives_are_never_aligned_and_easy_ones_keep_their_chance_alignments():
+    events = _events(60, seed=1)
+    pairs = sample_pairs(events, {k: 2000 for k in KINDS}, Shifts(superhard=(2, 3)), torch.Generator().manual_seed(2))
+    al = aligned(events, pairs, 10)
+    assert al[pairs["kind"] == 0].all()  # a positive is aligned with itself
+    assert not al[pairs["kind"] == 2].any() and not al[pairs["kind"] == 3].any()  # beyond the tolerance: never
+    assert al[pairs["kind"] == 1].any()  # easy: chance alignments exist (reported by the cue check, not removed)
+    # without the rule, far shifts would re-align some windows (another event under this one's timing)
+    free = draw(events, 2000, "shift", 10, torch.Generator().manual_seed(3), (1, 20))
+    assert aligned(events, free, 10).any()
+
+
+def test_alignment_content_and_scores_by_hand():
+    # one clip, events at frames 2 (digit 5), 9 (digit 5), 20 (digit 1); extent 5
+    events = Events(torch.tensor([[2, 9, 20]]), torch.tensor([[5, 5, 1]]), 5, 30)
+
+    def pair(v, a):
+        return {"clip_v": torch.tensor([0]), "start_v": torch.tensor([v]), "clip_a": torch.tensor([0]),
+                "start_a": torch.tensor([a])}
+
+    # the window at 0 holds onsets 2, 9; at 6 it holds 2 (still on screen, relative -4) and 9 (relative 3)
+    assert aligned(events, pair(0, 0), 10).item() and not aligned(events, pair(0, 6), 10).item()
+    assert aligned(events, pair(0, 1), 10).item()  # one frame: within the tolerance
+    assert same_content(events, pair(0, 6), 10).item()  # both windows: 5, 5
+    assert not same_content(events, pair(12, 0), 10).item()  # 9 (5), 20 (1) vs 2 (5), 9 (5)
+    assert content_score(events, pair(12, 0), 10).item() == pytest.approx(1 / 3)  # {5, 1} vs {5, 5}: 1 of 3
+    assert timing_score(events, pair(0, 0), 10).item() == 0
+    assert timing_score(events, pair(0, 2), 10).item() == pytest.approx(-2.0)
+
+
+def test_cue_table_reports_no_aligned_hard_negative():
+    events = _events(80, seed=4)
+    pairs = sample_pairs(events, {k: 400 for k in KINDS}, Shifts(), torch.Generator().manual_seed(5))
+    table = cue_table(events, pairs, 10, KINDS).set_index("negatives")
+    aligned_col = [c for c in table.columns if c.startswith("timing aligned")][0]
+    assert table.loc["hard", aligned_col] == 0
+    assert table.loc["easy", aligned_col] > 0 and table.loc["superhard", aligned_col] > 50  # 1 frame: by design
+    assert table.loc["hard", "timing-only AUC"] == 1.0 and table.loc["superhard", "timing-only AUC"] == 1.0
+    assert table.loc["superhard", "content-only AUC"] < table.loc["easy", "content-only AUC"]
 
 
 def test_curriculum_easy_first_then_three_easy_to_one_hard():
@@ -131,6 +199,9 @@ def test_shift_ranges_are_checked():
         Shifts(window=10, hard_min=25).check(30)
     with pytest.raises(ValueError, match="superhard"):
         Shifts(window=10, hard_min=4, superhard=(2, 4)).check(30)
+    with pytest.raises(ValueError, match="tolerance"):  # a hard negative must lie beyond the tolerance
+        Shifts(window=10, hard_min=1, superhard=(1, 1)).check(30)
+    Shifts(window=10, hard_min=6, superhard=(1, 1)).check(30)  # super-hard may sit within it
 
 
 # --- loss, threshold, networks ---------------------------------------------------------------------
@@ -186,7 +257,10 @@ def test_jobs_are_deterministic(tiny_avsync):
     runs = [train(job, data) for _ in range(2)]
     assert runs[0].history == runs[1].history and runs[0].test == runs[1].test
     assert [h["hard_fraction"] for h in runs[0].history] == [0.0, 0.25]
-    assert runs[0].job == job and runs[0].best_epoch == 1  # no selection: the last epoch
+    best = max(range(2), key=lambda e: (runs[0].history[e][SELECT], -e))  # the val-selected epoch (ties: earlier)
+    assert runs[0].job == job and runs[0].best_epoch == best
+    assert runs[0].val["auc_mean"] == runs[0].history[best][SELECT]
+    assert set(runs[0].auc_shift) == set(range(1, 21)) and all(0 <= a <= 1 for a in runs[0].auc_shift.values())
     for m in ("video", "audio"):
         for k, v in runs[0].state[m].items():
             assert torch.equal(v, runs[1].state[m][k]), k
@@ -214,11 +288,15 @@ def test_the_three_notebooks_smoke_in_a_chain(tmp_path):
     pre = run_stage.run("avts_pretrain", ["smoke=true", f"root={root}", "width=2", "dim=8"], reports)
     for name in ("table.md", "table.csv", "history.csv", "encoders.pt", "curves.png", "findings.md", "metrics.json"):
         assert (pre / name).exists(), name
+    for name in ("runs.csv", "auc_vs_shift.csv", "auc_vs_shift.png", "cues.md"):
+        assert (pre / name).exists(), name
     table = (pre / "table.md").read_text()
-    assert "ours (AV-Sync) sync acc, superhard" in table and "L3-style" in table and "without curriculum" in table
+    assert "ours (AV-Sync) AUC, superhard" in table and "L3-style" in table and "without curriculum" in table
+    assert "Holm p" in table
     probe = run_stage.run("avts_probe", ["smoke=true", f"root={root}", f"encoders={pre / 'encoders.pt'}"], reports)
     table = (probe / "table.md").read_text()
     assert "paper (UCF101) top-1" in table and "89" in table and "82.3" in table and "Δ vs scratch" in table
+    assert (probe / "agreement.csv").exists()
     assert json.loads((probe / "provenance.json").read_text())["embedded_data"] is True
 
 
@@ -248,3 +326,49 @@ def test_bad_params_are_named_before_anything_runs(tmp_path):
     p = avts_probe.PARAMS.check(run_stage.stage_params("avts_probe", [f"encoders={tmp_path / 'none.pt'}"]))
     with pytest.raises(ParamError, match=r"avts_probe\.encoders=.*file not found"):
         avts_probe.load_encoders(p)
+
+
+# --- the avts_probe tie (issue #29) ----------------------------------------------------------------
+
+def _probe(init, seed, acc, predictions):
+    state = None if init == "scratch" else {"w": torch.tensor([float(len(init))])}  # different per init
+    job = ProbeJob(init=init, modality="video", mode="linear", seed=seed, state=state)
+    return ProbeResult(job=job, val={"acc": acc}, test={"acc": acc}, best_epoch=None, predictions=predictions)
+
+
+def test_a_tie_is_told_apart_from_a_shared_probe_by_the_predictions():
+    from types import SimpleNamespace
+
+    from avlib.stages import avts_probe
+
+    p = SimpleNamespace(inits=["curriculum", "easy_only"])
+    chance = [_probe("curriculum", 0, 0.5, [0, 1, 2, 3]), _probe("easy_only", 0, 0.5, [0, 1, 3, 2]),
+              _probe("scratch", 0, 0.25, [0, 0, 0, 0])]
+    agree = avts_probe.agreement(chance, p)
+    row = agree[agree["other"] == "easy_only"].iloc[0]
+    assert row["acc_avts"] == row["acc_other"] and row["clips_predicted_differently"] == 0.5
+    assert "coincidence of counts" in avts_probe._tie_note(agree, "video", "linear", "easy_only")
+    same = [_probe("curriculum", 0, 0.5, [0, 1, 2, 3]), _probe("easy_only", 0, 0.5, [0, 1, 2, 3]),
+            _probe("scratch", 0, 0.25, [0, 0, 0, 0])]
+    assert "a bug" in avts_probe._tie_note(avts_probe.agreement(same, p), "video", "linear", "easy_only")
+    assert avts_probe._tie_note(agree, "video", "linear", "scratch") == ""  # accuracies differ: no tie
+    shared = [_probe("curriculum", 0, 0.5, [0, 1, 2, 3]), _probe("easy_only", 0, 0.5, [0, 1, 2, 3]),
+              _probe("scratch", 0, 0.25, [0, 0, 0, 0])]
+    shared[1].job = replace(shared[1].job, state=shared[0].job.state)  # a curriculum run selected before its switch
+    assert "same encoder weights" in avts_probe._tie_note(avts_probe.agreement(shared, p), "video", "linear",
+                                                          "easy_only")
+
+
+@pytest.mark.slow
+def test_different_encoders_give_different_linear_probes(tiny_avsync):
+    """The probe loads the encoder it is given: two different states, different features and predictions."""
+    data = {s: AVSync(tiny_avsync, s) for s in ("train", "val", "test")}
+    runs = [train(PretrainJob(schedule=s, seed=0, epochs=1, pairs_per_epoch=64, batch_size=32, net=SMALL), data)
+            for s in ("mixed", "easy_only")]
+    probes = [train(ProbeJob(init=r.job.schedule, modality="video", mode="linear", seed=0, state=r.state["video"],
+                             labelled_per_class=1, net=SMALL), data) for r in runs]
+    assert len(probes[0].predictions) == len(data["test"])
+    from avlib.tasks.avts.train import _encoder
+
+    feats = [_encoder(pr.job, data["train"]).eval().features(torch.randn(3, 1, 10, 16, 16)) for pr in probes]
+    assert not torch.allclose(feats[0], feats[1])

