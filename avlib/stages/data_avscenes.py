@@ -96,6 +96,11 @@ def generalization_line(results: list) -> str:
               "the probe's memorization rather than the data.")
 
 
+def probe_runs(results: list) -> pd.DataFrame:
+    """runs.csv: one row per modality probe (view, seed): its val and train accuracy overall and per group."""
+    return pd.DataFrame(results)
+
+
 def probe_verdict(results: list, margin: float) -> dict:
     """{group: {"right", "best wrong", "gap", "ok"}}: the right view's mean accuracy beats every wrong view's
     by at least `margin` (a fraction)."""

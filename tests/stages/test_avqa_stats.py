@@ -5,6 +5,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fixtures.music_avqa import write_fixture
 
@@ -64,8 +65,10 @@ def test_avqa_notebooks_smoke(tmp_path):
 
     data = tmp_path / "avscenes"
     out = run_stage.run("data_avscenes", ["smoke=true", f"root={data}"], tmp_path / "reports")
-    for name in ("splits.md", "modality_check.md", "examples.png", "findings.md", "metrics.json"):
+    for name in ("splits.md", "modality_check.md", "examples.png", "findings.md", "metrics.json", "runs.csv"):
         assert (out / name).exists(), name
+    probes = pd.read_csv(out / "runs.csv")  # one row per probe: view, seed, val and train accuracies
+    assert {"view", "seed", "overall", "train overall"} <= set(probes.columns)
     out = run_stage.run("avqa_stats", [f"root={data}"], tmp_path / "reports")
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["data"] == "AV-Scenes" and metrics["n_videos"] == 50
