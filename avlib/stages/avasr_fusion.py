@@ -48,8 +48,9 @@ PARAMS = Schema(
 
 
 # the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
-HEADLINE = ["audio/test_per", "visual/test_per", "concat/test_per", "bilinear/test_per", "factored/test_per",
-            "shared/test_per", "average/test_per", "*/test_frame_err"]
+# (<= 12 numbers: the fused models at the table's SNR; uni-modal rows and the sweep's levels are in metrics.json)
+HEADLINE = [f"{m}/{k}" for m in ("concat", "frozen", "bilinear", "factored", "shared", "average")
+            for k in ("test_frame_err", "test_per")]
 
 
 def check(p):

@@ -45,8 +45,8 @@ PARAMS = Schema(
 
 
 # the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
-HEADLINE = ["*/auc_easy", "*/auc_hard", "*/auc_superhard", "*/delta_auc_easy", "*/delta_auc_hard",
-            "*/delta_auc_superhard", "*/delta_auc_*_p_holm"]
+# (<= 12 numbers: the paired Δs against AVTS and their Holm p; each run's AUCs are in metrics.json)
+HEADLINE = ["*/delta_auc_easy", "*/delta_auc_hard", "*/delta_auc_superhard", "*/delta_auc_*_p_holm"]
 COMPARED = {"mixed": "the curriculum (AVTS vs AVTS without curriculum)", "easy_only": "AVTS vs L3-style"}
 
 
