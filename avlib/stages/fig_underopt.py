@@ -10,9 +10,6 @@ narrows that gap. OGM-GE's α and window are not knobs here: they are stage t1_f
 read from its `ogm_grid.csv`.
 """
 
-import re
-from pathlib import Path
-
 import matplotlib
 import matplotlib.pyplot as plt
 import matplotlib.ticker
@@ -35,6 +32,7 @@ from avlib.stages.shared.classify import (  # noqa: F401 - load_data, ...: the n
     model_kwargs,
     train_config,
 )
+from avlib.stages.shared.ogm_choice import chosen_ogm  # noqa: F401 - the notebook's stage.chosen_ogm
 from avlib.stages.shared.records import (  # noqa: F401 - write_runs: the notebook's stage.write_runs
     convergence,
     convergence_sentence,
@@ -70,35 +68,6 @@ def smoke(p):
     """Seconds, not minutes: one seed, two epochs (a curve needs two points), a few hundred samples."""
     p.seeds, p.epochs = p.seeds[:1], min(p.epochs, 2)
     return p
-
-
-# --- OGM-GE as stage t1_fusion chose it ------------------------------------------------------------
-
-# t1_fusion labels its grid points "α=<alpha>, window=<fraction of the epochs>" (ogm_grid_specs);
-# tests/test_fig_underopt.py parses t1_fusion's own labels, so a change there fails a test, not this stage.
-_SETTING = re.compile(r"α=(?P<alpha>[0-9.eE+-]+), window=(?P<window>[0-9.eE+-]+)")
-
-
-def chosen_ogm(path, *, epochs: int, params: str = "conv") -> OGMConfig:
-    """The OGM-GE setting stage t1_fusion chose on val (the `chosen` row of its ogm_grid.csv), with the
-    window, a fraction of the epochs, mapped onto `epochs` as t1_fusion does (ends at round(w * epochs))."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing. fig_underopt uses the OGM-GE α and window that stage t1_fusion "
-                                "chose on val, read from this file; run `dvc repro t1_fusion` first")
-    grid = pd.read_csv(path)
-    if not {"setting", "chosen"} <= set(grid.columns):
-        raise ValueError(f"{path}: expected columns 'setting' and 'chosen' (t1_fusion's ogm_grid); got "
-                         f"{list(grid.columns)}. Re-run `dvc repro t1_fusion`")
-    rows = grid[grid["chosen"].astype(str) == "True"]
-    if len(rows) != 1:
-        raise ValueError(f"{path}: expected exactly one row with chosen=True, found {len(rows)}")
-    setting = rows["setting"].iloc[0]
-    match = _SETTING.fullmatch(str(setting))
-    if match is None:
-        raise ValueError(f"{path}: chosen setting {setting!r} is not of the form 'α=<alpha>, window=<fraction>'")
-    alpha, window = float(match["alpha"]), float(match["window"])
-    return OGMConfig(alpha=alpha, start_epoch=0, end_epoch=max(1, round(window * epochs)), params=params)
 
 
 def specs(fusion: str, ogm: OGMConfig) -> list:

@@ -5,10 +5,11 @@ import itertools
 from dataclasses import replace
 
 import pandas as pd
+import torch
 
 from avlib.balance import METHODS, method_config
 from avlib.core.metrics import mean_ci
-from avlib.core.params import Bool, Choice, Int, ListOf, ParamError, Schema, Str, device
+from avlib.core.params import Bool, Choice, Float, Int, ListOf, ParamError, Schema, Str, device
 from avlib.data.registry import display_name
 from avlib.models.fusion import FUSIONS
 from avlib.report import format_ci, ours_column, paper_column
@@ -22,6 +23,7 @@ from avlib.stages.shared.classify import (  # noqa: F401 - load_data, ...: the n
     model_kwargs,
     train_config,
 )
+from avlib.stages.shared.ogm_choice import chosen_ogm
 from avlib.stages.shared.records import (  # noqa: F401 - write_runs: the notebook's stage.write_runs
     OPTIMISM,
     TEST_SELECTED,
@@ -38,14 +40,23 @@ from avlib.stages.shared.records import (  # noqa: F401 - write_runs: the notebo
 from avlib.stages.shared.runs import group_runs
 from avlib.stages.shared.stats import format_p, holm_verdict, paired_difference
 from avlib.tasks.classify.engine import SELECTION_RULE, margin_sentence, run_specs, selection_grid, selection_margin
-from avlib.tasks.classify.runs import RunSpec
+from avlib.tasks.classify.fit import split_metrics
+from avlib.tasks.classify.runs import RunJob, RunResult, RunSpec
 
 PLAIN = "concat"  # the row without a balancing method: the fusion trained jointly, as it is
+# Methods whose setting is not chosen here: OGM-GE's α and window are t1_fusion's choice on val (four α over two
+# selection seeds, read from its ogm_grid.csv), so every OGM-GE row of the talk runs at one setting.
+FROM_T1 = ("ogm_ge",)
 # Controls with no knob of their own: OGM-GE's chosen config with one half switched off, so GE's and OGM's
 # shares of OGM-GE's effect show at the same α and window (the paper has no such rows).
 DERIVED = {"ge_only": lambda ogm_ge: replace(ogm_ge, modulate=False),
            "ogm_at_ogm_ge_alpha": lambda ogm_ge: replace(ogm_ge, ge=False)}
-ROW_NAMES = {PLAIN: "Concatenation (ours)", "modality_drop_audio": "Modality-Drop (audio)",
+# The late-fusion ensemble: an audio-only and a visual-only model trained apart (each at the uni-modal lr chosen
+# on val), their class probabilities averaged. A row built from two runs per seed (`late_fusion`), not a method.
+LATE = "late_fusion"
+LATE_PARTS = ("audio_only", "visual_only")
+ROW_NAMES = {PLAIN: "Concatenation (ours)", LATE: "Late fusion (uni-modal ensemble) *",
+             "modality_drop_audio": "Modality-Drop (audio)",
              "modality_drop_visual": "Modality-Drop (visual)", "gradient_blending": "Grad-Blending", "ogm": "OGM",
              "ogm_ge": "OGM-GE", "ge_only": "GE alone (control) *", "ogm_at_ogm_ge_alpha": "OGM (at OGM-GE's α)",
              "opm": "OPM *", "agm": "AGM *", "mmpareto": "MMPareto *",
@@ -61,8 +72,9 @@ PAPER_DATASETS = {"CREMA-D": "cremad_acc", "Kinetics-Sounds": "ks_acc"}
 
 # the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
 HEADLINE = ["concat/acc", "ogm_ge/acc", "ogm_ge/delta_acc", "ogm_ge/delta_acc_p_holm", "ge_only/delta_acc",
-            "mmpareto/delta_acc", "mmpareto/delta_acc_p_holm", "three_loss_sum/delta_acc", "concat/test_selection_gap",
-            "convergence_check/late_share"]  # at most 12 numbers: what `dvc exp show` can compare at a glance
+            "mmpareto/delta_acc", "mmpareto/delta_acc_p_holm", "three_loss_sum/delta_acc", "late_fusion/delta_acc",
+            "concat/test_selection_gap", "convergence_check/late_share"]
+# (at most 12 numbers: what `dvc exp show` can compare at a glance)
 
 
 def _grids(value):
@@ -89,9 +101,10 @@ PART = ("ogmge", 3)  # where the reports site shows it: part of the talk, order 
 PARAMS = Schema(
     "t3_imbalance",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=2), fusion=Choice(*FUSIONS),
-    rows=ListOf(Choice(PLAIN, *METHODS, *DERIVED)), paper_only_rows=ListOf(Choice("MLA", "MMPareto"), min_len=0),
-    **TRAIN_FIELDS,
-    grids=_grids, selection_seeds=ListOf(Int(min=0)),
+    rows=ListOf(Choice(PLAIN, *METHODS, *DERIVED, LATE)),
+    paper_only_rows=ListOf(Choice("MLA", "MMPareto"), min_len=0),
+    **TRAIN_FIELDS, lr_unimodal=Float(positive=True),
+    grids=_grids, selection_seeds=ListOf(Int(min=0)), ogm_grid=Str(), ogm_params=Choice("conv", "all"),
     device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0), ddp=Int(min=0),
     loader=LOADER_FIELD,
 )
@@ -104,7 +117,10 @@ def check(p):
                          f"{p.seeds} (the tuned runs must not be reported ones; {shared} in both)")
     if PLAIN not in p.rows:
         raise ParamError(f"t3_imbalance.rows={p.rows}: expected {PLAIN!r} among them (every Δ is paired with it)")
-    missing = [r for r in p.rows if r != PLAIN and r not in DERIVED and r not in p.grids]
+    missing = [r for r in p.rows if r not in (PLAIN, LATE, *FROM_T1, *DERIVED) and r not in p.grids]
+    if set(FROM_T1) & set(p.grids):
+        raise ParamError(f"t3_imbalance.grids: {sorted(set(FROM_T1) & set(p.grids))} take the setting stage t1_fusion "
+                         f"chose on val over its selection seeds (`ogm_grid`: {p.ogm_grid}); remove the grid")
     if any(r in DERIVED for r in p.rows) and "ogm_ge" not in p.rows:
         raise ParamError(f"t3_imbalance.rows={p.rows}: the controls {sorted(DERIVED)} take OGM-GE's chosen "
                          "setting; expected 'ogm_ge' among the rows")
@@ -143,7 +159,7 @@ def grid_specs(p) -> list:
     """One spec per (method row, grid point), labelled '<method>|<option>=<value>,...'."""
     specs = []
     for name in p.rows:
-        if name == PLAIN or name in DERIVED or len(grid_points(p.grids[name])) == 1:
+        if name in (PLAIN, LATE, *FROM_T1) or name in DERIVED or len(grid_points(p.grids[name])) == 1:
             continue  # nothing to choose: a control takes OGM-GE's choice, a one-point grid is its own choice
         for point in grid_points(p.grids[name]):
             setting = ",".join(f"{k}={v}" for k, v in point.items()) or "defaults"
@@ -158,7 +174,9 @@ def choose_methods(p, data, train, model) -> tuple[pd.DataFrame, dict]:
     val_audio_acc, val_visual_acc (means), chosen."""
     specs = grid_specs(p)
     fixed = {name: method_config(name, **grid_points(p.grids[name])[0], **run_schedule(p, name)) for name in p.rows
-             if name != PLAIN and name not in DERIVED and len(grid_points(p.grids[name])) == 1}
+             if name not in (PLAIN, LATE, *FROM_T1) and name not in DERIVED and len(grid_points(p.grids[name])) == 1}
+    if "ogm_ge" in p.rows:
+        fixed["ogm_ge"] = chosen_ogm(p.ogm_grid, epochs=p.epochs, params=p.ogm_params)
     if not specs:
         return pd.DataFrame(columns=["method", "setting", "val_acc", "chosen"]), fixed
     runs = run_specs(specs, p.selection_seeds, data, train=train, model=model, probe=False, workers=p.workers,
@@ -184,11 +202,57 @@ def margins(grid: pd.DataFrame) -> dict:
 
 
 def table_specs(p, chosen: dict) -> list:
+    """One spec per row; the late-fusion row is two runs, labelled 'late_fusion|audio_only' and
+    'late_fusion|visual_only', that keep their class probabilities (`late_fusion` combines them)."""
     configs = chosen | {name: DERIVED[name](chosen["ogm_ge"]) for name in p.rows if name in DERIVED}
-    return [RunSpec(name, p.fusion, configs.get(name)) for name in p.rows]
+    specs = []
+    for name in p.rows:
+        if name == LATE:
+            specs += [RunSpec(f"{LATE}|{kind}", kind, keep_outputs=True) for kind in LATE_PARTS]
+        else:
+            specs.append(RunSpec(name, p.fusion, configs.get(name)))
+    return specs
+
+
+def late_fusion(runs: list) -> tuple[list, list]:
+    """(table runs, the ensemble's parts): each seed's 'late_fusion|audio_only' and '|visual_only' runs replaced
+    by one `late_fusion` run whose val and test metrics are those of the mean of the two models' class
+    probabilities, each model at its own val-selected epoch. The ensemble's probes are its parts' (each encoder
+    trained alone), its CPU time their sum, its best epoch the later of theirs; it has no per-epoch history
+    (no ρ, no test-selected epoch: blank cells). The parts go to runs.csv as the runs they are."""
+    parts = [r for r in runs if r.label.startswith(f"{LATE}|")]
+    table = [r for r in runs if not r.label.startswith(f"{LATE}|")]
+    by_seed = {}
+    for r in parts:
+        by_seed.setdefault(r.seed, {})[r.kind] = r
+    for seed, pair in by_seed.items():
+        if set(pair) != set(LATE_PARTS):
+            raise ValueError(f"late fusion at seed {seed}: expected runs {LATE_PARTS}, got {sorted(pair)}")
+        audio, visual = pair["audio_only"], pair["visual_only"]
+        metrics = {}
+        for split in ("val", "test"):
+            labels = audio.outputs[f"{split}_labels"]
+            if not torch.equal(labels, visual.outputs[f"{split}_labels"]):
+                raise ValueError(f"late fusion at seed {seed}: the two models' {split} labels differ")
+            mean = (audio.outputs[split] + visual.outputs[split]) / 2
+            metrics[split] = split_metrics(mean.log(), labels, audio.outputs[split], visual.outputs[split])
+        job = RunJob(RunSpec(LATE, LATE), seed, audio.job.config, audio.job.model)
+        table.append(RunResult(job=job, val=metrics["val"], test=metrics["test"],
+                               best_epoch=max(audio.best_epoch, visual.best_epoch), history=[],
+                               wall_s=audio.wall_s + visual.wall_s, cpu_s=audio.cpu_s + visual.cpu_s,
+                               probe={s: {"audio": audio.probe[s].get("audio"), "visual": visual.probe[s].get("visual")}
+                                      for s in ("val", "test")}))
+    return table, parts
 
 
 # --- table, metrics, history -------------------------------------------------------------------------
+
+
+def setting(run) -> str:
+    """A row's setting in words: its method's, the late-fusion ensemble's recipe, or nothing (plain)."""
+    if run.label == LATE:
+        return "audio-only + visual-only trained apart, probabilities averaged"
+    return run.method.describe() if run.method is not None else ""
 
 
 def _acc(group, key="acc"):
@@ -196,7 +260,7 @@ def _acc(group, key="acc"):
 
 
 def last_rho(group) -> str:
-    values = [r.history[-1]["rho_audio"] for r in group if "rho_audio" in r.history[-1]]
+    values = [r.history[-1]["rho_audio"] for r in group if r.history and "rho_audio" in r.history[-1]]
     return format_ci(values, scale=1.0, digits=2) if values else ""
 
 
@@ -236,7 +300,7 @@ def imbalance_table(runs: list, *, p, reference: pd.DataFrame, benchmark: pd.Dat
         probe = {m: [r.probe["test"][m] for r in group if m in r.probe["test"]] for m in ("audio", "visual")}
         row = {
             "method": ROW_NAMES.get(name, name),
-            "setting": group[0].method.describe() if group[0].method is not None else "",
+            "setting": setting(group[0]),
             ours_column(p.dataset, "acc"): format_ci(_acc(group)),
             ours_column(p.dataset, "mAP"): format_ci(_acc(group, "map")),
             "Δ acc vs Concatenation (paired)": str(deltas[name]) if name in deltas else "",
@@ -280,8 +344,12 @@ def table_note(p) -> str:
             "(ResNet-18, best epoch chosen on TEST, one run per number; its 'OGM' row is OGM-GE, trained with AdamW, "
             "whose per-parameter normalisation largely cancels OGM's scaling of the gradient). Concatenation (ours) "
             "is our concat fusion trained plainly; BalanceBenchmark's 'Baseline' beside it is its own plain model. "
+            "OGM-GE's α and window: stage t1_fusion's choice on val over its selection seeds (its ogm_grid.md). "
             "Controls: GE alone = OGM-GE's noise with k = 1; OGM at OGM-GE's α = OGM-GE without the noise; both at "
-            "OGM-GE's chosen α and window. Three-loss sum = MMPareto's model and loss without the Pareto step. "
+            "OGM-GE's α and window. Late fusion = an audio-only and a visual-only model trained apart (uni-modal lr "
+            f"{p.lr_unimodal:g}), each at its own val-selected epoch, their class probabilities averaged (no "
+            "per-epoch history: no ρ and no test-selected epoch). Three-loss sum = MMPareto's model and loss "
+            "without the Pareto step. "
             "MLA-reduced: see avlib/balance/mla.py (alternation across mini-batches; test-time fusion = the sum "
             "of the shared head's uni-modal logits, not the paper's entropy weighting). "
             "– = not reported there. Published numbers are other datasets and setups: compare orderings, "
@@ -295,10 +363,16 @@ def grid_note(p, chosen: dict) -> str:
             f"spread (max − min). Chosen: {picked}. {SELECTION_RULE}")
 
 
-def run_metrics(runs: list) -> dict:
+def trained(runs: list, parts=()) -> list:
+    """The runs that trained (the convergence check's population): every table run with a per-epoch history
+    (the late-fusion ensemble has none) and the ensemble's parts."""
+    return [r for r in runs if r.history] + list(parts)
+
+
+def run_metrics(runs: list, parts=()) -> dict:
     """DVC metrics: {label: {acc, acc_ci95, map, <m>_probe, delta_acc, delta_acc_ci95, delta_acc_wins,
     delta_acc_p, delta_acc_p_holm, delta_acc_resolved, acc_best_test_epoch, test_selection_gap, time_ratio}} in
-    percent, from test; "convergence_check": the best-val-epoch check over every run."""
+    percent, from test; "convergence_check": the best-val-epoch check over every trained run (`trained`)."""
     out, groups = {}, group_runs(runs)
     deltas = method_deltas(groups)
     adjusted = holm_family(deltas)
@@ -325,7 +399,7 @@ def run_metrics(runs: list) -> dict:
             entry["delta_acc_resolved"] = resolved(d, adjusted[label])
         entry["time_ratio"] = round(time_ratio(group, groups[PLAIN]), 3)
         out[label] = entry | optimism_metrics(group)
-    out["convergence_check"] = convergence(runs_frame(runs))
+    out["convergence_check"] = convergence(runs_frame(trained(runs, parts)))
     return out
 
 
@@ -370,8 +444,60 @@ def gblend_sentence(group: list, plain: list) -> str:
             "avlib/balance/gblend.py).")
 
 
+def late_sentence(group: list, parts: list, plain: list, d, adjusted: float, n: int) -> str:
+    """The late-fusion ensemble against joint training: each part's own test accuracy, the ensemble's, and the
+    paired Δ with Concatenation (does training the modalities together beat training them apart?)."""
+    acc = {kind: mean_ci([100 * r.test["acc"] for r in parts if r.kind == kind])[0] for kind in LATE_PARTS}
+    ens = mean_ci([100 * r.test["acc"] for r in group])[0]
+    base = mean_ci([100 * r.test["acc"] for r in plain])[0]
+    verdict = ("joint training beats training the modalities apart" if resolved(d, adjusted) and d.mean > 0 else
+               "training the modalities apart beats joint training" if resolved(d, adjusted) else
+               "joint training and the ensemble of separately trained models are not told apart at these seeds")
+    return (f"- Late fusion (an audio-only model at {acc['audio_only']:.1f}% and a visual-only model at "
+            f"{acc['visual_only']:.1f}%, trained apart, their probabilities averaged): {ens:.1f}% against "
+            f"Concatenation's {base:.1f}%, Δ {d} ({holm_verdict(adjusted, n)}): {verdict}. The imbalance literature's "
+            "point of reference: a joint model that does not beat this ensemble has not used the second modality "
+            "better than two separate models do.")
+
+
+def starvation_sentence(group: list) -> str:
+    """Why Grad-Blending's heads were starved: every (run, estimate, head) whose weight fell below
+    `starve_below`, by cause read off the same estimate's logs — G <= 0 (the branch's held-out loss rose over
+    its copy's super-epoch: the paper's weight G/O^2 is then 0 by construction), else the head's OGR |O|/G the
+    largest of the three (the blend's own reason), else neither (a head starved while another had a worse OGR:
+    G/O^2 also shrinks with a large G at a given OGR)."""
+    h = history_frame(group)
+    if "gblend_starved_fused" not in h or h["gblend_starved_fused"].isna().all():
+        return "- Grad-Blending: no estimate of its weights, so no head could be starved."
+    heads = ("fused", "audio", "visual")
+    est = h[h["gblend_starved_fused"].notna()].drop_duplicates(
+        ["seed"] + [f"gblend_G_{k}" for k in heads] + [f"gblend_O_{k}" for k in heads])  # one row per estimate
+    causes = {"G <= 0": 0, "largest OGR": 0, "neither": 0}
+    for _, row in est.iterrows():
+        ogr = {k: row[f"gblend_ogr_{k}"] for k in heads}
+        for k in heads:
+            if row[f"gblend_starved_{k}"] < 0.5:
+                continue
+            if row[f"gblend_G_{k}"] <= 0:
+                causes["G <= 0"] += 1
+            elif ogr[k] >= max(ogr.values()):
+                causes["largest OGR"] += 1
+            else:
+                causes["neither"] += 1
+    total = sum(causes.values())
+    if not total:
+        return f"- Grad-Blending: no head was starved in {len(est)} estimates."
+    share = {k: f"{v} ({v / total:.0%})" for k, v in causes.items()}
+    return (f"- Why Grad-Blending's heads were starved ({total} starved head-estimates over {len(est)} estimates of "
+            f"{len(group)} runs; history.csv): the branch's held-out loss rose over its copy's super-epoch (G <= 0, so "
+            f"the paper's weight G/O² is 0) in {share['G <= 0']}; its OGR |O|/G was the largest of the three in "
+            f"{share['largest OGR']}; neither in {share['neither']}. Every starvation is the paper's formula "
+            "applied to that estimate (never a clamp); what makes it frequent here is G measured over a short copy "
+            "run on a small held-out split.")
+
+
 def findings(runs: list, *, p, reference: pd.DataFrame, benchmark: pd.DataFrame,
-             grid: pd.DataFrame | None = None) -> str:
+             grid: pd.DataFrame | None = None, parts=()) -> str:
     """What the table shows on our data, next to what the paper and BalanceBenchmark report (read from files);
     with `grid` (choose_methods'), how clearly val chose each method's setting."""
     g = group_runs(runs)
@@ -393,7 +519,7 @@ def findings(runs: list, *, p, reference: pd.DataFrame, benchmark: pd.DataFrame,
         gain = paper_value(reference, label, "CREMA-D")
         base = paper_value(reference, PLAIN, "CREMA-D")
         paper = "; not in the paper's table" if gain is None or base is None else f"; paper: {gain - base:+.1f}"
-        lines.append(f"  - {ROW_NAMES.get(label, label)} ({group[0].method.describe()}): Δ {d} — "
+        lines.append(f"  - {ROW_NAMES.get(label, label)} ({setting(group[0])}): Δ {d} — "
                      f"{holm_verdict(adjusted[label], n)}"
                      f"{paper}; time {time_ratio(group, plain):.2f}× Concatenation.")
     helps = [ROW_NAMES.get(k, k) for k, d in deltas.items() if resolved(d, adjusted[k]) and d.mean > 0]
@@ -408,8 +534,11 @@ def findings(runs: list, *, p, reference: pd.DataFrame, benchmark: pd.DataFrame,
         lines.append(f"- Of the talk's rows, the largest mean gain here is {ROW_NAMES[best]}'s "
                      f"({deltas[best].mean:+.1f}); "
                      f"{'it is' if best == 'ogm_ge' else 'OGM-GE is not'} the best of them on {name}.")
+    if LATE in g and parts:
+        lines.append(late_sentence(g[LATE], parts, plain, deltas[LATE], adjusted[LATE], n))
     if "gradient_blending" in g:
         lines.append(gblend_sentence(g["gradient_blending"], plain))
+        lines.append(starvation_sentence(g["gradient_blending"]))
     if "ogm_ge" in g:
         d = paired_difference([r.probe["test"]["visual"] for r in g["ogm_ge"]],
                               [r.probe["test"]["visual"] for r in plain])
@@ -441,7 +570,7 @@ def findings(runs: list, *, p, reference: pd.DataFrame, benchmark: pd.DataFrame,
     if grid is not None:
         for method, m in margins(grid).items():
             lines.append(f"- Choice of {ROW_NAMES.get(method, method)}'s setting on val: " + margin_sentence(m))
-    lines.append("- " + convergence_sentence(convergence(runs_frame(runs))))
+    lines.append("- " + convergence_sentence(convergence(runs_frame(trained(runs, parts)))))
     lines += ["", "Δ: per-seed paired differences (mean ± 95% t-interval, wins/seeds). Resolved: the two-sided "
               "paired-t p-value, Holm-adjusted over every method's comparison with Concatenation in the table, is "
               "below 0.05; anything else is not a finding. " + SELECTION_RULE]

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 import run_stage
 import yaml
@@ -154,3 +155,87 @@ def test_selection_seeds_must_be_outside_the_reported_seeds():
     with pytest.raises(ParamError, match=r"t3_imbalance\.selection_seeds=\[1, 100\]: expected seeds outside"):
         stage.PARAMS.check(raw | {"selection_seeds": [1, 100]})
     assert stage.PARAMS.check(raw).selection_seeds == raw["selection_seeds"]
+
+
+def _part(kind, seed, val_probs, test_probs, labels, best_epoch, cpu):
+    import torch
+
+    spec = RunSpec(f"late_fusion|{kind}", kind, keep_outputs=True)
+    outputs = {"val": torch.tensor(val_probs), "val_labels": torch.tensor(labels),
+               "test": torch.tensor(test_probs), "test_labels": torch.tensor(labels)}
+    modality = kind.removesuffix("_only")
+    return RunResult(job=RunJob(spec, seed, TrainConfig()), val={"acc": 0.0}, test={"acc": 0.0}, best_epoch=best_epoch,
+                     history=[{"epoch": 0, "val_acc": 0.0}] * (best_epoch + 1), cpu_s=cpu, outputs=outputs,
+                     probe={"val": {modality: 0.5}, "test": {modality: 0.6 if modality == "audio" else 0.3}})
+
+
+def test_late_fusion_averages_the_two_models_probabilities_per_seed():
+    # 3 samples, 2 classes; labels 0, 1, 1. Audio is right on samples 0 and 1, visual on 1 and 2: the average
+    # follows the more confident model: sample 0 (0.9 and 0.4 for class 0 -> 0.65), sample 2 (0.4 and 0.7 for
+    # class 1 -> 0.55): 3 of 3, though each model alone has 2 of 3.
+    audio = [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]
+    visual = [[0.4, 0.6], [0.3, 0.7], [0.3, 0.7]]
+    labels = [0, 1, 1]
+    concat = _run("concat", None, 0, 0.5, 10.0)
+    parts = [_part("audio_only", 0, audio, audio, labels, 4, 3.0),
+             _part("visual_only", 0, visual, visual, labels, 7, 2.0)]
+    table, kept = stage.late_fusion([concat, *parts])
+    assert kept == parts and [r.label for r in table] == ["concat", "late_fusion"]
+    late = table[1]
+    assert late.test["acc"] == pytest.approx(1.0) and late.val["acc"] == pytest.approx(1.0)
+    assert late.test["audio_acc"] == pytest.approx(2 / 3, abs=1e-6)
+    assert late.test["visual_acc"] == pytest.approx(2 / 3, abs=1e-6)
+    assert (late.best_epoch, late.cpu_s, late.history) == (7, 5.0, [])  # the later part's epoch; both parts' time
+    assert late.probe["test"] == {"audio": 0.6, "visual": 0.3}  # each encoder trained alone
+    assert stage.setting(late).startswith("audio-only + visual-only")
+    # the convergence check counts the trained runs (the parts), never the history-less ensemble
+    assert [r.label for r in stage.trained(table, kept)] == ["concat", "late_fusion|audio_only",
+                                                             "late_fusion|visual_only"]
+    with pytest.raises(ValueError, match="seed 0: expected runs"):
+        stage.late_fusion([concat, parts[0]])
+
+
+def test_late_fusion_specs_are_two_uni_modal_runs_that_keep_their_outputs():
+    p = SimpleNamespace(**vars(P))
+    p.rows = ["concat", "late_fusion"]
+    specs = stage.table_specs(p, {})
+    assert [(s.label, s.kind, s.keep_outputs) for s in specs] == [
+        ("concat", "concat", False), ("late_fusion|audio_only", "audio_only", True),
+        ("late_fusion|visual_only", "visual_only", True)]
+
+
+def test_ogm_ge_takes_t1s_choice_and_refuses_a_grid_of_its_own():
+    from avlib.core.params import ParamError
+
+    raw = yaml.safe_load(PARAMS_YAML.read_text())["t3_imbalance"]
+    with pytest.raises(ParamError, match=r"t3_imbalance\.grids: \['ogm_ge'\] take the setting stage t1_fusion"):
+        stage.PARAMS.check(raw | {"grids": {**raw["grids"], "ogm_ge": {"alpha": [0.1]}}})
+    p = stage.PARAMS.check(raw)
+    _, chosen = stage.choose_methods(SimpleNamespace(**{**vars(p), "rows": ["concat", "ogm_ge"]}), {}, None, None)
+    t1 = pd.read_csv(Path(__file__).resolve().parents[2] / p.ogm_grid)
+    alpha = float(t1[t1["chosen"]]["setting"].iloc[0].split(",")[0].removeprefix("α="))
+    assert chosen["ogm_ge"].alpha == alpha and chosen["ogm_ge"].ge
+
+
+def test_starvation_is_attributed_to_g_or_to_the_largest_ogr():
+    import math
+
+    def epoch(e, w, g, o):
+        row = {"epoch": e, **{f"w_{k}": w[i] for i, k in enumerate(("fused", "audio", "visual"))}}
+        for i, k in enumerate(("fused", "audio", "visual")):
+            row |= {f"gblend_G_{k}": g[i], f"gblend_O_{k}": o[i], f"gblend_ogr_{k}": abs(o[i]) / max(g[i], 1e-8),
+                    f"gblend_starved_{k}": float(w[i] < 1 / 30)}
+        return row
+
+    history = [{"epoch": 0, "w_fused": 1 / 3, "w_audio": 1 / 3, "w_visual": 1 / 3, "gblend_starved_fused": math.nan},
+               epoch(1, (0.0, 0.5, 0.5), (-0.2, 0.1, 0.1), (0.02, 0.02, 0.02)),   # fused: G <= 0
+               epoch(2, (0.0, 0.5, 0.5), (-0.2, 0.1, 0.1), (0.02, 0.02, 0.02)),   # the same estimate, not recounted
+               epoch(3, (0.5, 0.49, 0.01), (0.1, 0.1, 0.1), (0.01, 0.01, 0.1)),  # visual: the largest OGR
+               epoch(4, (0.97, 0.01, 0.02), (1.0, 0.1, 0.1), (0.01, 0.05, 0.02))]  # audio: largest; visual: neither
+    gblend = method_config("gradient_blending", super_epoch=1)
+    run = RunResult(job=RunJob(RunSpec("gradient_blending", "concat", gblend), 0, TrainConfig()), val={"acc": 0.5},
+                    test={"acc": 0.5}, best_epoch=0, history=history)
+    text = stage.starvation_sentence([run])
+    assert "(4 starved head-estimates over 3 estimates of 1 runs" in text
+    assert "G/O² is 0) in 1 (25%)" in text and "largest of the three in 2 (50%)" in text
+    assert "neither in 1 (25%)" in text

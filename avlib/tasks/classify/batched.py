@@ -28,7 +28,14 @@ from avlib.tasks.classify.fit import (
     test_record,
     train_step,
 )
-from avlib.tasks.classify.runs import RunResult, build_run, epoch_probes, probe_encoders, run_data
+from avlib.tasks.classify.runs import (
+    RunResult,
+    build_run,
+    class_probabilities,
+    epoch_probes,
+    probe_encoders,
+    run_data,
+)
 from avlib.tasks.result import BestEpoch
 
 
@@ -196,7 +203,8 @@ def run_batched(groups: list, data, progress) -> list[RunResult]:
             fits = fit_stacked(nets, spec.method, run_data(data, spec.method), seeds, config, epoch_callback=callback)
             for job, net, fitted in zip(jobs, nets, fits, strict=True):
                 probes = probe_encoders(net, data, device) if job.probe else {"val": {}, "test": {}}
-                results.append(RunResult.of(job, fitted, probes))
+                outputs = class_probabilities(net, data, device) if spec.keep_outputs else None
+                results.append(RunResult.of(job, fitted, probes, outputs))
         finally:
             torch.use_deterministic_algorithms(False)
     return results

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from avlib.core.runtime import pick_device, seed_everything
+from avlib.data.loader import make_loader
 from avlib.models import build_classifier
-from avlib.tasks.classify.fit import FitResult, TrainConfig, fit
+from avlib.tasks.classify.fit import FitResult, TrainConfig, fit, predict
 from avlib.tasks.classify.probe import linear_probe
 from avlib.tasks.result import Result
 
@@ -21,12 +22,15 @@ class RunSpec:
     """One row of a results table: a label, a model kind and (optionally) a balancing method's config
     (`avlib.balance`, e.g. `OGMConfig(alpha=0.3)`); every seed of the row trains the same spec.
     `probe_every_epoch`: also probe each encoder on val after every epoch (`epoch_probes`), logged in the
-    history as probe_<modality>_val; training itself is unchanged."""
+    history as probe_<modality>_val; training itself is unchanged. `keep_outputs`: also keep the selected
+    model's class probabilities on val and test (`RunResult.outputs`), for a table row built from several runs'
+    predictions (a late-fusion ensemble); training is unchanged."""
 
     label: str
     kind: str
     method: object | None = None
     probe_every_epoch: bool = False
+    keep_outputs: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,13 @@ class RunResult(Result):
     """`Result` (val, test, best_epoch, history, wall_s, cpu_s of `fit`) and the encoders' linear probes."""
 
     probe: dict = field(default_factory=lambda: {"val": {}, "test": {}})  # {"val": {"audio": acc, ..}, "test": ..}
+    # RunSpec.keep_outputs: {"val": (n, K) probabilities, "val_labels": (n,), "test": ..., "test_labels": ...}
+    outputs: dict = field(default_factory=dict)
 
     @classmethod
-    def of(cls, job: RunJob, fitted: FitResult, probe: dict) -> "RunResult":
+    def of(cls, job: RunJob, fitted: FitResult, probe: dict, outputs: dict | None = None) -> "RunResult":
         return cls(job=job, val=fitted.val, test=fitted.test, best_epoch=fitted.best_epoch, history=fitted.history,
-                   wall_s=fitted.wall_s, cpu_s=fitted.cpu_s, probe=probe)
+                   wall_s=fitted.wall_s, cpu_s=fitted.cpu_s, probe=probe, outputs=outputs or {})
 
     # the job's spec, read through (table rows are grouped by label, paired by seed)
     label = property(lambda self: self.job.spec.label)
@@ -116,6 +122,16 @@ def probe_encoders(net, data: dict, device) -> dict:
     return probes
 
 
+def class_probabilities(net, data: dict, device, splits=("val", "test")) -> dict:
+    """{split: (n, K) softmax of the model's logits, f"{split}_labels": (n,)} in the model's current (selected)
+    state, eval mode: what `RunSpec.keep_outputs` keeps."""
+    out = {}
+    for split in splits:
+        p = predict(net, make_loader(data[split], batch_size=256, shuffle=False), device)
+        out[split], out[f"{split}_labels"] = p["logits"].float().softmax(-1), p["labels"]
+    return out
+
+
 def epoch_probes(data: dict, device):
     """`fit`'s epoch callback for `RunSpec.probe_every_epoch`: (model, epoch) -> {"probe_<m>_val": acc}, the
     val accuracy of the same linear probe as `probe_encoders` (fit on train) on each encoder present, at
@@ -143,9 +159,10 @@ def train(job: RunJob, data: dict, *, device=None) -> RunResult:
                      desc=f"{spec.label} s{job.seed}", epoch_callback=callback)
         # the probe reads the whole train split, whatever the method held out
         probes = probe_encoders(net, data, pick_device(config.device)) if job.probe else {"val": {}, "test": {}}
+        outputs = class_probabilities(net, data, pick_device(config.device)) if spec.keep_outputs else None
     finally:
         torch.use_deterministic_algorithms(False)  # leave the process as we found it
-    return RunResult.of(job, fitted, probes)
+    return RunResult.of(job, fitted, probes, outputs)
 
 
 _train = train  # for run_one and run_classifier, whose keyword `train` (a TrainConfig) hides the function
