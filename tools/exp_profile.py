@@ -69,7 +69,8 @@ def runs(stage: str, p: dict) -> int:
         return len(p["alpha_grid"]) * len(p["window_grid"]) * selection + (len(p["rows"]) + len(two)) * seeds + main
     if stage == "t3_imbalance":  # each method's cartesian grid with 2+ points at each selection seed, then rows
         points = [math.prod(len(v) for v in (options or {}).values()) for options in p["grids"].values()]
-        return sum(n for n in points if n > 1) * selection + len(p["rows"]) * seeds
+        late = p["rows"].count("late_fusion")  # the late-fusion row trains two uni-modal models per seed
+        return sum(n for n in points if n > 1) * selection + (len(p["rows"]) + late) * seeds
     if stage == "fig_underopt":
         return 4 * seeds  # audio-only, visual-only, fusion, fusion + OGM-GE (+ probes each epoch: not counted)
     raise ValueError(stage)

@@ -31,6 +31,7 @@ PARTS = [
     ("avts", "AVTS", "Korbar et al., Cooperative Learning of Audio and Video Models from Self-Supervised "
                      "Synchronization, NeurIPS 2018"),
     ("avasr", "AV-ASR", "audio-visual speech recognition with bilinear audio-visual fusion"),
+    ("checks", "Checks across the pipeline", "how far every training stage's runs converged"),
     ("other", "Other stages", "stages the site does not place in the talk (yet)"),
 ]
 FIGURE_DPI = 130  # avlib.report.save_figure's; a PNG that says otherwise (pHYs) is drawn at its own

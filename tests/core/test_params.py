@@ -144,7 +144,9 @@ def t3() -> dict:
 def test_the_t3_imbalance_section_passes_and_has_a_grid_per_method_row(t3):
     p = t3_imbalance.PARAMS.check(t3)
     assert not set(p.selection_seeds) & set(p.seeds) and "concat" in p.rows
-    assert set(p.rows) - {"concat"} - set(t3_imbalance.DERIVED) <= set(p.grids)  # controls take OGM-GE's choice
+    # controls take OGM-GE's choice, OGM-GE takes t1_fusion's, the late-fusion row is two plain uni-modal runs
+    no_grid = {"concat", t3_imbalance.LATE, *t3_imbalance.FROM_T1, *t3_imbalance.DERIVED}
+    assert set(p.rows) - no_grid <= set(p.grids) and not set(t3_imbalance.FROM_T1) & set(p.grids)
     assert len(t3_imbalance.grid_points({"a": [1, 2], "b": [3, 4, 5]})) == 6
     assert t3_imbalance.grid_points({}) == [{}]
 
