@@ -65,10 +65,16 @@ def test_avqa_notebooks_smoke(tmp_path):
 
     data = tmp_path / "avscenes"
     out = run_stage.run("data_avscenes", ["smoke=true", f"root={data}"], tmp_path / "reports")
-    for name in ("splits.md", "modality_check.md", "examples.png", "findings.md", "metrics.json", "runs.csv"):
+    for name in ("splits.md", "modality_check.md", "probe_choice.md", "examples.png", "findings.md", "metrics.json",
+                 "runs.csv"):
         assert (out / name).exists(), name
-    probes = pd.read_csv(out / "runs.csv")  # one row per probe: view, seed, val and train accuracies
-    assert {"view", "seed", "overall", "train overall"} <= set(probes.columns)
+    probes = pd.read_csv(out / "runs.csv")  # one row per probe of the grid: train (fit), held-out, val if chosen
+    assert {"view", "seed", "hidden", "weight_decay", "chosen", "overall", "train overall",
+            "heldout overall"} <= set(probes.columns)
+    chosen = probes["chosen"]
+    assert probes.loc[chosen, "overall"].notna().all() and probes.loc[~chosen, "overall"].isna().all()
+    assert set(json.loads((out / "metrics.json").read_text())["generalization"]) == {"question", "audio", "visual",
+                                                                                    "audio-visual"}
     out = run_stage.run("avqa_stats", [f"root={data}"], tmp_path / "reports")
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["data"] == "AV-Scenes" and metrics["n_videos"] == 50
