@@ -13,7 +13,8 @@ from avlib.data.registry import display_name
 from avlib.models.avst import ABLATION_ROWS
 from avlib.report import format_ci, ours_column, paper_column
 from avlib.stages.shared import runs as shared_runs
-from avlib.stages.shared.qa import (  # noqa: F401 - chosen_of, groups_figure, load_data, lr_grid_frame: the notebook's
+from avlib.stages.shared.avst_runs import FULL, write_avst_runs  # noqa: F401 - write_avst_runs: the notebook's
+from avlib.stages.shared.qa import (  # noqa: F401 - the notebook's: chosen_of, groups_figure, load_data, ...
     DATASETS,
     GROUP_COLUMNS,
     GROUPS,
@@ -26,6 +27,7 @@ from avlib.stages.shared.qa import (  # noqa: F401 - chosen_of, groups_figure, l
     job,
     load_data,
     lr_grid_frame,
+    run_longest_first,
     summary,
     time_note,
     write_runs,
@@ -33,8 +35,6 @@ from avlib.stages.shared.qa import (  # noqa: F401 - chosen_of, groups_figure, l
 from avlib.stages.shared.records import holm_family, resolved
 from avlib.stages.shared.stats import format_p, holm_verdict, paired_difference
 from avlib.tasks.qa.prior import PRIOR_NAME
-
-FULL = "AV+Q+TG+SG"  # full AVST: the model the lr is chosen for
 
 PART = ("avqa", 3)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(

@@ -1,7 +1,8 @@
 """Stage `avqa_baselines`: MUSIC-AVQA's Table 3, accuracy per question type (audio counting, comparative;
 visual counting, location; audio-visual existential, location, counting, comparative, temporal; the three
 modality averages pooled over their questions, and all) of reduced reimplementations of five published
-baselines (`avlib.models.qa_baselines`) and AVST, trained on the same features with the same recipe; the
+baselines (`avlib.models.qa_baselines`) and AVST, trained on the same features with the same recipe (AVST's
+runs are avqa_ablation's, read from its avst_runs.json: `avlib.stages.shared.avst_runs`); the
 other published methods as paper-only rows: those of Table 3 with every column, the later ones
 (avlib/reference/avqa_later_models.csv) with their published "all" and its source; and the template prior
 (`avlib.tasks.qa.prior`: the majority train answer per template, no training) as a floor."""
@@ -13,7 +14,9 @@ from avlib.data.real import music_avqa  # noqa: F401 - the loaders this stage re
 from avlib.data.registry import display_name
 from avlib.models.qa_baselines import BASELINES
 from avlib.report import format_ci, ours_column, paper_column
-from avlib.stages.shared.qa import (  # noqa: F401 - chosen_lr, groups_figure, load_data, template_table: the notebook's
+from avlib.stages.shared.avst_runs import FULL as AVST
+from avlib.stages.shared.avst_runs import read_avst_runs
+from avlib.stages.shared.qa import (  # noqa: F401 - the notebook's: chosen_lr, groups_figure, load_data, ...
     DATASETS,
     QA_FIELDS,
     by_model,
@@ -22,6 +25,7 @@ from avlib.stages.shared.qa import (  # noqa: F401 - chosen_lr, groups_figure, l
     groups_figure,
     job,
     load_data,
+    run_longest_first,
     summary,
     template_table,
     time_note,
@@ -31,7 +35,6 @@ from avlib.stages.shared.records import holm_family, resolved
 from avlib.stages.shared.stats import format_p, holm_verdict, paired_difference
 from avlib.tasks.qa.prior import PRIOR_NAME
 
-AVST = "AV+Q+TG+SG"
 # our column keys -> the reference file's columns (Table 3's order)
 TYPE_COLUMNS = {"Audio/Counting": "a_counting", "Audio/Comparative": "a_comparative", "Audio": "a_avg",
                 "Visual/Counting": "v_counting", "Visual/Location": "v_location", "Visual": "v_avg",
@@ -48,7 +51,7 @@ PART = ("avqa", 4)  # where the reports site shows it: part of the talk, order w
 PARAMS = Schema(
     "avqa_baselines",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=2),
-    models=ListOf(Choice(*BASELINES, AVST)), lr_from=Str(), **QA_FIELDS,
+    models=ListOf(Choice(*BASELINES, AVST)), lr_from=Str(), avst_from=Str(), **QA_FIELDS,
 )
 
 
@@ -62,7 +65,22 @@ def smoke(p):
 
 
 def table_jobs(p, lr: float) -> list:
-    return [job(p, model, seed, lr) for model in p.models for seed in p.seeds]
+    """The runs this stage trains: every model at every seed but AVST, whose runs with this very recipe
+    avqa_ablation trained already (`reused_runs`)."""
+    return [job(p, model, seed, lr) for model in p.models if model != AVST for seed in p.seeds]
+
+
+def reused_runs(p, lr: float, data: dict) -> list:
+    """AVST's runs at `p.seeds`, read from avqa_ablation's `p.avst_from` (checked to be this stage's recipe:
+    `avlib.stages.shared.avst_runs`); none when AVST is not among `p.models`."""
+    return read_avst_runs(p.avst_from, p=p, lr=lr, data=data) if AVST in p.models else []
+
+
+def table_results(p, trained: list, reused: list) -> list:
+    """The table's runs in `p.models` x `p.seeds` order, the order a run of every model here gives: AVST's
+    reused runs where AVST stands among the models, the trained ones (`table_jobs`' order) around them."""
+    trained, reused = iter(trained), iter(reused)
+    return [next(reused if model == AVST else trained) for model in p.models for _ in p.seeds]
 
 
 def column(prefix: str, key: str) -> str:
@@ -142,7 +160,13 @@ def table_note(p, lr, results) -> str:
             f"VideoQA: frames; AVQA: both). Width {p.hidden}, {p.epochs} epochs, lr {lr:g} (chosen on val by "
             f"avqa_ablation). Paper: MUSIC-AVQA Table 3 (real features); 'later' rows: the published 'all' of later "
             "methods (avlib/reference/avqa_later_models.csv, source per row). "
-            f"{PRIOR_NOTE} {time_note(results)}.")
+            f"{PRIOR_NOTE} {time_note(results)}{reuse_note(results)}.")
+
+
+def reuse_note(results) -> str:
+    """Where AVST's runs come from when they were avqa_ablation's (the same recipe, not retrained here)."""
+    n = sum(r.job.model == AVST for r in results)
+    return f"; AVST's {n} are avqa_ablation's runs (the same recipe), read from its avst_runs.json" if n else ""
 
 
 # the answer-prior choice of AV-Scenes, stated beside the paper columns

@@ -14,10 +14,12 @@ from avlib import report
 from avlib.core.params import ParamError
 from avlib.data.qa import QARecord
 from avlib.stages import avqa_ablation, avqa_attention, avqa_baselines
+from avlib.stages.shared import qa as shared_qa
+from avlib.stages.shared.avst_runs import read_avst_runs, write_avst_runs
 from avlib.stages.shared.qa import chosen_lr, lr_grid_frame, template_table
 from avlib.tasks.qa.metrics import pooled_accuracy, type_counts
 from avlib.tasks.qa.prior import PRIOR_NAME, majority_answers, template_prior_accuracy
-from avlib.tasks.qa.train import QAJob, QAResult, template_counts
+from avlib.tasks.qa.train import MODELS, QAJob, QAResult, template_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -90,6 +92,83 @@ def test_lr_choice_reads_val_only(tmp_path):
         chosen_lr(tmp_path / "missing.csv")
 
 
+AVST = "AV+Q+TG+SG"
+SPLITS = {"train": range(96), "val": range(48), "test": range(48)}  # what the recipe reads of the data: sizes
+
+
+def _avst_run(seed, p):
+    """A full-AVST result with the floats a run has (thirds, sums that are not exact in binary, a None)."""
+    r = _result(AVST, seed, 1 / 3 + 0.1 * seed)
+    job = {k: getattr(p, k) for k in shared_qa.JOB_FIELDS}
+    r.job = QAJob(model=AVST, seed=seed, lr=1e-3, **job)
+    r.test["Visual/Counting"], r.val["all"] = None, 0.1 + 0.2
+    r.test_counts, r.template_counts = {"Audio/Counting": [3, 7]}, {"How many": [2, 3], "Is it": [0, 1]}
+    r.history = [{"epoch": 0, "loss": 2 / 3, "val_all": 0.5}, {"epoch": 1, "loss": 0.1 + 0.7, "val_all": 0.25}]
+    r.wall_s, r.cpu_s = 12.345678, 23.456789
+    return r
+
+
+def test_avst_runs_read_back_equal_to_the_runs_written(tmp_path):
+    p = SimpleNamespace(**PARAMS["avqa_baselines"])
+    runs = [_avst_run(s, p) for s in (0, 1, 2)]
+    others = [_result("Q", s, 0.4) for s in (0, 1, 2)]  # the ablation's other rows are not written
+    path = write_avst_runs(others + runs, tmp_path, p=p, lr=1e-3, data=SPLITS)
+    assert path.name == "avst_runs.json" and json.loads(path.read_text())["seeds"] == [0, 1, 2]
+    back = read_avst_runs(path, p=p, lr=1e-3, data=SPLITS)
+    assert back == runs  # every field, every float bit for bit (JSON writes floats that read back the same)
+    assert [r.job.seed for r in read_avst_runs(path, p=SimpleNamespace(**{**vars(p), "seeds": [2, 0]}), lr=1e-3,
+                                               data=SPLITS)] == [2, 0]  # the baselines' seeds, in their order
+
+
+def test_avst_runs_of_another_recipe_are_refused_naming_the_file_and_the_stage(tmp_path):
+    p = SimpleNamespace(**PARAMS["avqa_baselines"])
+    path = write_avst_runs([_avst_run(s, p) for s in (0, 1)], tmp_path, p=p, lr=1e-3, data=SPLITS)
+    with pytest.raises(ParamError, match=r"no such file.*avqa_ablation"):
+        read_avst_runs(tmp_path / "missing.json", p=p, lr=1e-3, data=SPLITS)
+    for key, value in (("epochs", 3), ("hidden", 64), ("step_size", 2), ("gamma", 0.5), ("batch_size", 32),
+                       ("match_weight", 0.0), ("dataset", "music_avqa"), ("root", "elsewhere"), ("smoke", True)):
+        other = SimpleNamespace(**{**vars(p), key: value})
+        with pytest.raises(ParamError, match=rf"avst_runs.json.*another recipe.*{key}: avqa_ablation.*avqa_ablation"):
+            read_avst_runs(path, p=other, lr=1e-3, data=SPLITS)
+    with pytest.raises(ParamError, match="lr: avqa_ablation 0.001, avqa_baselines 0.003"):
+        read_avst_runs(path, p=p, lr=3e-3, data=SPLITS)
+    with pytest.raises(ParamError, match="questions"):  # other data at the same root
+        read_avst_runs(path, p=p, lr=1e-3, data={**SPLITS, "test": range(40)})
+    with pytest.raises(ParamError, match=r"no AVST run at seed\(s\) \[2\]"):
+        read_avst_runs(path, p=p, lr=1e-3, data=SPLITS)  # the baselines' seeds are [0, 1, 2]
+    same_root = SimpleNamespace(**{**vars(p), "seeds": [0, 1], "root": f"./{p.root}"})
+    assert len(read_avst_runs(path, p=same_root, lr=1e-3, data=SPLITS)) == 2  # roots compared as paths
+
+
+def test_the_baselines_train_every_model_but_avst_and_keep_the_table_order():
+    p = SimpleNamespace(**{**PARAMS["avqa_baselines"], "models": ["gru_lite", AVST, "mcan_lite"], "seeds": [0, 1]})
+    jobs = avqa_baselines.table_jobs(p, 1e-3)
+    assert [(j.model, j.seed) for j in jobs] == [("gru_lite", 0), ("gru_lite", 1), ("mcan_lite", 0), ("mcan_lite", 1)]
+    trained = [_result(j.model, j.seed, 0.5) for j in jobs]
+    reused = [_avst_run(s, p) for s in (0, 1)]
+    results = avqa_baselines.table_results(p, trained, reused)
+    assert [(r.job.model, r.job.seed) for r in results] == [("gru_lite", 0), ("gru_lite", 1), (AVST, 0), (AVST, 1),
+                                                            ("mcan_lite", 0), ("mcan_lite", 1)]
+    assert avqa_baselines.reused_runs(SimpleNamespace(**{**vars(p), "models": ["gru_lite"]}), 1e-3, SPLITS) == []
+    assert "AVST's 2 are avqa_ablation's runs" in avqa_baselines.table_note(p, 1e-3, results)
+
+
+def test_runs_go_out_longest_first_and_come_back_in_the_jobs_order(monkeypatch):
+    submitted = []
+
+    def fake_run_tasks(task, jobs, data, **kwargs):
+        submitted.extend((j.model, j.seed) for j in jobs)
+        return [f"{j.model}/{j.seed}" for j in jobs]
+
+    monkeypatch.setattr(shared_qa, "run_tasks", fake_run_tasks)
+    p = SimpleNamespace(**{**PARAMS["avqa_ablation"], "seeds": [0, 1]})
+    jobs = avqa_ablation.table_jobs(p, 1e-3)
+    results = shared_qa.run_longest_first(jobs, None, workers=2, desc="test")
+    assert results == [f"{j.model}/{j.seed}" for j in jobs]  # the table's order
+    assert submitted[:2] == [(AVST, 0), (AVST, 1)] and submitted[-2:] == [("Q", 0), ("Q", 1)]
+    assert set(shared_qa.RUN_CPU_S) == set(MODELS)  # every model has a cost
+
+
 def test_bad_parameters_name_the_key():
     values = {**PARAMS["avqa_ablation"], "rows": ["AV+Q", "Q"]}
     with pytest.raises(ParamError, match="avqa_ablation.rows"):
@@ -121,14 +200,20 @@ def test_the_three_notebooks_smoke(tmp_path, tiny_avscenes):
     assert set(runs["purpose"]) == {"lr selection (val only)", "table"}
     assert {"model", "seed", "lr", "best_epoch", "best_epoch_late", "val_all", "test_all"} <= set(runs.columns)
     assert "Convergence check:" in (out / "findings.md").read_text()
-    grid = str(out / "lr_grid.csv")
+    grid, avst = str(out / "lr_grid.csv"), str(out / "avst_runs.json")
     for stage, files in (("avqa_baselines", ("table.md", "baselines.png", "findings.md", "runs.csv",
                                              "per_template.md")),
                          ("avqa_attention", ("examples.md", "attention.png", "grounding.md", "findings.md",
                                              "runs.csv"))):
-        out = run_stage.run(stage, ["smoke=true", f"root={tiny_avscenes}", f"lr_from={grid}"], reports)
+        reuse = [f"avst_from={avst}"] if stage == "avqa_baselines" else []
+        out = run_stage.run(stage, ["smoke=true", f"root={tiny_avscenes}", f"lr_from={grid}", *reuse], reports)
         for name in files:
             assert (out / name).exists(), (stage, name)
+    # the baselines' AVST row is the ablation's: the same runs, every column of runs.csv
+    ablation, baselines = (_avst_table_runs(reports / stage / "runs.csv") for stage in ("avqa_ablation",
+                                                                                          "avqa_baselines"))
+    pd.testing.assert_frame_equal(baselines, ablation[baselines.columns])
+    _assert_reused_runs_are_what_a_retrain_gives(tiny_avscenes, grid, avst)
     examples = pd.read_csv(reports / "avqa_attention" / "examples.csv")
     assert examples["type"].nunique() >= 6  # questions of different types
     assert examples["video"].nunique() >= 4  # spread over the smoke test split's ~6 videos (48 questions)
@@ -136,6 +221,26 @@ def test_the_three_notebooks_smoke(tmp_path, tiny_avscenes):
     grounding = json.loads((reports / "avqa_attention" / "metrics.json").read_text())["grounding"]
     assert {"spatial_hit", "spatial_chance", "audio_mass", "mass_chance", "questions"} <= set(grounding)
     assert "Holm p" in (reports / "avqa_baselines" / "table.md").read_text()
+
+
+def _avst_table_runs(path) -> pd.DataFrame:
+    runs = pd.read_csv(path)
+    return runs[(runs["model"] == AVST) & (runs["purpose"] == "table")].reset_index(drop=True)
+
+
+def _assert_reused_runs_are_what_a_retrain_gives(root, grid, avst):
+    """AVST trained here with the baselines' smoke params gives, bit for bit, the run read from avst_runs.json."""
+    from avlib.stages.shared.avst_runs import RESULT_FIELDS
+    from avlib.tasks.qa.train import train
+
+    p = avqa_baselines.smoke(SimpleNamespace(**{**PARAMS["avqa_baselines"], "smoke": True, "root": str(root)}))
+    lr, data = chosen_lr(grid), avqa_baselines.load_data(p)
+    reused = read_avst_runs(avst, p=p, lr=lr, data=data)[0]
+    retrained = train(avqa_baselines.job(p, AVST, p.seeds[0], lr), data)
+    assert retrained.job == reused.job
+    for key in RESULT_FIELDS:
+        if key not in ("wall_s", "cpu_s"):
+            assert getattr(retrained, key) == getattr(reused, key), key
 
 
 def test_template_counts_and_the_per_template_table():

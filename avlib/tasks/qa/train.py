@@ -17,6 +17,7 @@ from avlib.data.loader import make_loader
 from avlib.data.qa import template_key
 from avlib.models.avst import ABLATION_ROWS, ablation_row
 from avlib.models.qa_baselines import BASELINES
+from avlib.tasks.qa.memory import keep_large_blocks
 from avlib.tasks.qa.metrics import pooled_accuracy, type_counts
 from avlib.tasks.result import BestEpoch, Result
 
@@ -73,15 +74,13 @@ def qa_loss(out, labels, match_weight: float):
 
 @torch.no_grad()
 def evaluate(model, dataset, batch_size: int = 256) -> tuple[dict, torch.Tensor]:
-    """({type: [correct, n]}, predictions [N]) of `model` on `dataset` (eval mode, dataset order)."""
+    """({type: [correct, n]}, predictions [N]) of `model` on `dataset` (eval mode, dataset order). The labels
+    and types are the dataset's own tensors (the batches hold them in the same order): one pass over the
+    features, not a second one that gathers every batch again only to read its labels."""
     model.eval()
-    predictions, types = [], []
-    for batch in make_loader(dataset, batch_size=batch_size, shuffle=False):
-        predictions.append(model(batch["audio"], batch["visual"], batch["question"]).logits.argmax(-1))
-        types.append(batch["type"])
-    predictions = torch.cat(predictions)
-    labels = torch.cat([b["label"] for b in make_loader(dataset, batch_size=batch_size, shuffle=False)])
-    return type_counts(predictions == labels, torch.cat(types), dataset.types), predictions
+    predictions = torch.cat([model(batch["audio"], batch["visual"], batch["question"]).logits.argmax(-1)
+                             for batch in make_loader(dataset, batch_size=batch_size, shuffle=False)])
+    return type_counts(predictions == dataset.label, dataset.type, dataset.types), predictions
 
 
 def template_counts(correct: torch.Tensor, records) -> dict:
@@ -96,6 +95,7 @@ def template_counts(correct: torch.Tensor, records) -> dict:
 def train(job: QAJob, data: dict) -> QAResult:
     """Train `job.model` on data["train"], select the epoch on data["val"] (pooled accuracy over all
     questions, ties: the earlier epoch), evaluate it once on data["test"]."""
+    keep_large_blocks()  # allocator only: fewer page faults, the same numbers (avlib/tasks/qa/memory.py)
     start, start_cpu = time.perf_counter(), time.process_time()
     seed_everything(job.seed)
     model = build_qa_model(job.model, data["train"], hidden=job.hidden)
