@@ -37,6 +37,7 @@ from avlib.stages.shared.records import (  # noqa: F401 - write_runs: the notebo
     runs_frame,
     write_runs,
 )
+from avlib.stages.shared.run_store import write_run_store  # noqa: F401 - the notebook's stage.write_run_store
 from avlib.stages.shared.runs import group_runs
 from avlib.stages.shared.stats import format_p, holm_verdict, paired_difference
 from avlib.tasks.classify.engine import SELECTION_RULE, choose_from, margin_sentence, run_groups, selection_margin
@@ -107,7 +108,9 @@ def ogm_grid_specs(p) -> list:
 def first_pass(p, data, train, model) -> tuple[list, list]:
     """(grid runs, plain runs): OGM-GE's grid at the selection seeds and every row without OGM-GE (which does
     not wait for the grid's choice), concat also at `main_seeds`, in one pool of workers."""
-    plain = [RunSpec(kind, kind) for kind in p.rows]
+    # the uni-modal runs keep their class probabilities: t3_imbalance's late-fusion row averages them
+    # (read from trained_runs.json.gz, `stages/shared/run_store.py`); training is unchanged
+    plain = [RunSpec(kind, kind, keep_outputs=kind.endswith("_only")) for kind in p.rows]
     groups = [(ogm_grid_specs(p), p.selection_seeds, False), (plain, p.seeds, True)]
     if p.main_seeds and "concat" in p.rows:
         groups.append(([RunSpec("concat", "concat")], p.main_seeds, True))

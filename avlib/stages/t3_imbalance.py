@@ -37,9 +37,17 @@ from avlib.stages.shared.records import (  # noqa: F401 - write_runs: the notebo
     runs_frame,
     write_runs,
 )
+from avlib.stages.shared.run_store import reuse
 from avlib.stages.shared.runs import group_runs
 from avlib.stages.shared.stats import format_p, holm_verdict, paired_difference
-from avlib.tasks.classify.engine import SELECTION_RULE, margin_sentence, run_specs, selection_grid, selection_margin
+from avlib.tasks.classify.engine import (
+    SELECTION_RULE,
+    make_jobs,
+    margin_sentence,
+    run_specs,
+    selection_grid,
+    selection_margin,
+)
 from avlib.tasks.classify.fit import split_metrics
 from avlib.tasks.classify.runs import RunJob, RunResult, RunSpec
 
@@ -105,6 +113,7 @@ PARAMS = Schema(
     paper_only_rows=ListOf(Choice("MLA", "MMPareto"), min_len=0),
     **TRAIN_FIELDS, lr_unimodal=Float(positive=True),
     grids=_grids, selection_seeds=ListOf(Int(min=0)), ogm_grid=Str(), ogm_params=Choice("conv", "all"),
+    reuse_from=Str(),
     device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0), ddp=Int(min=0),
     loader=LOADER_FIELD,
 )
@@ -212,6 +221,32 @@ def table_specs(p, chosen: dict) -> list:
         else:
             specs.append(RunSpec(name, p.fusion, configs.get(name)))
     return specs
+
+
+def table_runs(p, specs: list, data: dict, *, train, model) -> tuple[list, list]:
+    """(runs, labels of the rows taken from `reuse_from`): every spec at every seed, spec-major (as
+    `run_specs`). A row whose run at every seed is in `p.reuse_from` (t1_fusion's trained_runs.json.gz) with
+    the very same job and data is read from it instead of trained again (`stages/shared/run_store.py`: the
+    results are bit-identical); every other row is trained here."""
+    jobs = make_jobs(specs, p.seeds, train=train, model=model, probe=True, lr_unimodal=p.lr_unimodal)
+    found = reuse(p.reuse_from, jobs, data=data)
+    n = len(p.seeds)
+    whole = [k for k in range(len(specs)) if all(k * n + j in found for j in range(n))]
+    todo = [s for k, s in enumerate(specs) if k not in whole]
+    trained = iter(run_specs(todo, p.seeds, data, train=train, model=model, workers=p.workers, ddp=p.ddp,
+                             lr_unimodal=p.lr_unimodal) if todo else [])
+    runs = [found[k * n + j] if k in whole else next(trained) for k in range(len(specs)) for j in range(n)]
+    return runs, [specs[k].label for k in whole]
+
+
+def reuse_sentence(p, reused: list) -> str:
+    """Which rows were read from `reuse_from` rather than trained here (the table note's last sentence)."""
+    if not reused:
+        return ""
+    rows = sorted({label.split("|")[0] for label in reused})
+    return (f" Rows {', '.join(ROW_NAMES.get(r, r) for r in rows)}: the runs stage t1_fusion trained with the very "
+            f"same jobs and data ({p.reuse_from}), read back, not trained twice (bit-identical; their training "
+            "time is t1_fusion's).")
 
 
 def late_fusion(runs: list) -> tuple[list, list]:
@@ -327,7 +362,7 @@ def _published(name, reference, benchmark) -> dict:
     return out | {f"BalanceBenchmark ({d}) acc": benchmark_value(benchmark, name, d) for d in BENCHMARK_DATASETS}
 
 
-def table_note(p) -> str:
+def table_note(p, reused: list = ()) -> str:
     data = display_name(p.dataset)
     return (f"Ours: {data} test split, {p.fusion} fusion, mean ± 95% t-interval over seeds {p.seeds}, model "
             "selected on val; each method's setting chosen on val from the grid in params.yaml at seed "
@@ -353,7 +388,7 @@ def table_note(p) -> str:
             "MLA-reduced: see avlib/balance/mla.py (alternation across mini-batches; test-time fusion = the sum "
             "of the shared head's uni-modal logits, not the paper's entropy weighting). "
             "– = not reported there. Published numbers are other datasets and setups: compare orderings, "
-            "not values.")
+            "not values." + reuse_sentence(p, reused))
 
 
 def grid_note(p, chosen: dict) -> str:
