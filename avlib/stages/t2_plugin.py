@@ -30,7 +30,6 @@ from avlib.balance import OGMConfig
 from avlib.core.atomic import atomic_write_text
 from avlib.core.metrics import mean_ci
 from avlib.core.params import Choice, Float, Int, ListOf, ParamError, Schema, Str
-from avlib.core.pool import run_tasks
 from avlib.data import load_splits
 from avlib.data.loader import head
 from avlib.data.registry import display_name
@@ -38,6 +37,7 @@ from avlib.models.speech_branches import SPEECH_KINDS
 from avlib.models.temporal import VIDEO_KINDS
 from avlib.report import format_ci, ours_column, paper_column
 from avlib.stages.shared.classify import TRAIN_FIELDS, history_frame  # noqa: F401 - the notebook's stage.history_frame
+from avlib.stages.shared.longest_first import run_longest_first
 from avlib.stages.shared.records import (
     convergence,
     convergence_sentence,
@@ -136,8 +136,23 @@ def premise_jobs(p) -> list[ClipJob]:
             for blank in PREMISE_ROWS for seed in p.premise_seeds]
 
 
-def run_premise(p, data) -> list[ClipResult]:
-    return run_tasks(train, premise_jobs(p), data, workers=p.workers, desc="premise")
+# Single-threaded CPU seconds of one run per epoch on AV-Digits clips at width 8: only their order is used, to
+# hand the longest runs out first (`run_cost`).
+EPOCH_CPU_S = {}
+
+
+def run_cost(job: ClipJob) -> float:
+    return EPOCH_CPU_S.get(job.kind, 0.0) * job.config.epochs
+
+
+def first_pass(p, data) -> tuple[list, list, list]:
+    """(premise runs, OGM-GE grid runs, table runs without OGM-GE). None of them waits for another's result, so
+    they train in one pool, longest first: three pools one after another left a core idle at each one's tail.
+    The premise is still read first (the notebook reports it before the grid and the table)."""
+    premise, grid, plain = premise_jobs(p), grid_jobs(p), table_jobs(p, None)
+    runs = run_longest_first(train, [*premise, *grid, *plain], data, cost=run_cost, workers=p.workers,
+                             desc="premise, OGM-GE grid, rows without OGM-GE")
+    return runs[:len(premise)], runs[len(premise):len(premise) + len(grid)], runs[len(premise) + len(grid):]
 
 
 def _mean(values) -> float:
@@ -207,28 +222,36 @@ def grid_methods(p) -> list[OGMConfig]:
             for a in p.alpha_grid for w in p.window_grid]
 
 
-def choose_ogm(p, data) -> tuple[pd.DataFrame, OGMConfig, list]:
-    """`selection_model` + OGM-GE at each grid point, once at the selection seed; best val accuracy
-    (ties: the first). Test is never read. Returns the grid, the chosen point and the grid's runs."""
+def grid_jobs(p) -> list[ClipJob]:
+    """`selection_model` + OGM-GE at each grid point, once at the selection seed."""
+    return [ClipJob(p.selection_model, m, p.selection_seed, train_config(p), model_options(p)) for m in grid_methods(p)]
+
+
+def choose_ogm(p, runs: list) -> tuple[pd.DataFrame, OGMConfig]:
+    """(grid, chosen point) from the grid's runs (`grid_jobs`, in that order): best val accuracy (ties: the
+    first). Test is never read."""
     methods = grid_methods(p)
-    jobs = [ClipJob(p.selection_model, m, p.selection_seed, train_config(p), model_options(p)) for m in methods]
-    runs = run_tasks(train, jobs, data, workers=p.workers, desc="OGM-GE grid")
     grid = pd.DataFrame([{"model": ROW_NAMES[p.selection_model], "setting": m.describe(),
                           "val_acc": r.val["acc"], "val_audio_acc": r.val.get("audio_acc"),
                           "val_visual_acc": r.val.get("visual_acc")} for m, r in zip(methods, runs, strict=True)])
     best = int(grid["val_acc"].to_numpy().argmax())
     grid["chosen"] = [i == best for i in range(len(grid))]
-    return grid, methods[best], runs
+    return grid, methods[best]
 
 
-def table_jobs(p, chosen: OGMConfig) -> list[ClipJob]:
-    """Every model, without then with OGM-GE, at every seed."""
+def table_jobs(p, method: OGMConfig | None) -> list[ClipJob]:
+    """Every model with `method` (None: without OGM-GE) at every seed, model-major."""
     return [ClipJob(kind, method, seed, train_config(p), model_options(p))
-            for kind in (*p.video_rows, *p.speech_rows) for method in (None, chosen) for seed in p.seeds]
+            for kind in (*p.video_rows, *p.speech_rows) for seed in p.seeds]
 
 
-def run_table(p, data, chosen: OGMConfig) -> list[ClipResult]:
-    return run_tasks(train, table_jobs(p, chosen), data, workers=p.workers, desc="t2_plugin")
+def run_table(p, data, chosen: OGMConfig, plain: list) -> list[ClipResult]:
+    """The table's runs: each model without OGM-GE (`plain`, from `first_pass`) then with the chosen OGM-GE
+    (trained here, longest first), at every seed."""
+    ogm = run_longest_first(train, table_jobs(p, chosen), data, cost=run_cost, workers=p.workers,
+                            desc="rows with OGM-GE")
+    n = len(p.seeds)
+    return [r for k in range(len(plain) // n) for r in (*plain[k * n:(k + 1) * n], *ogm[k * n:(k + 1) * n])]
 
 
 # --- table, metrics, history -------------------------------------------------------------------------

@@ -75,12 +75,15 @@ def test_ivector_front_end_is_fixed_and_deterministic():
     assert torch.equal(a(audio), b(audio)) and a(audio).shape == (10, 2) and not list(a.parameters())
 
 
-def test_stage_rejects_a_reported_selection_seed():
+def _params() -> dict:
     import yaml
 
-    values = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())["t2_plugin"]
+    return yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())["t2_plugin"]
+
+
+def test_stage_rejects_a_reported_selection_seed():
     with pytest.raises(ParamError, match="selection_seed=0"):
-        stage.PARAMS.check(values | {"selection_seed": 0})
+        stage.PARAMS.check(_params() | {"selection_seed": 0})
 
 
 @pytest.mark.slow
@@ -162,3 +165,29 @@ def test_blanked_modality_is_zero_and_names_the_run():
         blank_modality(data, "both")
     job = ClipJob("tsn_av", None, 0, None, {"blank": "visual"})
     assert job.label == "tsn_av-visual"
+
+
+def test_first_pass_and_table_keep_the_table_order_while_training_longest_first(monkeypatch):
+    from types import SimpleNamespace
+
+    from avlib.stages.shared import longest_first
+
+    handed = []
+
+    def fake_run_tasks(task, jobs, data, **kwargs):
+        handed.append([(j.kind, j.method is not None, j.seed) for j in jobs])
+        return [SimpleNamespace(job=j, label=j.label, seed=j.seed) for j in jobs]
+
+    monkeypatch.setattr(longest_first, "run_tasks", fake_run_tasks)
+    monkeypatch.setattr(stage, "EPOCH_CPU_S", {"tsn_av": 1.0, "i_vector": 0.1, "tsm_av": 3.0})
+    p = stage.PARAMS.check({**_params(), "video_rows": ["tsn_av", "tsm_av"], "speech_rows": ["i_vector"],
+                            "seeds": [0, 1]})
+    premise, grid, plain = stage.first_pass(p, {})
+    assert [r.job.model.get("blank", "") for r in premise] == [b for b in stage.PREMISE_ROWS for _ in p.premise_seeds]
+    assert all(r.job.method is not None and r.seed == p.selection_seed for r in grid)
+    assert [(r.job.kind, r.seed) for r in plain] == [(k, s) for k in ("tsn_av", "tsm_av", "i_vector") for s in (0, 1)]
+    assert handed[0][0][0] == "tsm_av" and handed[0][-1][0] == "i_vector"  # the longest handed out first
+    chosen = OGMConfig(alpha=0.1, end_epoch=p.epochs)
+    runs = stage.run_table(p, {}, chosen, plain)
+    assert [(r.job.kind, r.job.method is not None, r.seed) for r in runs] == [
+        (k, m, s) for k in ("tsn_av", "tsm_av", "i_vector") for m in (False, True) for s in (0, 1)]

@@ -1,0 +1,61 @@
+"""Pilot of t2_plugin's training schedule: every model of its table trained plain at the premise seeds (which no
+table reports) under each candidate schedule; val only, test never read. Prints, per schedule, each model's
+best val accuracy, best epoch and the convergence stage's plateau gain (mean val over the last 20% of the
+epochs minus the 20% before), and the cost of one run per model (single-threaded CPU seconds per epoch).
+
+    python tools/pilot_t2_schedule.py --schedule 12:0.5 --schedule 15:0.5 --schedule 15:0.7
+
+Also each model's seed-to-seed spread. The choice rule is written in params.yaml above t2_plugin.epochs;
+this prints the numbers it reads.
+"""
+
+import argparse
+from dataclasses import replace
+
+import numpy as np
+import yaml
+
+from avlib.core.pool import run_tasks
+from avlib.stages import t2_plugin as stage
+from avlib.stages.convergence import run_reading
+from avlib.tasks.classify.clips import ClipJob, train
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--schedule", action="append", required=True,
+                        help="EPOCHS:DECAY_AT[:LR], e.g. 15:0.5 or 15:0.5:0.02 (LR: t2_plugin.lr by default)")
+    parser.add_argument("--workers", type=int, default=0)
+    args = parser.parse_args()
+    params = yaml.safe_load(open("params.yaml"))["t2_plugin"]
+    p = stage.PARAMS.check(params)
+    data = stage.load_data(p)
+    kinds = [*p.video_rows, *p.speech_rows]
+    schedules = [(int(v[0]), float(v[1]), float(v[2]) if len(v) > 2 else p.lr)
+                 for v in (s.split(":") for s in args.schedule)]
+    jobs = [ClipJob(kind, None, seed, replace(stage.train_config(p), epochs=e, lr_decay_at=d, lr=lr),
+                    stage.model_options(p))
+            for e, d, lr in schedules for kind in kinds for seed in p.premise_seeds]
+    runs = run_tasks(train, jobs, data, workers=args.workers, desc="pilot")
+    print("epochs decay lr    model        val_acc  best_epochs  gain_last20  cpu_s/epoch")
+    for e, d, lr in schedules:
+        mine = [r for r in runs if (r.job.config.epochs, r.job.config.lr_decay_at, r.job.config.lr) == (e, d, lr)]
+        means = []
+        for kind in kinds:
+            group = [r for r in mine if r.kind == kind]
+            readings = [run_reading(100 * np.array([h["val_acc"] for h in r.history])) for r in group]
+            val = 100 * np.mean([r.val["acc"] for r in group])
+            spread = 100 * np.ptp([r.val["acc"] for r in group])
+            means.append(val)
+            best = ",".join(str(x["best_epoch"]) for x in readings)
+            gain = np.mean([x["gain"] for x in readings])
+            cost = np.mean([r.cpu_s for r in group]) / e
+            print(f"{e:6d} {d:5.2f} {lr:5.3f} {kind:12s} {val:7.1f} (spread {spread:4.1f})  {best:11s}  {gain:+11.2f}  "
+                  f"{cost:11.2f}")
+        gains = [run_reading(100 * np.array([h["val_acc"] for h in r.history]))["gain"] for r in mine]
+        print(f"{e:6d} {d:5.2f} {lr:5.3f} {'ALL':12s} {np.mean(means):7.1f}  {'':11s}  {np.mean(gains):+11.2f} "
+              f"(± {1.96 * np.std(gains, ddof=1) / np.sqrt(len(gains)):.2f})")
+
+
+if __name__ == "__main__":
+    main()
