@@ -508,6 +508,8 @@ def main() -> None:
             raise
         print(f"\ncannot write {err.filename or args.reports}: {err.strerror or err}", file=sys.stderr)
         raise SystemExit(1) from None
+    finally:
+        _hard_stop_ready.clear()  # the run is over (tests call main() in their own process: leave it unarmed)
     if args.index:  # in its own process: the site's code is not a dep of any stage (tools/stage_deps.py)
         subprocess.run([sys.executable, str(ROOT / "tools" / "build_index.py"), "--reports", args.reports], check=True)
     print(f"wrote {out}")

@@ -47,7 +47,12 @@ def test_a_stop_whose_cleanup_hangs_still_ends_within_the_grace(tmp_path):
     assert not tmp.exists() and failed.exists()  # nothing half-written; the partial notebook kept
 
 
-def test_a_library_call_is_never_ended_by_the_fallback():
+def test_the_fallback_is_armed_only_while_main_runs(monkeypatch, tmp_path):
     import run_stage
 
-    assert not run_stage._hard_stop_ready.get("armed")  # only main() arms it: run() inside a test stays alive
+    seen = []
+    monkeypatch.setattr(run_stage, "run", lambda *a, **k: seen.append(dict(run_stage._hard_stop_ready)) or tmp_path)
+    monkeypatch.setattr(sys, "argv", ["run_stage.py", "data_avdigits", "--reports", str(tmp_path)])
+    run_stage.main()
+    assert seen == [{"armed": True}]  # the command arms it for its run ...
+    assert run_stage._hard_stop_ready == {}  # ... and leaves it unarmed: a library call of run() is never ended
