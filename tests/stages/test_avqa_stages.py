@@ -14,6 +14,7 @@ from avlib import report
 from avlib.core.params import ParamError
 from avlib.data.qa import QARecord
 from avlib.stages import avqa_ablation, avqa_attention, avqa_baselines
+from avlib.stages.shared import longest_first
 from avlib.stages.shared import qa as shared_qa
 from avlib.stages.shared.avst_runs import read_avst_runs, write_avst_runs
 from avlib.stages.shared.qa import chosen_lr, lr_grid_frame, template_table
@@ -160,7 +161,7 @@ def test_runs_go_out_longest_first_and_come_back_in_the_jobs_order(monkeypatch):
         submitted.extend((j.model, j.seed) for j in jobs)
         return [f"{j.model}/{j.seed}" for j in jobs]
 
-    monkeypatch.setattr(shared_qa, "run_tasks", fake_run_tasks)
+    monkeypatch.setattr(longest_first, "run_tasks", fake_run_tasks)
     p = SimpleNamespace(**{**PARAMS["avqa_ablation"], "seeds": [0, 1]})
     jobs = avqa_ablation.table_jobs(p, 1e-3)
     results = shared_qa.run_longest_first(jobs, None, workers=2, desc="test")

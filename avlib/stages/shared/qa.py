@@ -10,9 +10,9 @@ import pandas as pd
 from avlib.core.atomic import atomic_write_text
 from avlib.core.metrics import mean_ci
 from avlib.core.params import Float, Int, ParamError
-from avlib.core.pool import run_tasks
 from avlib.data import load_splits
 from avlib.report import format_ci
+from avlib.stages.shared import longest_first
 from avlib.stages.shared.records import convergence, convergence_sentence, late_from
 from avlib.stages.shared.runs import group_runs
 from avlib.tasks.qa.metrics import MODALITIES
@@ -51,15 +51,10 @@ RUN_CPU_S = {"Q": 25, "A+Q": 27, "V+Q": 30, "AV+Q": 33, "AV+Q+TG": 44, "AV+Q+TG+
 
 def run_longest_first(jobs: list, data, *, workers: int, desc: str) -> list:
     """`run_tasks(train, jobs, data)` with the jobs handed to the workers longest first (`RUN_CPU_S`), results
-    in the order of `jobs`. In the tables' order (the cheap rows first, full AVST last) the last AVST run
-    trained alone while the other core idled; each run seeds itself and runs single-threaded, so the order
-    changes no number, only the wall time."""
-    order = sorted(range(len(jobs)), key=lambda i: -RUN_CPU_S.get(jobs[i].model, 0))  # stable: ties keep order
-    done = run_tasks(train, [jobs[i] for i in order], data, workers=workers, desc=desc)
-    results = [None] * len(jobs)
-    for i, result in zip(order, done, strict=True):
-        results[i] = result
-    return results
+    in the order of `jobs` (`stages/shared/longest_first.py`). In the tables' order (the cheap rows first, full
+    AVST last) the last AVST run trained alone while the other core idled."""
+    return longest_first.run_longest_first(train, jobs, data, cost=lambda job: RUN_CPU_S.get(job.model, 0),
+                                           workers=workers, desc=desc)
 
 
 def lr_grid_frame(results) -> pd.DataFrame:
