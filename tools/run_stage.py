@@ -271,38 +271,8 @@ class Stopped(SystemExit):
         self.name = signal.Signals(signum).name
 
 
-# When this file runs as the command (`main`), a stop is bounded in time: if the unwinding that `_terminate` starts
-# has not ended the process within STOP_GRACE_S (a CI run once saw papermill's kernel cleanup hang past 60 s, with
-# the kernel and its workers still running), `_hard_stop` ends it from a daemon thread: the same message, the temp
-# folder removed, exit 128 + the signal. The kernel and its workers die with this process (their PDEATHSIG).
-STOP_GRACE_S = 20.0
-_hard_stop_ready = {}  # filled by main() and _run_locked: the stage, the temp folder, the executed notebook
-
-
 def _terminate(signum, frame):
-    if _hard_stop_ready.get("armed") and not _hard_stop_ready.get("timer"):
-        timer = threading.Timer(STOP_GRACE_S, _hard_stop, args=(signum,))
-        timer.daemon = True
-        timer.start()
-        _hard_stop_ready["timer"] = timer
     raise Stopped(signum)  # unwinds through the cleanup below, like Ctrl-C does
-
-
-def _hard_stop(signum: int) -> None:
-    """The stop's fallback when the unwinding hangs (see STOP_GRACE_S): what main's `except Stopped` does, then
-    os._exit, which no thread or pending cleanup can hold up."""
-    state = _hard_stop_ready
-    try:
-        if state.get("executed") and state.get("failed"):
-            _keep_failed(state["executed"], state["failed"])
-        if state.get("tmp"):
-            shutil.rmtree(state["tmp"], ignore_errors=True)
-        print(f"\nstage {state.get('stage')} stopped by {signal.Signals(signum).name} (its cleanup did not end "
-              f"within {STOP_GRACE_S:g} s: ended without it); reports/{state.get('stage')}/ left as it was",
-              file=sys.stderr)
-        sys.stderr.flush()
-    finally:
-        os._exit(128 + signum)
 
 
 def lock_stage(reports: Path, stage: str) -> int:
@@ -399,7 +369,6 @@ def _run_locked(stage, params, notebook, reports, final, tmp, failed) -> Path:
     # with the folder left behind (tests/pipeline/test_notebooks.py sends one as soon as it appears)
     previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGHUP)
                 if signal.getsignal(sig) is not signal.SIG_IGN}  # nohup's ignored SIGHUP stays ignored
-    _hard_stop_ready.update(stage=stage, tmp=tmp, executed=executed, failed=failed)
     previous_resume = os.environ.get("AVLAB_RESUME_DIR")
     os.environ["AVLAB_RESUME_DIR"] = str(resume_dir(reports, stage))  # the kernel inherits it: avlib.core.pool
     try:
@@ -488,7 +457,6 @@ def main() -> None:
     parser.add_argument("--reports", default=str(ROOT / "reports"), help="reports folder (default: reports/)")
     parser.add_argument("--index", action="store_true", help="also rebuild reports/index.html")
     args = parser.parse_args()
-    _hard_stop_ready["armed"] = True  # the command, not a library call: a stop may end the process (_hard_stop)
     try:
         out = run(args.stage, args.set, Path(args.reports).resolve())  # the notebook runs with cwd = repo root
     except ParamError as err:
@@ -508,8 +476,6 @@ def main() -> None:
             raise
         print(f"\ncannot write {err.filename or args.reports}: {err.strerror or err}", file=sys.stderr)
         raise SystemExit(1) from None
-    finally:
-        _hard_stop_ready.clear()  # the run is over (tests call main() in their own process: leave it unarmed)
     if args.index:  # in its own process: the site's code is not a dep of any stage (tools/stage_deps.py)
         subprocess.run([sys.executable, str(ROOT / "tools" / "build_index.py"), "--reports", args.reports], check=True)
     print(f"wrote {out}")
