@@ -98,9 +98,16 @@ def _runner_argv(project: Path, reports: Path, *sets: str) -> list:
     return argv
 
 
+def _default_sighup():
+    # a test run under nohup (SIGHUP ignored, inherited) would start a runner meant to outlive its terminal,
+    # which by design neither stops on SIGHUP nor watches its parent: these tests are about the default runner
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def _start(project, tmp, reports, *sets, argv=None, **kw):
     return subprocess.Popen(argv or _runner_argv(project, reports, *sets), env=_env(project, tmp), cwd=project,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sighup,
+                            **kw)
 
 
 # --- the process table --------------------------------------------------------------------------------
