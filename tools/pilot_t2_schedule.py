@@ -40,7 +40,7 @@ def main():
     print("epochs decay lr    model        val_acc  best_epochs  gain_last20  cpu_s/epoch")
     for e, d, lr in schedules:
         mine = [r for r in runs if (r.job.config.epochs, r.job.config.lr_decay_at, r.job.config.lr) == (e, d, lr)]
-        means = []
+        means, gains = [], []
         for kind in kinds:
             group = [r for r in mine if r.kind == kind]
             readings = [run_reading(100 * np.array([h["val_acc"] for h in r.history])) for r in group]
@@ -48,11 +48,11 @@ def main():
             spread = 100 * np.ptp([r.val["acc"] for r in group])
             means.append(val)
             best = ",".join(str(x["best_epoch"]) for x in readings)
+            gains += [x["gain"] for x in readings]
             gain = np.mean([x["gain"] for x in readings])
             cost = np.mean([r.cpu_s for r in group]) / e
             print(f"{e:6d} {d:5.2f} {lr:5.3f} {kind:12s} {val:7.1f} (spread {spread:4.1f})  {best:11s}  {gain:+11.2f}  "
                   f"{cost:11.2f}")
-        gains = [run_reading(100 * np.array([h["val_acc"] for h in r.history]))["gain"] for r in mine]
         print(f"{e:6d} {d:5.2f} {lr:5.3f} {'ALL':12s} {np.mean(means):7.1f}  {'':11s}  {np.mean(gains):+11.2f} "
               f"(± {1.96 * np.std(gains, ddof=1) / np.sqrt(len(gains)):.2f})")
 
