@@ -34,7 +34,8 @@ PART = ("avts", 1)  # where the reports site shows it: part of the talk, order w
 # the training knobs, each spelled here once with its check: PretrainJob's, Shifts' and NetConfig's fields of
 # these names (`jobs` and `shifts` read them)
 JOB_FIELDS = dict(epochs=Int(min=1), pairs_per_epoch=Int(min=4), batch_size=Int(min=2), lr=Float(positive=True),
-                  margin=Float(positive=True), switch_fraction=Float(min=0, max=1), hard_share=Float(min=0, max=1))
+                  lr_decay_at=Float(min=0, max=1), lr_gamma=Float(positive=True), margin=Float(positive=True),
+                  switch_fraction=Float(min=0, max=1), hard_share=Float(min=0, max=1))
 SHIFT_FIELDS = dict(window=Int(min=1), hard_min=Int(min=1), superhard=ListOf(Int(min=1), min_len=2, unique=False))
 NET_FIELDS = dict(width=Int(min=1), dim=Int(min=1), n_3d=Int(min=0, max=4))
 PARAMS = Schema(
@@ -60,6 +61,9 @@ def check(p):
     if not lo <= hi < p.hard_min:
         raise ParamError(f"avts_pretrain.superhard={p.superhard}, hard_min={p.hard_min}: expected "
                          "superhard min <= max < hard_min (a little shift, then a far one)")
+    if not p.lr_decay_at > 0:
+        raise ParamError(f"avts_pretrain.lr_decay_at={p.lr_decay_at}: expected a fraction of the epochs in (0, 1] "
+                         "(1.0: a constant lr)")
     if p.hard_min <= TOLERANCE:
         raise ParamError(f"avts_pretrain.hard_min={p.hard_min}: expected > {TOLERANCE} frame, the alignment "
                          "tolerance (a hard negative must never be aligned with its video)")

@@ -30,6 +30,8 @@ from avlib.tasks.avts.train import (
     ProbeJob,
     ProbeResult,
     choose_threshold,
+    decay_epoch,
+    lr_at,
     sync_metrics,
     train,
 )
@@ -372,3 +374,21 @@ def test_different_encoders_give_different_linear_probes(tiny_avsync):
 
     feats = [_encoder(pr.job, data["train"]).eval().features(torch.randn(3, 1, 10, 16, 16)) for pr in probes]
     assert not torch.allclose(feats[0], feats[1])
+
+
+def test_lr_decays_once_at_its_epoch():
+    job = PretrainJob(schedule="curriculum", seed=0, epochs=40, lr=0.003, lr_decay_at=0.6)
+    assert decay_epoch(job) == 24
+    assert [lr_at(e, job) for e in (0, 23, 24, 39)] == [0.003, 0.003, 0.003 * 0.1, 0.003 * 0.1]
+    constant = replace(job, lr_decay_at=1.0)  # the default: no decay, the lr of every earlier run
+    assert decay_epoch(constant) is None and {lr_at(e, constant) for e in range(40)} == {0.003}
+    with pytest.raises(ValueError, match="lr_decay_at=0"):
+        decay_epoch(replace(job, lr_decay_at=0.0))
+
+
+@pytest.mark.slow
+def test_a_decayed_run_logs_its_lr(tiny_avsync):
+    data = {s: AVSync(tiny_avsync, s) for s in ("train", "val", "test")}
+    job = PretrainJob(schedule="curriculum", seed=3, epochs=2, pairs_per_epoch=64, batch_size=32, net=SMALL,
+                      lr=0.01, lr_decay_at=0.5)
+    assert [h["lr"] for h in train(job, data).history] == [0.01, 0.01 * 0.1]

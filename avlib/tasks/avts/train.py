@@ -24,7 +24,8 @@ variant, from L3-style pretraining or from scratch, on the clip labels with few 
             clip accuracy (window logits averaged; ties: the earlier epoch), then test.
 A ProbeResult's val and test are {"acc": clip accuracy}; it keeps its test predictions, so two inits whose
 accuracies tie can be told apart (or not) clip by clip (avts_probe's agreement table).
-Reductions (AVTS-lite): Adam instead of the paper's SGD with a plateau schedule; tiny networks
+Reductions (AVTS-lite): Adam with one step decay of the lr (`lr_decay_at`) instead of the paper's SGD with a
+plateau schedule; tiny networks
 (avlib/models/avts.py); one labelled dataset drawn from the same generator as the pretraining clips.
 """
 
@@ -72,6 +73,10 @@ class PretrainJob:
     pairs_per_epoch: int = 2000
     batch_size: int = 64
     lr: float = 1e-3
+    # one step decay, lr *= lr_gamma from epoch round(lr_decay_at * epochs) on (1.0: none, a constant lr): the
+    # paper lowers SGD's lr when val plateaus; avts_pretrain chooses the fraction on val (params.yaml)
+    lr_decay_at: float = 1.0
+    lr_gamma: float = 0.1
     margin: float = 0.99
     switch_fraction: float = 50 / 90
     hard_share: float = 0.25
@@ -185,6 +190,19 @@ def sync_metrics(d: torch.Tensor, kind: torch.Tensor, tau: float) -> dict:
     return out
 
 
+def decay_epoch(job: PretrainJob) -> int | None:
+    """The first epoch at the decayed lr, or None for a constant lr (lr_decay_at 1.0)."""
+    if not 0 < job.lr_decay_at <= 1:
+        raise ValueError(f"lr_decay_at={job.lr_decay_at}; expected a fraction of the epochs in (0, 1]")
+    epoch = round(job.lr_decay_at * job.epochs)
+    return epoch if epoch < job.epochs else None
+
+
+def lr_at(epoch: int, job: PretrainJob) -> float:
+    decay = decay_epoch(job)
+    return job.lr * job.lr_gamma if decay is not None and epoch >= decay else job.lr
+
+
 def _pretrain(job: PretrainJob, data: dict) -> PretrainResult:
     train = data["train"]
     events = Events.of(train)
@@ -193,6 +211,9 @@ def _pretrain(job: PretrainJob, data: dict) -> PretrainResult:
     evals = {s: eval_pairs(data[s], job.shifts) for s in ("val", "test")}
     best, history = BestEpoch(SELECT), []
     for epoch in range(job.epochs):
+        lr = lr_at(epoch, job)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         hard = hard_fraction(epoch, job.epochs, job.schedule, switch_fraction=job.switch_fraction,
                              hard_share=job.hard_share)
         generator = torch.Generator().manual_seed(job.seed * 100_003 + epoch)
@@ -212,7 +233,7 @@ def _pretrain(job: PretrainJob, data: dict) -> PretrainResult:
         tau = choose_threshold(d_val, evals["val"]["kind"])
         val = sync_metrics(d_val, evals["val"]["kind"], tau)
         val["auc_mean"] = float(np.mean([val[f"auc_{k}"] for k in KINDS[1:]]))
-        history.append({"epoch": epoch, "hard_fraction": hard, "loss": total / n, "threshold": tau,
+        history.append({"epoch": epoch, "hard_fraction": hard, "lr": lr, "loss": total / n, "threshold": tau,
                         **{f"val_{k}": v for k, v in val.items()}})
         best.update(history[-1], model)
     best.restore(model)

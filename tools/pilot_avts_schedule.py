@@ -1,0 +1,53 @@
+"""Pilot of avts_pretrain's lr decay: every schedule (AVTS, AVTS without curriculum, L3-style) trained at the
+pilot seed (which no table reports) under each candidate decay point, at avts_pretrain's lr and epochs; val only,
+test is read by the run but never printed or used. Prints, per candidate, each schedule's best val AUC (mean of
+the three negative kinds), best epoch and the convergence stage's plateau gain (mean val over the last 20% of
+the epochs minus the 20% before).
+
+    python tools/pilot_avts_schedule.py --decay-at 0.6 --decay-at 0.7
+
+The choice rule is written in params.yaml above avts_pretrain.lr_decay_at; this prints the numbers it reads.
+"""
+
+import argparse
+from dataclasses import replace
+
+import numpy as np
+import yaml
+
+from avlib.core.pool import run_tasks
+from avlib.stages import avts_pretrain as stage
+from avlib.stages.convergence import run_reading
+from avlib.tasks.avts.train import SELECT, train
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--decay-at", type=float, action="append", required=True, help="lr_decay_at, e.g. 0.6")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[100], help="pilot seeds (default: 100)")
+    parser.add_argument("--workers", type=int, default=0)
+    args = parser.parse_args()
+    p = stage.PARAMS.check({**yaml.safe_load(open("params.yaml"))["avts_pretrain"], "seeds": [0, 1]})
+    data = stage.load_data(p)
+    base = [replace(job, seed=seed) for job in stage.jobs(p) if job.seed == p.seeds[0] for seed in args.seeds]
+    jobs = [replace(job, lr_decay_at=at) for at in args.decay_at for job in base]
+    runs = run_tasks(train, jobs, data, workers=args.workers, desc="pilot")
+    print(f"lr {p.lr:g}, {p.epochs} epochs, x{p.lr_gamma:g} from round(decay_at * epochs); seeds {args.seeds}")
+    print("decay_at schedule      best_val_auc  best_epochs  gain_last20")
+    for at in args.decay_at:
+        mine = [r for r in runs if r.job.lr_decay_at == at]
+        means, gains = [], []
+        for schedule in p.schedules:
+            group = [r for r in mine if r.job.schedule == schedule]
+            readings = [run_reading(100 * np.array([h[SELECT] for h in r.history])) for r in group]
+            means.append(100 * np.mean([r.val["auc_mean"] for r in group]))
+            gains += [x["gain"] for x in readings]
+            best = ",".join(str(x["best_epoch"]) for x in readings)
+            gain = np.mean([x["gain"] for x in readings])
+            print(f"{at:8.2f} {schedule:12s} {means[-1]:12.2f}  {best:11s}  {gain:+11.2f}")
+        half = 1.96 * np.std(gains, ddof=1) / np.sqrt(len(gains)) if len(gains) > 1 else float("nan")
+        print(f"{at:8.2f} {'ALL':12s} {np.mean(means):12.2f}  {'':11s}  {np.mean(gains):+11.2f} (± {half:.2f})")
+
+
+if __name__ == "__main__":
+    main()
