@@ -12,7 +12,6 @@ from avlib.data.real import music_avqa  # noqa: F401 - the loaders this stage re
 from avlib.data.registry import display_name
 from avlib.models.avst import ABLATION_ROWS
 from avlib.report import format_ci, ours_column, paper_column
-from avlib.stages.shared import runs as shared_runs
 from avlib.stages.shared.avst_runs import FULL, write_avst_runs  # noqa: F401 - write_avst_runs: the notebook's
 from avlib.stages.shared.qa import (  # noqa: F401 - the notebook's: chosen_of, groups_figure, load_data, ...
     DATASETS,
@@ -24,6 +23,7 @@ from avlib.stages.shared.qa import (  # noqa: F401 - the notebook's: chosen_of, 
     chosen_of,
     convergence_line,
     groups_figure,
+    history_frame,
     job,
     load_data,
     lr_grid_frame,
@@ -160,9 +160,3 @@ def findings(results, *, p, lr_grid: pd.DataFrame) -> str:
 
 def run_metrics(results) -> dict:
     return {name: {GROUP_COLUMNS[g]: summary(runs, g) for g in GROUPS} for name, runs in by_model(results).items()}
-
-
-def history_frame(results) -> pd.DataFrame:
-    """history.csv: every run's per-epoch log, long, after its model and seed."""
-    return shared_runs.history_frame(results, history=lambda r: r.history,
-                                     columns=lambda r: {"model": r.job.model, "seed": r.job.seed})

@@ -158,13 +158,20 @@ def table_note(p) -> str:
             f"event's extent); super-hard = same clip, shift {p.superhard[0]}-{p.superhard[1]} frame(s) (0.1 s "
             f"each); every window holds an event onset and no negative shifted beyond ±{TOLERANCE} frame is re-aligned "
             "(cues.md). "
-            f"Training: up to {p.epochs} epochs of {p.pairs_per_epoch} pairs (half positives), Adam lr {p.lr}, the "
-            f"epoch chosen on val (mean val AUC over the three kinds; runs.csv); curriculum = easy only for epochs "
-            f"1-{sw}, then easy:hard {1 - p.hard_share:.2f}:{p.hard_share:.2f} (the paper: 1-50 easy, 51-90 3:1 "
-            f"of 90). Super-hard negatives are never trained on. Mean ± 95% t-interval over seeds {p.seeds}; Δ = "
+            f"Training: up to {p.epochs} epochs of {p.pairs_per_epoch} pairs (half positives), Adam lr {p.lr}"
+            f"{decay_note(p)}, the epoch chosen on val (mean val AUC over the three kinds; runs.csv); "
+            f"curriculum = easy only for epochs 1-{sw}, then easy:hard {1 - p.hard_share:.2f}:{p.hard_share:.2f} "
+            f"(the paper: 1-50 easy, 51-90 3:1 of 90). Super-hard negatives are never trained on. Mean ± 95% "
+            f"t-interval over seeds {p.seeds}; Δ = "
             "per-seed paired difference of AUC points, AVTS minus the row: mean ± 95% t (AVTS better on "
             "wins/seeds), paired-t p Holm-adjusted over the table's comparisons (every row x kind). The paper "
             "reports sync accuracy on Kinetics/AudioSet, not transcribed in avlib/reference: no paper column.")
+
+
+def decay_note(p) -> str:
+    """', x <gamma> from epoch <n>' (1-based) for a decayed lr; '' for a constant one."""
+    decay = round(p.lr_decay_at * p.epochs)
+    return f" (x {p.lr_gamma:g} from epoch {decay + 1})" if decay < p.epochs else ""
 
 
 def run_metrics(results: list) -> dict:

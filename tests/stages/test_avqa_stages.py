@@ -203,7 +203,7 @@ def test_the_three_notebooks_smoke(tmp_path, tiny_avscenes):
     assert "Convergence check:" in (out / "findings.md").read_text()
     grid, avst = str(out / "lr_grid.csv"), str(out / "avst_runs.json")
     for stage, files in (("avqa_baselines", ("table.md", "baselines.png", "findings.md", "runs.csv",
-                                             "per_template.md")),
+                                             "per_template.md", "history.csv")),
                          ("avqa_attention", ("examples.md", "attention.png", "grounding.md", "findings.md",
                                              "runs.csv"))):
         reuse = [f"avst_from={avst}"] if stage == "avqa_baselines" else []
@@ -214,6 +214,15 @@ def test_the_three_notebooks_smoke(tmp_path, tiny_avscenes):
     ablation, baselines = (_avst_table_runs(reports / stage / "runs.csv") for stage in ("avqa_ablation",
                                                                                           "avqa_baselines"))
     pd.testing.assert_frame_equal(baselines, ablation[baselines.columns])
+    # every table run's per-epoch val, AVST's too (read back with its history), for reports/convergence
+    history = pd.read_csv(reports / "avqa_baselines" / "history.csv")
+    table = pd.read_csv(reports / "avqa_baselines" / "runs.csv")
+    assert set(zip(history["model"], history["seed"], strict=True)) == set(zip(table["model"], table["seed"],
+                                                                              strict=True))
+    assert {"epoch", "val_all"} <= set(history.columns)
+    ablation_history = pd.read_csv(reports / "avqa_ablation" / "history.csv")
+    pd.testing.assert_frame_equal(history[history["model"] == AVST].reset_index(drop=True),
+                                  ablation_history[ablation_history["model"] == AVST].reset_index(drop=True))
     _assert_reused_runs_are_what_a_retrain_gives(tiny_avscenes, grid, avst)
     examples = pd.read_csv(reports / "avqa_attention" / "examples.csv")
     assert examples["type"].nunique() >= 6  # questions of different types

@@ -15,6 +15,7 @@ from avlib.report import format_ci
 from avlib.stages.shared import longest_first
 from avlib.stages.shared.records import convergence, convergence_sentence, late_from
 from avlib.stages.shared.runs import group_runs
+from avlib.stages.shared.runs import history_frame as runs_history_frame
 from avlib.tasks.qa.metrics import MODALITIES
 from avlib.tasks.qa.train import QAJob, train
 
@@ -166,6 +167,12 @@ def write_runs(results, out_dir, selection=()) -> pd.DataFrame:
     frame = runs_frame(results, selection)
     atomic_write_text(Path(out_dir) / "runs.csv", frame.to_csv(index=False))
     return frame
+
+
+def history_frame(results) -> pd.DataFrame:
+    """history.csv: every run's per-epoch log, long, after its model and seed (reports/convergence reads it)."""
+    return runs_history_frame(results, history=lambda r: r.history,
+                              columns=lambda r: {"model": r.job.model, "seed": r.job.seed})
 
 
 def convergence_line(results) -> str:
