@@ -9,7 +9,7 @@ other published methods as paper-only rows: those of Table 3 with every column, 
 
 import pandas as pd
 
-from avlib.core.params import Choice, Int, ListOf, Schema, Str
+from avlib.core.params import Choice, Dict, Float, Int, ListOf, ParamError, Schema, Str
 from avlib.data.real import music_avqa  # noqa: F401 - the loaders this stage reads (its DVC deps)
 from avlib.data.registry import display_name
 from avlib.models.qa_baselines import BASELINES
@@ -52,8 +52,19 @@ PART = ("avqa", 4)  # where the reports site shows it: part of the talk, order w
 PARAMS = Schema(
     "avqa_baselines",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=2),
-    models=ListOf(Choice(*BASELINES, AVST)), lr_from=Str(), avst_from=Str(), **QA_FIELDS,
+    models=ListOf(Choice(*BASELINES, AVST)), lr_from=Str(), avst_from=Str(),
+    lrs=Dict(**{model: Float(positive=True) for model in BASELINES}), **QA_FIELDS,
 )
+
+
+def check(p):
+    missing = [m for m in p.models if m != AVST and m not in p.lrs]
+    if missing:
+        raise ParamError(f"avqa_baselines.lrs lacks {missing}: expected an lr for every baseline in models "
+                         "(chosen on val: tools/pilot_avqa_lr.py and the rule in params.yaml)")
+
+
+PARAMS.rules.append(check)
 
 
 # the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
@@ -65,10 +76,10 @@ def smoke(p):
     return p
 
 
-def table_jobs(p, lr: float) -> list:
-    """The runs this stage trains: every model at every seed but AVST, whose runs with this very recipe
-    avqa_ablation trained already (`reused_runs`)."""
-    return [job(p, model, seed, lr) for model in p.models if model != AVST for seed in p.seeds]
+def table_jobs(p) -> list:
+    """The runs this stage trains: every model at every seed, each at its own lr (`p.lrs`, chosen on val), but
+    AVST, whose runs with this very recipe avqa_ablation trained already (`reused_runs`)."""
+    return [job(p, model, seed, p.lrs[model]) for model in p.models if model != AVST for seed in p.seeds]
 
 
 def reused_runs(p, lr: float, data: dict) -> list:
@@ -158,10 +169,16 @@ def table_note(p, lr, results) -> str:
             f"t-interval over seeds {p.seeds}; Δ: paired per-seed difference of 'all' with AVST; Holm p: its paired-t "
             "p-value adjusted by Holm over the reimplemented baselines. '-lite': a reduced "
             "reimplementation (see avlib/models/qa_baselines.py), inputs by family (AudioQA: audio; VisualQA, "
-            f"VideoQA: frames; AVQA: both). Width {p.hidden}, {p.epochs} epochs, lr {lr:g} (chosen on val by "
-            f"avqa_ablation). Paper: MUSIC-AVQA Table 3 (real features); 'later' rows: the published 'all' of later "
-            "methods (avlib/reference/avqa_later_models.csv, source per row). "
+            f"VideoQA: frames; AVQA: both). Width {p.hidden}, {p.epochs} epochs (StepLR({p.step_size}, {p.gamma:g})), "
+            f"Adam at each model's lr chosen on val from the same grid at the selection seed: AVST {lr:g} (by "
+            f"avqa_ablation), {lrs_note(p)}. Paper: MUSIC-AVQA Table 3 (real features); 'later' rows: the "
+            "published 'all' of later methods (avlib/reference/avqa_later_models.csv, source per row). "
             f"{PRIOR_NOTE} {time_note(results)}{reuse_note(results)}.")
+
+
+def lrs_note(p) -> str:
+    """'<row name> <lr>, ...' for the baselines among `p.models`."""
+    return ", ".join(f"{ROW_NAMES[m]} {p.lrs[m]:g}" for m in p.models if m != AVST)
 
 
 def reuse_note(results) -> str:

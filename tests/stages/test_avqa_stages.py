@@ -142,16 +142,19 @@ def test_avst_runs_of_another_recipe_are_refused_naming_the_file_and_the_stage(t
 
 
 def test_the_baselines_train_every_model_but_avst_and_keep_the_table_order():
-    p = SimpleNamespace(**{**PARAMS["avqa_baselines"], "models": ["gru_lite", AVST, "mcan_lite"], "seeds": [0, 1]})
-    jobs = avqa_baselines.table_jobs(p, 1e-3)
+    p = SimpleNamespace(**{**PARAMS["avqa_baselines"], "models": ["gru_lite", AVST, "mcan_lite"], "seeds": [0, 1],
+                           "lrs": {"gru_lite": 3e-3, "mcan_lite": 1e-3}})
+    jobs = avqa_baselines.table_jobs(p)
     assert [(j.model, j.seed) for j in jobs] == [("gru_lite", 0), ("gru_lite", 1), ("mcan_lite", 0), ("mcan_lite", 1)]
+    assert [j.lr for j in jobs] == [3e-3, 3e-3, 1e-3, 1e-3]  # each model at its own lr
     trained = [_result(j.model, j.seed, 0.5) for j in jobs]
     reused = [_avst_run(s, p) for s in (0, 1)]
     results = avqa_baselines.table_results(p, trained, reused)
     assert [(r.job.model, r.job.seed) for r in results] == [("gru_lite", 0), ("gru_lite", 1), (AVST, 0), (AVST, 1),
                                                             ("mcan_lite", 0), ("mcan_lite", 1)]
     assert avqa_baselines.reused_runs(SimpleNamespace(**{**vars(p), "models": ["gru_lite"]}), 1e-3, SPLITS) == []
-    assert "AVST's 2 are avqa_ablation's runs" in avqa_baselines.table_note(p, 1e-3, results)
+    note = avqa_baselines.table_note(p, 1e-3, results)
+    assert "AVST's 2 are avqa_ablation's runs" in note and "AVST 0.001" in note and "GRU-lite (reduced) 0.003" in note
 
 
 def test_runs_go_out_longest_first_and_come_back_in_the_jobs_order(monkeypatch):
@@ -176,6 +179,9 @@ def test_bad_parameters_name_the_key():
         avqa_ablation.PARAMS.check(values)
     with pytest.raises(ParamError, match="avqa_ablation.selection_seed"):
         avqa_ablation.PARAMS.check({**PARAMS["avqa_ablation"], "selection_seed": 0})
+    lrs = {k: v for k, v in PARAMS["avqa_baselines"]["lrs"].items() if k != "gru_lite"}
+    with pytest.raises(ParamError, match=r"avqa_baselines.lrs lacks \['gru_lite'\]"):
+        avqa_baselines.PARAMS.check({**PARAMS["avqa_baselines"], "lrs": lrs})
 
 
 @pytest.fixture(scope="module")
