@@ -17,7 +17,9 @@
    fill of every new tensor): channels_last with the fill (the previous default), channels_last without it
    (kept, the default: `seed_everything`), + glibc malloc that keeps freed memory (rejected: within noise), +
    torch.compile (rejected: slower, 20-40 s of compile per process, deterministic mode off). Each line says
-   whether the trained weights are bit-identical to the previous default's. Goal >= 2.0x.
+   whether the trained weights are bit-identical to the previous default's. Goal >= 2.0x. Then where the
+   default's step goes: the convolutions' share and FLOP rate against this core's matmul peak, and the most that
+   faster kernels at the same maths could still give (the step if only its convolutions ran, at that peak).
 5. DDP scaling: training time of one run under `torchrun --nproc-per-node 2` / the same run on 1 rank (same
    global batches, tools/torchrun_fit.py): NCCL on a machine with >= 2 GPUs, else gloo on the CPU (labelled so;
    on a shared 2-core CPU the ratio says little about GPUs).
@@ -156,6 +158,54 @@ def loader_ratio(rounds: int, n: int = 3500, batch_size: int = 64):
     return t["tensors"] / t["loader"], {k: steps / v for k, v in t.items()}
 
 
+def conv_roofline(steps: int = 30) -> dict:
+    """Where one CPU worker's step goes (single thread, the concat model, batch 64, AV-Digits shapes): the share
+    of the convolutions (forward + backward, from the profiler), their FLOP rate against this core's peak (a
+    1024^3 float32 matmul, MKL/oneDNN), and the step time if everything but the convolutions were free and they
+    ran at that peak: the most that faster kernels at the same maths could give."""
+    from torch.profiler import ProfilerActivity, profile
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+        a @ b
+        start = time.perf_counter()
+        for _ in range(5):
+            a @ b
+        peak = 5 * 2 * 1024**3 / (time.perf_counter() - start)
+        from avlib.core.runtime import seed_everything
+
+        seed_everything(0)  # as a worker runs (deterministic mode on)
+        model = build_classifier("concat", n_classes=10, encoder="small_cnn", width=8).train()
+        flops = []  # one forward's multiply-adds x 2 per conv: 2 * N * Ho * Wo * Cout * Cin/groups * kh * kw
+
+        def count(module, inputs, output):
+            kh, kw = module.kernel_size
+            flops.append(2 * output.numel() * module.in_channels // module.groups * kh * kw)
+
+        hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+        batch = {"audio": torch.randn(64, 1, 32, 51), "visual": torch.randn(64, 1, 28, 28),
+                 "label": torch.randint(0, 10, (64,))}
+        optimizer, _ = make_optimizer(model, TrainConfig(lr=0.1))
+        scaler = torch.amp.GradScaler("cpu", enabled=False)
+        train_step(model, batch, optimizer, scaler)
+        step_flops = 3 * sum(flops)  # forward + backward (grad input + grad weight: 2x the forward)
+        for hook in hooks:
+            hook.remove()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            start = time.perf_counter()
+            for _ in range(steps):
+                train_step(model, batch, optimizer, scaler)
+            step_s = (time.perf_counter() - start) / steps
+        conv_s = sum(e.self_cpu_time_total for e in prof.key_averages()
+                     if e.key in ("aten::mkldnn_convolution", "aten::convolution_backward")) / 1e6 / steps
+    finally:
+        torch.set_num_threads(threads)
+    return {"peak_gflops": peak / 1e9, "conv_gflops": step_flops / conv_s / 1e9, "conv_share": conv_s / step_s,
+            "step_ms": step_s * 1e3, "floor_ms": step_flops / peak * 1e3}
+
+
 NAN_FILL = {"AVLAB_BENCH_NAN_FILL": "1"}  # deterministic mode's NaN fill of new tensors, as before it was turned off
 RUN_VARIANTS = {  # name: (SmallCNN layout, torch.compile, extra environment)
     "NCHW (before)": ("nchw", False, NAN_FILL),
@@ -276,6 +326,11 @@ def main():
         for name, seconds in t.items():
             same = "identical" if hashes[name] == reference else "differ"
             print(f"    {name:45s} {before / seconds:.2f}x  ({seconds:.1f} s, weights {same})")
+        r = conv_roofline()
+        print(f"    where the default's step goes (1 thread, batch 64): convolutions {r['conv_share']:.0%} of "
+              f"{r['step_ms']:.1f} ms at {r['conv_gflops']:.0f} GFLOP/s, this core's matmul peak "
+              f"{r['peak_gflops']:.0f} GFLOP/s; the step if only its convolutions ran, at that peak: "
+              f"{r['floor_ms']:.1f} ms ({r['step_ms'] / r['floor_ms']:.1f}x, the most faster kernels could give)")
     ratio, label, t = ddp_scaling(args.quick)
     detail = ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
     print(f"DDP scaling, {label}, 2 ranks vs 1 (speed-up of fit):     {ratio:.2f}x  ({detail}; ideal 2x)")

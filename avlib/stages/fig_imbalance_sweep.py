@@ -29,7 +29,7 @@ from avlib.data import DatasetError, load_splits
 from avlib.data.embedded.avdigits import AVDigitsConfig, generate_snr_levels
 from avlib.report import format_ci
 from avlib.report.plots import line_with_band
-from avlib.stages.shared import records
+from avlib.stages.shared import ogm_choice, records
 from avlib.stages.shared.runs import group_runs, history_frame
 from avlib.stages.shared.stats import format_p, holm_verdict, paired_difference
 from avlib.tasks.classify.engine import run_specs
@@ -92,31 +92,10 @@ def base_config(p) -> AVDigitsConfig:
 
 
 def chosen_ogm(p) -> OGMConfig:
-    """The OGM-GE setting t1_fusion chose on val (the `chosen` row of its ogm_grid.csv): its window end, an
-    epoch count of t1_fusion's schedule (this stage keeps the same `epochs`, so it transfers), and its α,
-    which each level replaces by its own choice on val (`select_alpha`)."""
-    path = Path(p.ogm_grid)
-    if not path.is_file():
-        raise FileNotFoundError(f"fig_imbalance_sweep.ogm_grid: {path} not found; expected stage t1_fusion's "
-                                "grid with its `chosen` row (run `dvc repro t1_fusion` first)")
-    grid = pd.read_csv(path)
-    chosen = grid[grid["chosen"].astype(bool)] if {"chosen", "window_end_epoch"} <= set(grid.columns) else grid[:0]
-    # α: an `alpha` column, or the grid's row label "α=<alpha>, window=<fraction>" (t1_fusion.ogm_grid_specs)
-    alpha = None
-    if "alpha" in chosen:
-        alpha = chosen["alpha"]
-    elif "setting" in chosen:
-        alpha = chosen["setting"].astype(str).str.extract(r"α=([0-9.e+-]+)")[0].astype(float)
-    if len(chosen) != 1 or alpha is None or alpha.isna().any():
-        raise ValueError(f"fig_imbalance_sweep.ogm_grid: {path} must have one `chosen` row with window_end_epoch "
-                         f"and α (column alpha, or setting 'α=..., window=...'); got columns {list(grid.columns)} "
-                         f"and {len(chosen)} chosen rows")
-    end = int(chosen["window_end_epoch"].iloc[0])
-    if end > p.epochs and not p.smoke:
-        raise ParamError(f"fig_imbalance_sweep.epochs={p.epochs}: t1_fusion's window ends at epoch {end}; "
-                         "expected t1_fusion's epochs so that its window means the same")
-    return OGMConfig(alpha=float(alpha.iloc[0]), start_epoch=0, end_epoch=min(end, p.epochs),
-                     params=p.ogm_params)
+    """The OGM-GE setting t1_fusion chose on val (`stages/shared/ogm_choice.py`, as t3_imbalance and
+    fig_underopt read it): its window mapped onto this stage's epochs, and its α, which each level replaces by
+    its own choice on val (`select_alpha`)."""
+    return ogm_choice.chosen_ogm(p.ogm_grid, epochs=p.epochs, params=p.ogm_params)
 
 
 def train_config(p) -> TrainConfig:

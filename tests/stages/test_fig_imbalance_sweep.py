@@ -14,6 +14,7 @@ from avlib.balance import OGMConfig
 from avlib.data import DatasetError, load_splits
 from avlib.data.embedded.avdigits import AVDigitsConfig, generate, generate_snr_levels
 from avlib.stages import fig_imbalance_sweep as stage
+from avlib.stages.shared import ogm_choice
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,9 +101,9 @@ def test_ogm_setting_is_read_from_t1s_chosen_row(tmp_path):
     grid.write_text('setting,window_end_epoch,val_acc,chosen\n"α=0.1, window=1",20,0.8,False\n'
                     '"α=0.5, window=0.5",10,0.9,True\n')
     ogm = stage.chosen_ogm(_params(tmp_path, ogm_grid=str(grid), epochs=20))
-    assert (ogm.alpha, ogm.start_epoch, ogm.end_epoch) == (0.5, 0, 10)
-    grid.write_text("alpha,window_end_epoch,chosen\n0.3,20,True\n")  # the older layout
-    assert stage.chosen_ogm(_params(tmp_path, ogm_grid=str(grid), epochs=20)).alpha == 0.3
+    assert (ogm.alpha, ogm.start_epoch, ogm.end_epoch, ogm.params) == (0.5, 0, 10, "conv")
+    # the very setting t3_imbalance and fig_underopt read (one reader: stages/shared/ogm_choice.py)
+    assert ogm == ogm_choice.chosen_ogm(grid, epochs=20, params="conv")
 
 
 def test_missing_or_bad_inputs_name_the_file(tmp_path):
@@ -111,7 +112,7 @@ def test_missing_or_bad_inputs_name_the_file(tmp_path):
         stage.chosen_ogm(_params(tmp_path, ogm_grid=str(missing)))
     bad = tmp_path / "bad.csv"
     bad.write_text("setting,chosen\nx,False\n")
-    with pytest.raises(ValueError, match="bad.csv.*one `chosen` row"):
+    with pytest.raises(ValueError, match="bad.csv.*exactly one row with chosen=True"):
         stage.chosen_ogm(_params(tmp_path, ogm_grid=str(bad)))
     with pytest.raises(DatasetError, match="meta.json not found"):
         stage.base_config(_params(tmp_path, root=str(tmp_path)))
