@@ -25,18 +25,24 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--schedule", action="append", required=True,
                         help="EPOCHS:DECAY_AT[:LR], e.g. 15:0.5 or 15:0.5:0.02 (LR: t2_plugin.lr by default)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="pilot seeds (default: t2_plugin.premise_seeds; never a reported seed)")
     parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
     params = yaml.safe_load(open("params.yaml"))["t2_plugin"]
     p = stage.PARAMS.check(params)
     data = stage.load_data(p)
     kinds = [*p.video_rows, *p.speech_rows]
+    seeds = args.seeds or p.premise_seeds
+    if set(seeds) & set(p.seeds):
+        parser.error(f"--seeds {seeds}: {sorted(set(seeds) & set(p.seeds))} are reported seeds (t2_plugin.seeds)")
     schedules = [(int(v[0]), float(v[1]), float(v[2]) if len(v) > 2 else p.lr)
                  for v in (s.split(":") for s in args.schedule)]
     jobs = [ClipJob(kind, None, seed, replace(stage.train_config(p), epochs=e, lr_decay_at=d, lr=lr),
                     stage.model_options(p))
-            for e, d, lr in schedules for kind in kinds for seed in p.premise_seeds]
+            for e, d, lr in schedules for kind in kinds for seed in seeds]
     runs = run_tasks(train, jobs, data, workers=args.workers, desc="pilot")
+    print(f"seeds {seeds}; StepLR: x{p.lr_gamma:g} every round(decay * epochs) epochs")
     print("epochs decay lr    model        val_acc  best_epochs  gain_last20  cpu_s/epoch")
     for e, d, lr in schedules:
         mine = [r for r in runs if (r.job.config.epochs, r.job.config.lr_decay_at, r.job.config.lr) == (e, d, lr)]
