@@ -18,8 +18,9 @@
    (kept, the default: `seed_everything`), + glibc malloc that keeps freed memory (rejected: within noise), +
    torch.compile (rejected: slower, 20-40 s of compile per process, deterministic mode off). Each line says
    whether the trained weights are bit-identical to the previous default's. Goal >= 2.0x. Then where the
-   default's step goes: the convolutions' share and FLOP rate against this core's matmul peak, and the most that
-   faster kernels at the same maths could still give (the step if only its convolutions ran, at that peak).
+   default's step goes: the convolutions' share and FLOP rate against oneDNN's best rate on this core (a large
+   conv), and the most that faster kernels at the same maths could still give (the step if only its
+   convolutions ran, at that rate).
 5. DDP scaling: training time of one run under `torchrun --nproc-per-node 2` / the same run on 1 rank (same
    global batches, tools/torchrun_fit.py): NCCL on a machine with >= 2 GPUs, else gloo on the CPU (labelled so;
    on a shared 2-core CPU the ratio says little about GPUs).
@@ -160,20 +161,24 @@ def loader_ratio(rounds: int, n: int = 3500, batch_size: int = 64):
 
 def conv_roofline(steps: int = 30) -> dict:
     """Where one CPU worker's step goes (single thread, the concat model, batch 64, AV-Digits shapes): the share
-    of the convolutions (forward + backward, from the profiler), their FLOP rate against this core's peak (a
-    1024^3 float32 matmul, MKL/oneDNN), and the step time if everything but the convolutions were free and they
-    ran at that peak: the most that faster kernels at the same maths could give."""
+    of the convolutions (forward + backward, from the profiler), their FLOP rate against the best rate oneDNN
+    reaches on this core under the same pins (a large 3x3 convolution, 128 channels at 16x16, batch 32, where
+    the FMA units are the limit; a matmul is no reference here: MKL_CBWR=COMPATIBLE sends sgemm down a slow
+    path), and the step time if everything but the convolutions were free and they ran at that rate: the most
+    that faster kernels at the same maths could give."""
     from torch.profiler import ProfilerActivity, profile
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-        a @ b
-        start = time.perf_counter()
-        for _ in range(5):
-            a @ b
-        peak = 5 * 2 * 1024**3 / (time.perf_counter() - start)
+        big = torch.nn.Conv2d(128, 128, 3, padding=1, bias=False).to(memory_format=torch.channels_last)
+        x = torch.randn(32, 128, 16, 16).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            big(x)
+            start = time.perf_counter()
+            for _ in range(5):
+                big(x)
+            peak = 5 * 2 * x.numel() * 128 * 9 / (time.perf_counter() - start)
         from avlib.core.runtime import seed_everything
 
         seed_everything(0)  # as a worker runs (deterministic mode on)
@@ -328,8 +333,8 @@ def main():
             print(f"    {name:45s} {before / seconds:.2f}x  ({seconds:.1f} s, weights {same})")
         r = conv_roofline()
         print(f"    where the default's step goes (1 thread, batch 64): convolutions {r['conv_share']:.0%} of "
-              f"{r['step_ms']:.1f} ms at {r['conv_gflops']:.0f} GFLOP/s, this core's matmul peak "
-              f"{r['peak_gflops']:.0f} GFLOP/s; the step if only its convolutions ran, at that peak: "
+              f"{r['step_ms']:.1f} ms at {r['conv_gflops']:.0f} GFLOP/s, oneDNN's best on this core "
+              f"{r['peak_gflops']:.0f} GFLOP/s (a large conv); the step if only its convolutions ran, at that peak: "
               f"{r['floor_ms']:.1f} ms ({r['step_ms'] / r['floor_ms']:.1f}x, the most faster kernels could give)")
     ratio, label, t = ddp_scaling(args.quick)
     detail = ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
