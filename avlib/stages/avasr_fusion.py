@@ -18,6 +18,7 @@ from avlib.data import load_dataset
 from avlib.report import format_ci, ours_column, paper_column
 from avlib.report.plots import line_with_band
 from avlib.stages.shared.records import convergence, convergence_sentence, holm_family, late_from
+from avlib.stages.shared.runs import history_frame as runs_history_frame
 from avlib.stages.shared.stats import format_p, paired_difference
 from avlib.tasks.asr.train import MODELS, AVASRConfig, AVASRJob
 
@@ -84,6 +85,14 @@ def load_levels(p) -> dict:
 def jobs(p) -> list:
     cfg = config(p)
     return [AVASRJob(seed=seed, snr_db=snr, config=cfg) for snr in p.snr_levels for seed in p.seeds]
+
+
+def history_frame(results: list) -> pd.DataFrame:
+    """history.csv: every trained network's val frame accuracy per epoch, long, after its SNR and seed (the
+    record's `model` names the network: a tower, the frozen-tower softmax or a fused net; `selected` marks the
+    epoch it kept). reports/convergence reads it."""
+    return runs_history_frame(results, history=lambda r: r.history,
+                              columns=lambda r: {"snr_db": r.job.snr_db, "seed": r.job.seed})
 
 
 def runs_frame(results: list) -> pd.DataFrame:

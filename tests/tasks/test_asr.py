@@ -265,4 +265,12 @@ def test_avspeech_stages_smoke(tmp_path):
     assert "35.83" in table and "ours (AV-Speech) PER % (edit distance)" in table and "p_Holm=" in table
     runs = (out / "runs.csv").read_text().splitlines()[0].split(",")
     assert {"test_frame_err", "test_per", "best_epoch", "best_epoch_late", "epochs", "lr"} <= set(runs)
+    # every trained network's val per epoch (reports/convergence reads it), its kept epoch as in runs.csv
+    import pandas as pd
+
+    history, table = pd.read_csv(out / "history.csv"), pd.read_csv(out / "runs.csv")
+    assert {"snr_db", "seed", "model", "epoch", "val_frame_acc", "selected"} <= set(history.columns)
+    kept = history[history["selected"]].set_index(["snr_db", "seed", "model"])["epoch"]
+    trained = table.dropna(subset=["best_epoch"]).set_index(["snr_db", "seed", "model"])["best_epoch"]
+    assert kept.loc[trained.index].astype(int).tolist() == trained.astype(int).tolist()
     assert json.loads((out / "provenance.json").read_text())["ran_with"]["seeds"] == [0]
