@@ -21,6 +21,8 @@
    default's step goes: the convolutions' share and FLOP rate against oneDNN's best rate on this core (a large
    conv), and the most that faster kernels at the same maths could still give (the step if only its
    convolutions ran, at that rate).
+   Then the MKL pin's cost: single-threaded sgemm at the AV-ASR and QA layers' shapes with MKL_CBWR=AUTO against
+   COMPATIBLE (the pin: one code path on Intel and AMD), each in a fresh process.
 5. DDP scaling: training time of one run under `torchrun --nproc-per-node 2` / the same run on 1 rank (same
    global batches, tools/torchrun_fit.py): NCCL on a machine with >= 2 GPUs, else gloo on the CPU (labelled so;
    on a shared 2-core CPU the ratio says little about GPUs).
@@ -211,6 +213,47 @@ def conv_roofline(steps: int = 30) -> dict:
             "step_ms": step_s * 1e3, "floor_ms": step_flops / peak * 1e3}
 
 
+SGEMM_SHAPES = {"AV-ASR tower layer 256x400x128": (256, 400, 128), "QA hidden layer 256x128x128": (256, 128, 128)}
+
+
+def sgemm_rate() -> dict:
+    """{shape: (GFLOP/s, hash of the product)} of single-threaded float32 matmuls under this process's MKL_CBWR
+    (`mkl_pin_cost` runs it in a fresh process per setting: MKL reads the variable once)."""
+    import hashlib
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    out = {}
+    for name, (m, k, n) in SGEMM_SHAPES.items():
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        product = a @ b
+        reps = max(3, int(2e9 / (2 * m * k * n)))
+        start = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        out[name] = (2 * m * k * n * reps / (time.perf_counter() - start) / 1e9,
+                     hashlib.sha256(product.numpy().tobytes()).hexdigest()[:16])
+    return out
+
+
+def mkl_pin_cost(rounds: int) -> dict:
+    """{shape: (median GFLOP/s with MKL_CBWR=AUTO / with COMPATIBLE, same bits on this machine)}: what the MKL pin
+    (`avlib/core/pins.py`, one sgemm code path on Intel and AMD) costs the matmul-heavy stages (AV-ASR, QA), each
+    setting in a fresh process, rounds interleaved."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    rates = {v: {name: [] for name in SGEMM_SHAPES} for v in ("COMPATIBLE", "AUTO")}
+    hashes = {}
+    for r in range(rounds):
+        for value in ("COMPATIBLE", "AUTO") if r % 2 == 0 else ("AUTO", "COMPATIBLE"):
+            out = subprocess.run([sys.executable, __file__, "--sgemm"], check=True, env={**env, "MKL_CBWR": value},
+                                 capture_output=True, text=True).stdout
+            for name, (rate, digest) in json.loads(out.strip().splitlines()[-1]).items():
+                rates[value][name].append(rate)
+                hashes[(value, name)] = digest
+    return {name: (statistics.median(rates["AUTO"][name]) / statistics.median(rates["COMPATIBLE"][name]),
+                   hashes[("AUTO", name)] == hashes[("COMPATIBLE", name)]) for name in SGEMM_SHAPES}
+
+
 NAN_FILL = {"AVLAB_BENCH_NAN_FILL": "1"}  # deterministic mode's NaN fill of new tensors, as before it was turned off
 RUN_VARIANTS = {  # name: (SmallCNN layout, torch.compile, extra environment)
     "NCHW (before)": ("nchw", False, NAN_FILL),
@@ -291,10 +334,14 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     parser.add_argument("--one-run", choices=["nchw", "cl"], help=argparse.SUPPRESS)  # run_cost's subprocess
     parser.add_argument("--compiled", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--sgemm", action="store_true", help=argparse.SUPPRESS)  # mkl_pin_cost's subprocess
     parser.add_argument("--epochs", type=int, default=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_run:
         print(*one_run(args.one_run, args.compiled, args.epochs))
+        return
+    if args.sgemm:
+        print(json.dumps(sgemm_rate()))
         return
     device = pick_device(args.device)
     rounds = 3 if args.quick else 9
@@ -336,6 +383,9 @@ def main():
               f"{r['step_ms']:.1f} ms at {r['conv_gflops']:.0f} GFLOP/s, oneDNN's best on this core "
               f"{r['peak_gflops']:.0f} GFLOP/s (a large conv); the step if only its convolutions ran, at that peak: "
               f"{r['floor_ms']:.1f} ms ({r['step_ms'] / r['floor_ms']:.1f}x, the most faster kernels could give)")
+        for name, (ratio, same) in mkl_pin_cost(rounds=2 if args.quick else 4).items():
+            print(f"MKL pin's cost, sgemm {name} (1 thread), MKL_CBWR AUTO / COMPATIBLE:  {ratio:.2f}x  "
+                  f"(bits {'identical' if same else 'differ'} on this machine; COMPATIBLE is what Intel and AMD share)")
     ratio, label, t = ddp_scaling(args.quick)
     detail = ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
     print(f"DDP scaling, {label}, 2 ranks vs 1 (speed-up of fit):     {ratio:.2f}x  ({detail}; ideal 2x)")
