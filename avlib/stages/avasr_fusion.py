@@ -39,6 +39,7 @@ PART = ("avasr", 1)  # where the reports site shows it: part of the talk, order 
 CONFIG_FIELDS = dict(
     hidden=ListOf(Int(min=1), min_len=1, unique=False), bottleneck=Int(min=1), rank=Int(min=1),
     epochs=Int(min=1), joint_epochs=Int(min=1), batch_size=Int(min=1), lr=Float(positive=True),
+    lr_decay_at=Float(min=0, max=1), lr_gamma=Float(positive=True),
     joint_lr=Float(positive=True), weight_decay=Float(min=0), penalties=ListOf(Float(min=0), min_len=1),
 )
 PARAMS = Schema(
@@ -58,6 +59,9 @@ def check(p):
     if p.main_snr_db not in p.snr_levels:
         raise ParamError(f"avasr_fusion.main_snr_db={p.main_snr_db}: expected one of snr_levels {p.snr_levels} "
                          "(the table is the sweep's run at that level)")
+    if not p.lr_decay_at > 0:
+        raise ParamError(f"avasr_fusion.lr_decay_at={p.lr_decay_at}: expected a fraction of the tower epochs in "
+                         "(0, 1] (1.0: a constant lr)")
 
 
 PARAMS.rules.append(check)

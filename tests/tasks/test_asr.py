@@ -269,8 +269,17 @@ def test_avspeech_stages_smoke(tmp_path):
     import pandas as pd
 
     history, table = pd.read_csv(out / "history.csv"), pd.read_csv(out / "runs.csv")
-    assert {"snr_db", "seed", "model", "epoch", "val_frame_acc", "selected"} <= set(history.columns)
+    assert {"snr_db", "seed", "model", "epoch", "lr", "val_frame_acc", "selected"} <= set(history.columns)
     kept = history[history["selected"]].set_index(["snr_db", "seed", "model"])["epoch"]
     trained = table.dropna(subset=["best_epoch"]).set_index(["snr_db", "seed", "model"])["best_epoch"]
     assert kept.loc[trained.index].astype(int).tolist() == trained.astype(int).tolist()
     assert json.loads((out / "provenance.json").read_text())["ran_with"]["seeds"] == [0]
+
+
+def test_the_towers_lr_decays_once_at_its_epoch():
+    from avlib.tasks.asr.train import AVASRConfig, tower_decay_epoch
+
+    assert tower_decay_epoch(AVASRConfig(epochs=10, lr_decay_at=0.6)) == 6
+    assert tower_decay_epoch(AVASRConfig(epochs=10)) is None  # the default: a constant lr, every earlier run's
+    with pytest.raises(ValueError, match="lr_decay_at=0"):
+        tower_decay_epoch(AVASRConfig(lr_decay_at=0.0))

@@ -51,6 +51,9 @@ class AVASRConfig:
     joint_epochs: int = 3  # every fused network (FUSED) and the frozen-tower softmax
     batch_size: int = 256
     lr: float = 1e-3  # Adam, the uni-modal towers
+    # the towers' one step decay: lr *= lr_gamma from epoch round(lr_decay_at * epochs) on (1.0: a constant lr)
+    lr_decay_at: float = 1.0
+    lr_gamma: float = 0.1
     joint_lr: float = 1e-3  # Adam, every fused network (FUSED) and the frozen-tower softmax: fine-tuning
     weight_decay: float = 1e-5  # λ
     penalties: tuple = (0.0, 2.0, 4.0, 8.0)  # decoding switch penalties tried on val
@@ -108,14 +111,18 @@ def log_posteriors(kind: str, model: nn.Module, split, batch_size: int = 4096) -
 
 
 def fit_frames(kind: str, model: nn.Module, train, val, *, epochs: int, lr: float, cfg: AVASRConfig, seed: int,
-               name: str | None = None) -> list:
+               name: str | None = None, decay_epoch: int | None = None) -> list:
     """Adam on frame cross-entropy (the notes' objective: max Σ log p(y | x1, x2)); `model` is left at the
     epoch of best val frame accuracy (ties: the first). The batches depend only on `seed` (one data order per
-    seed, whatever the model). Returns its history, one record per epoch, the selected one marked."""
+    seed, whatever the model). From `decay_epoch` on (None: never) the lr is lr * cfg.lr_gamma. Returns its
+    history, one record per epoch (with its lr), the selected one marked."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     loader = make_loader(train, batch_size=cfg.batch_size, shuffle=True, seed=seed)
     best, history = BestEpoch("val_frame_acc"), []
     for epoch in range(epochs):
+        epoch_lr = lr * cfg.lr_gamma if decay_epoch is not None and epoch >= decay_epoch else lr
+        for group in optimizer.param_groups:
+            group["lr"] = epoch_lr
         model.train()
         for batch in loader:
             loss = nn.functional.cross_entropy(_forward(kind, model, batch), batch["label"])
@@ -123,11 +130,20 @@ def fit_frames(kind: str, model: nn.Module, train, val, *, epochs: int, lr: floa
             loss.backward()
             optimizer.step()
         acc = frame_accuracy(log_posteriors(kind, model, val), val.label)
-        history.append({"model": name or kind, "epoch": epoch, "val_frame_acc": acc, "selected": False})
+        history.append({"model": name or kind, "epoch": epoch, "lr": epoch_lr, "val_frame_acc": acc,
+                        "selected": False})
         best.update(history[-1], model)
     best.restore(model)
     best.record["selected"] = True
     return history
+
+
+def tower_decay_epoch(cfg: AVASRConfig) -> int | None:
+    """The towers' first epoch at the decayed lr, or None for a constant lr (lr_decay_at 1.0)."""
+    if not 0 < cfg.lr_decay_at <= 1:
+        raise ValueError(f"lr_decay_at={cfg.lr_decay_at}; expected a fraction of the epochs in (0, 1]")
+    epoch = round(cfg.lr_decay_at * cfg.epochs)
+    return epoch if epoch < cfg.epochs else None
 
 
 def evaluate(log_probs: dict, splits: dict, cfg: AVASRConfig) -> dict:
@@ -178,7 +194,8 @@ def train(job: AVASRJob, data: dict) -> AVASRResult:
     for i, kind in enumerate(("audio", "visual")):
         seed_everything(job.seed * 1000 + i)
         nets[kind] = FrameDNN(in_dim=dims[kind], hidden=cfg.hidden, bottleneck=cfg.bottleneck, n_classes=n_classes)
-        history += fit_frames(kind, nets[kind], train, val, epochs=cfg.epochs, lr=cfg.lr, cfg=cfg, seed=job.seed)
+        history += fit_frames(kind, nets[kind], train, val, epochs=cfg.epochs, lr=cfg.lr, cfg=cfg, seed=job.seed,
+                              decay_epoch=tower_decay_epoch(cfg))
         logp[kind] = {s: log_posteriors(kind, nets[kind], splits[s]) for s in ("val", "test")}
 
     if "frozen" in job.models:  # the notes' feature fusion: the uni-modal feature spaces stay fixed

@@ -1,0 +1,58 @@
+"""Pilot of avasr_fusion's tower lr decay: the uni-modal towers alone (audio and visual DNNs, the base of every
+fused network) trained at pilot seeds (which no table reports) at every SNR level under each candidate decay point,
+at avasr_fusion's lr and epochs; val only, test never printed or used. Prints, per candidate and tower, the mean
+best val frame accuracy, the best epochs and the convergence stage's plateau gain (mean val over the last 20% of
+the epochs minus the 20% before).
+
+    python tools/pilot_avasr_schedule.py --decay-at 0.5 --decay-at 0.6
+
+The choice rule is written in params.yaml above avasr_fusion.lr_decay_at; this prints the numbers it reads.
+"""
+
+import argparse
+from dataclasses import replace
+
+import numpy as np
+import yaml
+
+from avlib.core.pool import run_tasks
+from avlib.stages import avasr_fusion as stage
+from avlib.stages.convergence import run_reading
+from avlib.tasks.asr.train import AVASRJob, train
+
+TOWERS = ("audio", "visual")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--decay-at", type=float, action="append", required=True, help="lr_decay_at, e.g. 0.5")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[100, 101], help="pilot seeds (default: 100 101)")
+    parser.add_argument("--workers", type=int, default=0)
+    args = parser.parse_args()
+    p = stage.PARAMS.check(yaml.safe_load(open("params.yaml"))["avasr_fusion"])
+    if set(args.seeds) & set(p.seeds):
+        parser.error(f"--seeds {args.seeds}: {sorted(set(args.seeds) & set(p.seeds))} are reported seeds")
+    data = stage.load_levels(p)
+    jobs = [AVASRJob(seed=seed, snr_db=snr, config=replace(stage.config(p), lr_decay_at=at), models=TOWERS)
+            for at in args.decay_at for snr in p.snr_levels for seed in args.seeds]
+    runs = run_tasks(train, jobs, data, workers=args.workers, desc="pilot")
+    print(f"lr {p.lr:g}, {p.epochs} epochs, x{p.lr_gamma:g} from round(decay_at * epochs); seeds {args.seeds}; "
+          f"SNR levels {p.snr_levels}")
+    print("decay_at tower   best_val_frame_acc  best_epochs          gain_last20")
+    for at in args.decay_at:
+        mine = [r for r in runs if r.job.config.lr_decay_at == at]
+        means, gains = [], []
+        for tower in TOWERS:
+            curves = [100 * np.array([h["val_frame_acc"] for h in r.history if h["model"] == tower]) for r in mine]
+            readings = [run_reading(c) for c in curves]
+            means.append(np.mean([c.max() for c in curves]))
+            gains += [x["gain"] for x in readings]
+            best = ",".join(str(x["best_epoch"]) for x in readings)
+            gain = np.mean([x["gain"] for x in readings])
+            print(f"{at:8.2f} {tower:7s} {means[-1]:18.2f}  {best:19s}  {gain:+11.2f}")
+        half = 1.96 * np.std(gains, ddof=1) / np.sqrt(len(gains))
+        print(f"{at:8.2f} {'ALL':7s} {np.mean(means):18.2f}  {'':19s}  {np.mean(gains):+11.2f} (± {half:.2f})")
+
+
+if __name__ == "__main__":
+    main()
