@@ -15,6 +15,7 @@ from dataclasses import replace
 import numpy as np
 import yaml
 
+from avlib.core.metrics import mean_ci
 from avlib.core.pool import run_tasks
 from avlib.stages import avasr_fusion as stage
 from avlib.stages.convergence import run_reading
@@ -50,8 +51,8 @@ def main():
             best = ",".join(str(x["best_epoch"]) for x in readings)
             gain = np.mean([x["gain"] for x in readings])
             print(f"{at:8.2f} {tower:7s} {means[-1]:18.2f}  {best:19s}  {gain:+11.2f}")
-        half = 1.96 * np.std(gains, ddof=1) / np.sqrt(len(gains))
-        print(f"{at:8.2f} {'ALL':7s} {np.mean(means):18.2f}  {'':19s}  {np.mean(gains):+11.2f} (± {half:.2f})")
+        gain, half = mean_ci(gains)  # the convergence stage's interval (Student t)
+        print(f"{at:8.2f} {'ALL':7s} {np.mean(means):18.2f}  {'':19s}  {gain:+11.2f} (± {half:.2f})")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 import yaml
 
+from avlib.core.metrics import mean_ci
 from avlib.stages import avqa_ablation as stage
 from avlib.stages.convergence import run_reading
 from avlib.stages.shared.qa import RUN_CPU_S, chosen_lr, job, load_data, run_longest_first
@@ -46,9 +47,10 @@ def main():
             best = ",".join(str(x["best_epoch"]) for x in readings)
             gain = np.mean([x["gain"] for x in readings])
             print(f"{e:6d} {step:4d} {row:12s} {means[-1]:8.1f}  {best:11s}  {gain:+11.2f}")
-        half = 1.96 * np.std(gains, ddof=1) / np.sqrt(len(gains)) if len(gains) > 1 else float("nan")
-        print(f"{e:6d} {step:4d} {'ALL':12s} {np.mean(means):8.1f}  {'':11s}  {np.mean(gains):+11.2f} (± {half:.2f})"
-              f"  [{sum(RUN_CPU_S.get(r, 0) for r in p.rows) * e / 12:.0f} CPU-s per seed]")
+        gain, half = mean_ci(gains)  # the convergence stage's interval (Student t)
+        cost = sum(RUN_CPU_S.get(r, 0) for r in p.rows) * e / 12
+        print(f"{e:6d} {step:4d} {'ALL':12s} {np.mean(means):8.1f}  {'':11s}  {gain:+11.2f} "
+              f"(± {half or float('nan'):.2f})  [{cost:.0f} CPU-s per seed]")
 
 
 if __name__ == "__main__":

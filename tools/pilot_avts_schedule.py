@@ -15,6 +15,7 @@ from dataclasses import replace
 import numpy as np
 import yaml
 
+from avlib.core.metrics import mean_ci
 from avlib.core.pool import run_tasks
 from avlib.stages import avts_pretrain as stage
 from avlib.stages.convergence import run_reading
@@ -45,8 +46,8 @@ def main():
             best = ",".join(str(x["best_epoch"]) for x in readings)
             gain = np.mean([x["gain"] for x in readings])
             print(f"{at:8.2f} {schedule:12s} {means[-1]:12.2f}  {best:11s}  {gain:+11.2f}")
-        half = 1.96 * np.std(gains, ddof=1) / np.sqrt(len(gains)) if len(gains) > 1 else float("nan")
-        print(f"{at:8.2f} {'ALL':12s} {np.mean(means):12.2f}  {'':11s}  {np.mean(gains):+11.2f} (± {half:.2f})")
+        gain, half = mean_ci(gains)  # the convergence stage's interval (Student t)
+        print(f"{at:8.2f} {'ALL':12s} {np.mean(means):12.2f}  {'':11s}  {gain:+11.2f} (± {half or float('nan'):.2f})")
 
 
 if __name__ == "__main__":

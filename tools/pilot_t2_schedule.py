@@ -15,6 +15,7 @@ from dataclasses import replace
 import numpy as np
 import yaml
 
+from avlib.core.metrics import mean_ci
 from avlib.core.pool import run_tasks
 from avlib.stages import t2_plugin as stage
 from avlib.stages.convergence import run_reading
@@ -59,8 +60,8 @@ def main():
             cost = np.mean([r.cpu_s for r in group]) / e
             print(f"{e:6d} {d:5.2f} {lr:5.3f} {kind:12s} {val:7.1f} (spread {spread:4.1f})  {best:11s}  {gain:+11.2f}  "
                   f"{cost:11.2f}")
-        print(f"{e:6d} {d:5.2f} {lr:5.3f} {'ALL':12s} {np.mean(means):7.1f}  {'':11s}  {np.mean(gains):+11.2f} "
-              f"(± {1.96 * np.std(gains, ddof=1) / np.sqrt(len(gains)):.2f})")
+        gain, half = mean_ci(gains)  # the convergence stage's interval (Student t)
+        print(f"{e:6d} {d:5.2f} {lr:5.3f} {'ALL':12s} {np.mean(means):7.1f}  {'':11s}  {gain:+11.2f} (± {half:.2f})")
 
 
 if __name__ == "__main__":
