@@ -17,8 +17,14 @@ The ablation of the paper's Table 5 is a set of switches: `audio`, `visual` (whi
 fusion), `temporal` (TG; off: the temporal mean), `spatial` (SG, with its matching head; off: the average-pooled
 frame). A switch that is off builds no module: a model without SG has no spatial-grounding or matching
 parameters at all (`ablation_row` names each row of the table).
+
+Beside the faithful model, one labelled variant (`VARIANTS`, never under AVST's name): the published spatial
+softmax has no temperature, so over cosines in [-1, 1] its largest weight is at most e^2 ~ 7.4x its smallest,
+and over 16 positions it stays near uniform. "AV+Q+TG+SG, learned temperature" multiplies the cosines by a
+learned scale s = exp(log_s), initialised and capped as CLIP's logit scale (1/0.07, at most 100).
 """
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -35,6 +41,9 @@ ABLATION_ROWS = {
     "AV+Q+TG": dict(audio=True, visual=True, temporal=True, spatial=False),
     "AV+Q+TG+SG": dict(audio=True, visual=True, temporal=True, spatial=True),
 }
+LEARNED_TEMPERATURE = "AV+Q+TG+SG, learned temperature"
+VARIANTS = {LEARNED_TEMPERATURE: dict(ABLATION_ROWS["AV+Q+TG+SG"], spatial_temperature="learned")}
+CLIP_INITIAL_SCALE, CLIP_MAX_SCALE = 1 / 0.07, 100.0  # Radford et al. 2021, Sec. 2.5
 
 
 @dataclass
@@ -94,17 +103,28 @@ def visual_positions(visual: torch.Tensor, project: nn.Module) -> torch.Tensor:
 class SpatialGrounding(nn.Module):
     """Sound-aware spatial attention per segment (Sec. 4.2, Eq. 1): softmax over positions of the dot
     products of the L2-normalised audio and visual vectors; the attended normalised visual vector ++ the
-    average-pooled visual vector -> tanh -> linear 2H -> H."""
+    average-pooled visual vector -> tanh -> linear 2H -> H. temperature "learned" (a variant, not the paper's):
+    the cosines times a learned scale, CLIP's init and cap."""
 
-    def __init__(self, *, hidden: int):
+    def __init__(self, *, hidden: int, temperature: str = "none"):
         super().__init__()
+        if temperature not in ("none", "learned"):
+            raise ValueError(f"SpatialGrounding: temperature must be 'none' or 'learned', got {temperature!r}")
         self.out = nn.Linear(2 * hidden, hidden)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(CLIP_INITIAL_SCALE))) if temperature == "learned" else None
+
+    def scale(self) -> torch.Tensor | None:
+        """The learned scale on the cosines (None: the paper's softmax, scale 1)."""
+        return None if self.log_scale is None else self.log_scale.exp().clamp(max=CLIP_MAX_SCALE)
 
     def forward(self, positions, audio):
         # positions [B, T, N, H], audio [B, T, H]
         v = F.normalize(positions, dim=-1)
         a = F.normalize(audio, dim=-1)
-        weights = torch.softmax(torch.einsum("btnh,bth->btn", v, a), dim=-1)  # [B, T, N], sums to 1 over N
+        cosines = torch.einsum("btnh,bth->btn", v, a)
+        if self.log_scale is not None:
+            cosines = cosines * self.scale()
+        weights = torch.softmax(cosines, dim=-1)  # [B, T, N], sums to 1 over N
         attended = torch.einsum("btn,btnh->bth", weights, v)  # [B, T, H]
         pooled = positions.mean(2)  # [B, T, H]
         return self.out(torch.tanh(torch.cat([attended, pooled], dim=-1))), weights
@@ -158,7 +178,7 @@ class AVST(nn.Module):
 
     def __init__(self, *, vocab_size: int, n_answers: int, hidden: int = 512, audio_dim: int = 128,
                  visual_dim: int = 512, audio: bool = True, visual: bool = True, temporal: bool = True,
-                 spatial: bool = True, heads: int = 4, dropout: float = 0.1):
+                 spatial: bool = True, heads: int = 4, dropout: float = 0.1, spatial_temperature: str = "none"):
         super().__init__()
         if spatial and not (audio and visual):
             raise ValueError("AVST: spatial grounding (spatial=True) needs audio=True and visual=True")
@@ -172,7 +192,7 @@ class AVST(nn.Module):
             # the paper's H = 512 = ResNet-18's channels: no projection; a narrower width projects first
             self.visual_proj = nn.Identity() if visual_dim == hidden else nn.Linear(visual_dim, hidden)
         if spatial:
-            self.spatial_grounding = SpatialGrounding(hidden=hidden)
+            self.spatial_grounding = SpatialGrounding(hidden=hidden, temperature=spatial_temperature)
             self.matching = MatchingHead(hidden=hidden)
         if temporal:
             if audio:
@@ -234,7 +254,8 @@ class AVST(nn.Module):
 
 
 def ablation_row(row: str, **kwargs) -> AVST:
-    """The AVST variant of Table 5's row `row` (one of ABLATION_ROWS)."""
-    if row not in ABLATION_ROWS:
-        raise ValueError(f"unknown ablation row {row!r}; expected one of {list(ABLATION_ROWS)}")
-    return AVST(**ABLATION_ROWS[row], **kwargs)
+    """The AVST variant of Table 5's row `row` (one of ABLATION_ROWS), or a labelled variant (VARIANTS)."""
+    switches = ABLATION_ROWS | VARIANTS
+    if row not in switches:
+        raise ValueError(f"unknown ablation row {row!r}; expected one of {list(switches)}")
+    return AVST(**switches[row], **kwargs)

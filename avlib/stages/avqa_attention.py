@@ -3,7 +3,12 @@ different types, the spatial-grounding heatmap (softmax over the h x w positions
 the visual temporal attention weighs most, and the audio and visual temporal attention over the T segments
 (Sec. 4.3); the question, predicted and true answer in each row's title, ✓/✗. On AV-Scenes the attention of
 every test question is also scored against the scene's truth (`avlib.tasks.qa.grounding`): spatial hit rate on
-the asked instrument's region vs chance, temporal mass on its sounding segments vs chance, per question type."""
+the asked instrument's region vs chance, temporal mass on its sounding segments vs chance, per question type.
+
+Beside the faithful AVST, a labelled variant with a learned softmax temperature (`avlib.models.avst.VARIANTS`):
+both train at every seed of `grounding_seeds`, and their grounding and accuracy are compared by paired
+difference over the seeds, Holm-corrected over the comparisons (issue #28: can the published softmax, with no
+temperature, concentrate at a 4 x 4 map at all?). The figure draws the faithful AVST at `seed`."""
 
 import math
 from pathlib import Path
@@ -12,8 +17,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from avlib.core.params import Choice, Int, Schema, Str
+from avlib.core.params import Choice, Int, ListOf, ParamError, Schema, Str
 from avlib.data.registry import display_name
+from avlib.models.avst import LEARNED_TEMPERATURE
 from avlib.stages.shared.qa import (  # noqa: F401 - the notebook's
     DATASETS,
     QA_FIELDS,
@@ -23,18 +29,30 @@ from avlib.stages.shared.qa import (  # noqa: F401 - the notebook's
     load_data,
     write_runs,
 )
+from avlib.stages.shared.records import holm_family, resolved
+from avlib.stages.shared.stats import format_p, paired_difference
 from avlib.tasks.qa.grounding import grounding_by_type, grounding_rows
 from avlib.tasks.qa.train import build_qa_model
 
 AVST = "AV+Q+TG+SG"
+MODELS = (AVST, LEARNED_TEMPERATURE)  # the faithful model, then its labelled variant
 
 PART = ("avqa", 5)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "avqa_attention",
-    dataset=Choice(*DATASETS), root=Str(), seed=Int(min=0), n_questions=Int(min=6, max=18),
-    top_segments=Int(min=1, max=4),
+    dataset=Choice(*DATASETS), root=Str(), seed=Int(min=0), grounding_seeds=ListOf(Int(min=0)),
+    n_questions=Int(min=6, max=18), top_segments=Int(min=1, max=4),
     lr_from=Str(), **QA_FIELDS,
 )
+
+
+def check(p):
+    if p.seed not in p.grounding_seeds:
+        raise ParamError(f"avqa_attention.seed={p.seed}: expected one of grounding_seeds {p.grounding_seeds} (the "
+                         "drawn AVST is one of the compared runs)")
+
+
+PARAMS.rules.append(check)
 
 
 # the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
@@ -43,11 +61,18 @@ HEADLINE = ["test_all", "shown", "shown_correct"]
 
 def smoke(p):
     p.epochs = 1
+    p.grounding_seeds = [p.seed]
     return p
 
 
-def train_job(p, lr):
-    return job(p, AVST, p.seed, lr, keep_state=True)
+def train_jobs(p, lr) -> list:
+    """The faithful AVST and its learned-temperature variant at every grounding seed (same lr and recipe)."""
+    return [job(p, model, seed, lr, keep_state=True) for model in MODELS for seed in p.grounding_seeds]
+
+
+def drawn_run(results, p):
+    """The run the figure draws: the faithful AVST at `p.seed`."""
+    return next(r for r in results if (r.job.model, r.job.seed) == (AVST, p.seed))
 
 
 def pick_questions(dataset, n: int) -> list:
@@ -73,8 +98,8 @@ def pick_questions(dataset, n: int) -> list:
 @torch.no_grad()
 def attention_examples(result, dataset, indices: list) -> list:
     """One dict per question: text, type, predicted and true answer, the spatial [T, h, w] and temporal [T]
-    attention of the trained AVST (rebuilt from `result.state`)."""
-    model = build_qa_model(AVST, dataset, hidden=result.job.hidden)
+    attention of the trained AVST or variant (rebuilt from `result.state`)."""
+    model = build_qa_model(result.job.model, dataset, hidden=result.job.hidden)
     model.load_state_dict(result.state)
     model.eval()
     batch = dataset.__getitems__(torch.tensor(indices))
@@ -107,17 +132,79 @@ GROUNDING_NOTE = ("Every test question with a target (the visible sounding instr
 def grounding_table(result, dataset, root) -> pd.DataFrame | None:
     """`avlib.tasks.qa.grounding` per question type over every test question; None without a scenes.json under
     `root` (real MUSIC-AVQA: no ground truth of where an instrument sounds)."""
-    if not (Path(root) / "scenes.json").is_file():
-        return None
-    from avlib.data.embedded.avscenes.scenes import read_scenes
+    return grounding_pass(result, dataset, root)[0]
 
-    scenes = read_scenes(root)
-    rows = []
+
+def grounding_pass(result, dataset, root) -> tuple[pd.DataFrame | None, float]:
+    """(grounding_table, peak): one pass over every test question. peak = the largest spatial weight over the
+    positions, times their number (1 = uniform), averaged over segments and questions (scored or not)."""
+    scenes = None
+    if (Path(root) / "scenes.json").is_file():
+        from avlib.data.embedded.avscenes.scenes import read_scenes
+
+        scenes = read_scenes(root)
+    rows, peaks = [], []
     for start in range(0, len(dataset), GROUNDING_BATCH):
         indices = list(range(start, min(start + GROUNDING_BATCH, len(dataset))))
         examples = attention_examples(result, dataset, indices)
-        rows.append(grounding_rows(examples, scenes, {i: dataset.records[i].values for i in indices}))
-    return grounding_by_type(pd.concat(rows, ignore_index=True) if rows else pd.DataFrame())
+        peaks += [float(e["spatial"].reshape(len(e["spatial"]), -1).max(1).mean()) * e["spatial"][0].size
+                  for e in examples]
+        if scenes is not None:
+            rows.append(grounding_rows(examples, scenes, {i: dataset.records[i].values for i in indices}))
+    table = None if scenes is None else grounding_by_type(pd.concat(rows, ignore_index=True) if rows
+                                                          else pd.DataFrame())
+    return table, math.fsum(peaks) / len(peaks)
+
+
+def pooled(table: pd.DataFrame | None) -> dict:
+    """A per-type grounding table pooled over its questions (weighted by n); {} when there is none."""
+    if table is None or table.empty:
+        return {}
+    n = table["n"].to_numpy()
+    return {c: float(np.average(table[c], weights=n)) for c in ("spatial hit", "audio mass", "visual mass",
+                                                                 "mass chance")}
+
+
+def learned_scale(result) -> float | None:
+    """The softmax scale a learned-temperature run ends with (at its selected epoch); None for the faithful model."""
+    log_scale = result.state.get("spatial_grounding.log_scale")
+    return None if log_scale is None else float(log_scale.exp().clamp(max=100.0))
+
+
+def variant_frame(results, dataset, root) -> tuple[pd.DataFrame, dict]:
+    """(one row per run: model, seed, test accuracy, pooled grounding, spatial peak and learned scale;
+    {(model, seed): the run's per-type grounding table}) for the faithful AVST and its variant."""
+    rows, tables = [], {}
+    for r in results:
+        table, peak = grounding_pass(r, dataset, root)
+        tables[(r.job.model, r.job.seed)] = table
+        rows.append({"model": r.job.model, "seed": r.job.seed, "best_epoch": r.best_epoch,
+                     "test all": 100 * r.test["all"], "spatial peak": peak,
+                     "learned scale": learned_scale(r)} | {k: v for k, v in pooled(table).items()})
+    return pd.DataFrame(rows), tables
+
+
+COMPARED = ("spatial hit", "audio mass", "visual mass", "test all")  # the family Holm corrects over
+
+
+def variant_comparison(frame: pd.DataFrame) -> pd.DataFrame:
+    """Learned temperature minus faithful, paired by seed, for each of COMPARED the frame holds (grounding in
+    points of rate, x 100; accuracy already in %): mean, 95% t half-width, wins, Holm-adjusted p over them."""
+    by = {m: frame[frame["model"] == m].set_index("seed").sort_index() for m in MODELS}
+    seeds = sorted(set(by[AVST].index) & set(by[LEARNED_TEMPERATURE].index))
+    deltas = {c: paired_difference(by[LEARNED_TEMPERATURE].loc[seeds, c], by[AVST].loc[seeds, c],
+                                   scale=1.0 if c == "test all" else 100.0)
+              for c in COMPARED if c in frame.columns}
+    adjusted = holm_family(deltas)
+    return pd.DataFrame([{"measure": c, "learned - faithful": d.mean, "95% half-width": d.half,
+                          "seeds up": f"{d.wins}/{d.n}", "Holm p": adjusted[c],
+                          "resolved": resolved(d, adjusted[c])} for c, d in deltas.items()])
+
+
+VARIANT_NOTE = ("Faithful AVST (the paper's spatial softmax over cosines, no temperature) and the labelled variant "
+                "'AV+Q+TG+SG, learned temperature' (cosines x a learned scale, CLIP's init 1/0.07 and cap 100), "
+                "same recipe and lr, paired by seed. Rates x 100 (points); 'spatial peak' = largest position weight "
+                "/ uniform, averaged over segments and test questions; Holm over the measures of the table.")
 
 
 def examples_frame(examples) -> pd.DataFrame:
@@ -168,7 +255,26 @@ def _wrap(text: str, width: int = 60) -> str:
     return "\n".join([*lines, line])
 
 
-def findings(result, examples, *, p, lr, grounding: pd.DataFrame | None = None) -> str:
+def variant_lines(frame: pd.DataFrame, comparison: pd.DataFrame) -> list:
+    """Findings lines of the faithful-vs-variant comparison: each model's means, the learned scales, each Δ."""
+    lines = ["", "## Can the published spatial softmax concentrate? A learned temperature beside it", ""]
+    for model in MODELS:
+        runs = frame[frame["model"] == model]
+        hit = f", spatial hit {runs['spatial hit'].mean():.3f}" if "spatial hit" in runs else ""
+        scale = (f", learned scale {runs['learned scale'].min():.1f}-{runs['learned scale'].max():.1f} (init "
+                 f"{1 / 0.07:.1f})" if runs["learned scale"].notna().any() else "")
+        lines.append(f"- {model} ({len(runs)} seeds): test all {runs['test all'].mean():.1f}%, spatial peak "
+                     f"{runs['spatial peak'].mean():.2f}x uniform{hit}{scale}.")
+    for row in comparison.itertuples(index=False):
+        half = "" if pd.isna(row[2]) else f" ± {row[2]:.1f}"
+        verdict = "resolved" if row.resolved else "not resolved"
+        lines.append(f"- Learned minus faithful, {row.measure}: {row[1]:+.1f}{half} points ({row[3]} seeds up; "
+                     f"Holm p {format_p(None if pd.isna(row[4]) else row[4])}: {verdict}).")
+    return lines
+
+
+def findings(result, examples, *, p, lr, grounding: pd.DataFrame | None = None, variants: list | None = None,
+             runs: list | None = None) -> str:
     frame = examples_frame(examples)
     spread = [float(e["spatial"].max()) * e["spatial"][0].size for e in examples]
     peaked = sum(float(e["temporal_visual"].max()) > 1.5 / len(e["temporal_visual"]) for e in examples)
@@ -181,7 +287,7 @@ def findings(result, examples, *, p, lr, grounding: pd.DataFrame | None = None) 
         f"- Spatial attention: the largest position weight is on average {math.fsum(spread) / len(spread):.1f}x the "
         "uniform weight (1 = no grounding).",
         f"- Visual temporal attention peaks above 1.5x uniform for {peaked}/{len(examples)} questions.",
-        grounding_line(grounding), convergence_line([result]), ""])
+        grounding_line(grounding), *(variants or []), "", convergence_line(runs or [result]), ""])
 
 
 def grounding_line(grounding: pd.DataFrame | None) -> str:
@@ -197,10 +303,12 @@ def grounding_line(grounding: pd.DataFrame | None) -> str:
             f"{mean['mass chance']:.2f}.")
 
 
-def run_metrics(result, examples, grounding: pd.DataFrame | None = None) -> dict:
+def run_metrics(result, examples, grounding: pd.DataFrame | None = None, variants: pd.DataFrame | None = None,
+                comparison: pd.DataFrame | None = None) -> dict:
     """metrics.json: the run's test accuracy and selected epoch, the shown examples, and (AV-Scenes) the
     grounding scores pooled over every scored test question: spatial hit rate and temporal masses, each with
-    its chance level (weighted by the questions per type)."""
+    its chance level (weighted by the questions per type); with `variants`, each model's means over its seeds,
+    and the paired comparison."""
     out = {"test_all": round(100 * result.test["all"], 3), "best_epoch": result.best_epoch,
            "shown_correct": sum(e["predicted"] == e["answer"] for e in examples), "shown": len(examples)}
     if grounding is not None and len(grounding):
@@ -208,4 +316,17 @@ def run_metrics(result, examples, grounding: pd.DataFrame | None = None) -> dict
         out["grounding"] = {key.replace(" ", "_"): round(float((grounding[key] * n).sum() / n.sum()), 4)
                             for key in ("spatial hit", "spatial chance", "audio mass", "visual mass", "mass chance")}
         out["grounding"]["questions"] = int(n.sum())
+    if variants is not None:
+        means = variants.drop(columns=["seed", "best_epoch"]).groupby("model", sort=False).mean()
+        out["variants"] = {m: {k.replace(" ", "_"): round(float(v), 4) for k, v in row.items() if pd.notna(v)}
+                           for m, row in means.iterrows()}
+    if comparison is not None:
+        out["learned_minus_faithful"] = {
+            row["measure"].replace(" ", "_"): {"mean": round(float(row["learned - faithful"]), 3),
+                                               "half": None if pd.isna(row["95% half-width"])
+                                               else round(float(row["95% half-width"]), 3),
+                                               "holm_p": None if pd.isna(row["Holm p"])
+                                               else round(float(row["Holm p"]), 4),
+                                               "resolved": bool(row["resolved"])}
+            for _, row in comparison.iterrows()}
     return out

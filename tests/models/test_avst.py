@@ -6,7 +6,7 @@ import torch
 from fixtures.avqa import FakeQA, fake_splits
 
 from avlib.core.runtime import single_threaded
-from avlib.models.avst import ABLATION_ROWS, AVST, ablation_row, other_video_indices
+from avlib.models.avst import ABLATION_ROWS, AVST, LEARNED_TEMPERATURE, ablation_row, other_video_indices
 from avlib.tasks.qa.train import QAJob, train
 
 KW = dict(vocab_size=20, n_answers=5, hidden=16, visual_dim=32)
@@ -117,3 +117,28 @@ def test_training_is_deterministic_and_learns_a_separable_task():
     assert first.test["all"] > 0.4  # chance 0.2; 48 test questions: 0.4 is > 3 s.d. above it
     assert first.val["all"] == max(h["val_all"] for h in first.history)
     assert set(first.test_counts) == set(FakeQA().types)
+
+
+def test_learned_temperature_variant_is_the_faithful_model_with_a_scaled_softmax():
+    """The labelled variant has AVST's parameters plus one, the log scale at CLIP's init; with the scale set to
+    1 it computes exactly the faithful model; a larger scale concentrates the spatial weights."""
+    torch.manual_seed(0)
+    faithful = ablation_row("AV+Q+TG+SG", **KW).eval()
+    torch.manual_seed(0)
+    variant = ablation_row(LEARNED_TEMPERATURE, **KW).eval()
+    extra = {n for n, _ in variant.named_parameters()} - {n for n, _ in faithful.named_parameters()}
+    assert extra == {"spatial_grounding.log_scale"}
+    assert float(variant.spatial_grounding.scale().detach()) == pytest.approx(1 / 0.07)
+    assert faithful.spatial_grounding.scale() is None
+    batch = _batch()
+    peaked = variant(*batch).attention["spatial"].amax(-1).mean()
+    with torch.no_grad():
+        variant.spatial_grounding.log_scale.zero_()  # scale 1: the paper's softmax
+    flat = variant(*batch)
+    assert torch.equal(flat.logits, faithful(*batch).logits)
+    assert peaked > flat.attention["spatial"].amax(-1).mean()
+    with torch.no_grad():
+        variant.spatial_grounding.log_scale.fill_(10.0)  # e^10: capped at CLIP's 100
+    assert float(variant.spatial_grounding.scale().detach()) == 100.0
+    with pytest.raises(ValueError, match="temperature"):
+        AVST(**KW, spatial_temperature="fixed")

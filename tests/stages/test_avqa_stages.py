@@ -16,6 +16,7 @@ from avlib.data.qa import QARecord
 from avlib.stages import avqa_ablation, avqa_attention, avqa_baselines
 from avlib.stages.shared import longest_first
 from avlib.stages.shared import qa as shared_qa
+from avlib.stages.shared import stats as shared_stats
 from avlib.stages.shared.avst_runs import read_avst_runs, write_avst_runs
 from avlib.stages.shared.qa import chosen_lr, lr_grid_frame, template_table
 from avlib.tasks.qa.metrics import pooled_accuracy, type_counts
@@ -333,3 +334,29 @@ def test_attention_examples_come_from_different_videos():
     assert len({videos[i] for i in picked}) == 5 and {types[i] for i in picked} == {0, 1, 2}
     assert avqa_attention.pick_questions(data, 9) == [0, 4, 6, 7, 8, 2, 3, 1, 5]  # then used videos, in order
     assert avqa_attention.pick_questions(data, 9) == avqa_attention.pick_questions(data, 9)
+
+
+def test_the_learned_temperature_variant_is_compared_paired_by_seed_with_holm():
+    rows = []
+    for seed, (hit, hit_variant) in enumerate([(0.40, 0.50), (0.42, 0.55), (0.44, 0.51)]):
+        for model, h in ((AVST, hit), (avqa_attention.LEARNED_TEMPERATURE, hit_variant)):
+            rows.append({"model": model, "seed": seed, "best_epoch": 5, "test all": 50.0 + seed,
+                         "spatial peak": 1.2, "learned scale": None, "spatial hit": h, "audio mass": 0.6,
+                         "visual mass": 0.6, "mass chance": 0.6})
+    frame = pd.DataFrame(rows)
+    table = avqa_attention.variant_comparison(frame).set_index("measure")
+    assert list(table.index) == ["spatial hit", "audio mass", "visual mass", "test all"]
+    assert table.loc["spatial hit", "learned - faithful"] == pytest.approx(10.0)  # rates in points
+    assert table.loc["spatial hit", "seeds up"] == "3/3"
+    # Holm over the four: the three unchanged measures have p 1, the hit's p is multiplied by 4
+    assert table.loc["spatial hit", "Holm p"] == pytest.approx(min(1.0, 4 * shared_stats.paired_p([10, 13, 7])))
+    assert table.loc["test all", "learned - faithful"] == 0.0 and not table.loc["test all", "resolved"]
+    lines = "\n".join(avqa_attention.variant_lines(frame, avqa_attention.variant_comparison(frame)))
+    assert "spatial hit: +10.0 ± " in lines and "(3 seeds)" in lines
+
+
+def test_the_drawn_seed_must_be_one_of_the_compared_seeds():
+    params = PARAMS["avqa_attention"]
+    with pytest.raises(ParamError, match=r"avqa_attention\.seed=5: .*grounding_seeds"):
+        avqa_attention.PARAMS.check(params | {"seed": 5})
+    assert avqa_attention.PARAMS.check(params).grounding_seeds == [0, 1, 2]

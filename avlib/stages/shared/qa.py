@@ -46,8 +46,9 @@ def job(p, model: str, seed: int, lr: float, *, keep_state: bool = False) -> QAJ
 # Single-threaded CPU seconds of one 12-epoch run at width 128 on AV-Scenes (issue #28's profile): only their
 # order is used, to hand the longest runs out first. Full AVST's spatial grounding projects every one of the
 # 16 positions of every segment, ~5x the cost of the rows without it.
-RUN_CPU_S = {"Q": 25, "A+Q": 27, "V+Q": 30, "AV+Q": 33, "AV+Q+TG": 44, "AV+Q+TG+SG": 140, "fcnlstm_lite": 28,
-             "gru_lite": 21, "mcan_lite": 84, "psac_lite": 73, "avsd_lite": 100}
+RUN_CPU_S = {"Q": 25, "A+Q": 27, "V+Q": 30, "AV+Q": 33, "AV+Q+TG": 44, "AV+Q+TG+SG": 140,
+             "AV+Q+TG+SG, learned temperature": 140, "fcnlstm_lite": 28, "gru_lite": 21, "mcan_lite": 84,
+             "psac_lite": 73, "avsd_lite": 100}
 
 
 def run_longest_first(jobs: list, data, *, workers: int, desc: str) -> list:

@@ -15,13 +15,13 @@ import torch.nn.functional as F
 from avlib.core.runtime import seed_everything
 from avlib.data.loader import make_loader
 from avlib.data.qa import template_key
-from avlib.models.avst import ABLATION_ROWS, ablation_row
+from avlib.models.avst import ABLATION_ROWS, VARIANTS, ablation_row
 from avlib.models.qa_baselines import BASELINES
 from avlib.tasks.qa.memory import keep_large_blocks
 from avlib.tasks.qa.metrics import pooled_accuracy, type_counts
 from avlib.tasks.result import BestEpoch, Result
 
-MODELS = (*ABLATION_ROWS, *BASELINES)  # AVST's Table 5 rows by name, then the baselines
+MODELS = (*ABLATION_ROWS, *VARIANTS, *BASELINES)  # AVST's Table 5 rows by name, its labelled variants, the baselines
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def build_qa_model(name: str, dataset, *, hidden: int):
     audio_dim, visual_dim = dataset_dims(dataset)
     kwargs = dict(vocab_size=len(dataset.question_vocab), n_answers=dataset.n_answers, hidden=hidden,
                   audio_dim=audio_dim, visual_dim=visual_dim)
-    if name in ABLATION_ROWS:
+    if name in ABLATION_ROWS or name in VARIANTS:
         return ablation_row(name, **kwargs)
     if name in BASELINES:
         return BASELINES[name][0](**kwargs)
