@@ -19,7 +19,7 @@ from avlib.data.embedded.avscenes.probe import (
     split_heldout,
     train_modality_probe,
 )
-from avlib.stages import data_avscenes as stage
+from avlib.stages import premise_avscenes as stage
 
 GROUPS = ("Audio", "Visual", "Audio-Visual")
 
@@ -166,8 +166,25 @@ def test_the_stage_states_the_criterion_and_reports_train_held_out_and_val():
     table = stage.probe_table(results)
     assert list(table["part"][:3]) == ["train", "held-out", "val"] and len(table) == 3 * len(VIEWS)
     verdict = stage.probe_verdict(results, 0.1)
-    meta = {"sizes": {"train": 1}, "questions": {"train": 1}, "config": {"map_size": 4}, "shortfall": {}}
-    text = stage.findings(meta, verdict, 0.1, general, 0.1, 0.2)
-    assert text.index("Criterion") < text.index("Verdict")
+    pool = {"scenes": 3000, "questions": 35000, "val questions": 939}
+    text = stage.findings(pool, verdict, 0.1, general, 0.1, 0.2)
+    assert text.index("Criterion") < text.index("Verdict") and "pool of 3000 extra scenes" in text
     assert "question + heard (hidden 32, weight decay 0.01)" in text and "does NOT generalize" in text
     assert "not evidence: question + heard does not generalize" in text
+
+
+def test_the_pool_is_drawn_from_the_data_knobs_on_its_own_stream():
+    """probe_pool: deterministic, scenes of the given knobs under ids no split uses, ~questions_per_video each,
+    and another stream than the data's (the data's first scene is not the pool's)."""
+    from avlib.data.embedded.avscenes.probe import probe_pool
+    from avlib.data.embedded.avscenes.scenes import AVScenesConfig, sample_scene
+
+    cfg = AVScenesConfig(questions_per_video=6)
+    records, scenes = probe_pool(cfg, 30)
+    again = probe_pool(cfg, 30)
+    assert records == again[0] and scenes == again[1]
+    assert sorted(scenes) == [f"pool{i:06d}" for i in range(30)] and {r.video_id for r in records} <= set(scenes)
+    assert 0.8 * 30 * 6 <= len(records) <= 30 * 6
+    _, solo = probe_pool(AVScenesConfig(questions_per_video=6, p_solo=1.0), 30)  # the knobs given are the ones used
+    assert all(sum(s["visible"] for s in scene["sources"]) == 1 for scene in solo.values())
+    assert scenes["pool000000"] != sample_scene(np.random.default_rng(cfg.seed), cfg)

@@ -13,8 +13,8 @@ A question is the one-hot of its template and of each placeholder value; each pl
 instrument also gathers that instrument's row of the view ("slot" features), so a small MLP need not learn
 the lookup.
 
-The probes must generalize, or their val gaps say little about the data: each is trained on a fit part of the
-train split and stopped on a held-out part of it (split_heldout: 20% of the train videos, by video), and the
+The probes must generalize, or their val gaps say little about the data: each is trained on a fit part of a
+pool of extra generated scenes (probe_pool) and stopped on a held-out part of it (split_heldout, by scene), and the
 capacity (hidden width x weight decay, a small grid) is chosen per view on held-out accuracy among the settings
 that do not memorize (fit - held-out accuracy <= a stated bound; choose_probes). Val is read only by the chosen
 probes, once (modality_check): it is where the verdict is read, so nothing is chosen on it.
@@ -25,6 +25,7 @@ import torch
 
 from avlib.data.embedded.avscenes.media import INSTRUMENTS, SEGMENTS
 from avlib.data.embedded.avscenes.questions import sounds
+from avlib.data.embedded.avscenes.scenes import AVScenesConfig, as_records, ask, load_templates, quotas, sample_scene
 
 VIEWS = {"question": (), "audio": ("audio",), "visual": ("visual",), "audio-visual": ("audio", "visual", "joint")}
 RATES = (1, 2, 4)
@@ -83,6 +84,21 @@ def design(records, scenes, templates: list, values: list) -> dict:
         blocks["visual"].append(np.concatenate([slots_v.ravel(), seen.ravel(), [venue]]))
         blocks["joint"].append(np.concatenate([slots_j.ravel(), joint.ravel()]))
     return {k: torch.from_numpy(np.stack(v).astype(np.float32)) for k, v in blocks.items()}
+
+
+POOL_STREAM = 2**32 - 1  # the pool's random stream: [seed, POOL_STREAM]; the data draws from seed and [seed, video]
+
+
+def probe_pool(config: AVScenesConfig, n_scenes: int) -> tuple[list, dict]:
+    """(QARecords, {video id: scene}): `n_scenes` extra scenes drawn as the data's (sample_scene with `config`'s
+    knobs) on a stream the data never draws from, asked `config.questions_per_video` questions each in the
+    templates' test-count proportions (`ask`, as the generator does). Scenes and questions only (no media); ids
+    "pool000000"... The probes are fit on these, so that they learn what a question needs from enough examples."""
+    rng = np.random.default_rng([config.seed, POOL_STREAM])
+    scenes = {f"pool{i:06d}": sample_scene(rng, config) for i in range(n_scenes)}
+    templates = load_templates()
+    quota = quotas(n_scenes * config.questions_per_video, templates["n_test"])
+    return as_records(ask(scenes, list(scenes), templates, quota, rng)), scenes
 
 
 def split_heldout(records: list, fraction: float, seed: int) -> tuple[list, list]:
@@ -205,10 +221,10 @@ def selection_data(data: dict) -> dict:
 
 
 def probe_data(records: dict, scenes: dict) -> dict:
-    """The `data` of the probes: records {"fit": [QARecord], "heldout": [QARecord], "eval": [QARecord]} (from
-    AV-Scenes annotations: fit + held-out = the train split, parted by split_heldout; eval = val) and the scenes
-    they ask about. Placeholder values and answers are indexed over the train split (fit + held-out), as a
-    model trained on train would; a question whose answer train never has counts as wrong for every view."""
+    """The `data` of the probes: records {"fit": [QARecord], "heldout": [QARecord], "eval": [QARecord]} (fit +
+    held-out = the questions the probes learn from, e.g. probe_pool's, parted by split_heldout; eval = val) and
+    the scenes they ask about. Placeholder values and answers are indexed over fit + held-out, as a model trained
+    on them would; a question whose answer they never have counts as wrong for every view."""
     train = records["fit"] + records["heldout"]
     templates = sorted({r.template for rs in records.values() for r in rs})
     values = sorted({v for r in train for v in r.values})
