@@ -8,7 +8,9 @@ the asked instrument's region vs chance, temporal mass on its sounding segments 
 Beside the faithful AVST, a labelled variant with a learned softmax temperature (`avlib.models.avst.VARIANTS`):
 both train at every seed of `grounding_seeds`, and their grounding and accuracy are compared by paired
 difference over the seeds, Holm-corrected over the comparisons (issue #28: can the published softmax, with no
-temperature, concentrate at a 4 x 4 map at all?). The figure draws the faithful AVST at `seed`."""
+temperature, concentrate at a 4 x 4 map at all?). The ablation's row without spatial grounding (AV+Q+TG) trains
+at the same seeds too, so its temporal attention is scored as well: each ablation row that has attention is
+scored against the truth (the rows without TG or SG have none). The figure draws the faithful AVST at `seed`."""
 
 import math
 from pathlib import Path
@@ -35,7 +37,8 @@ from avlib.tasks.qa.grounding import grounding_by_type, grounding_rows
 from avlib.tasks.qa.train import build_qa_model
 
 AVST = "AV+Q+TG+SG"
-MODELS = (AVST, LEARNED_TEMPERATURE)  # the faithful model, then its labelled variant
+TG_ONLY = "AV+Q+TG"  # the ablation's row before SG: temporal attention only
+MODELS = (AVST, LEARNED_TEMPERATURE, TG_ONLY)  # the faithful model, its labelled variant, the row without SG
 
 PART = ("avqa", 5)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
@@ -66,7 +69,7 @@ def smoke(p):
 
 
 def train_jobs(p, lr) -> list:
-    """The faithful AVST and its learned-temperature variant at every grounding seed (same lr and recipe)."""
+    """The faithful AVST, its learned-temperature variant and AV+Q+TG at every grounding seed (same lr, recipe)."""
     return [job(p, model, seed, lr, keep_state=True) for model in MODELS for seed in p.grounding_seeds]
 
 
@@ -114,7 +117,7 @@ def attention_examples(result, dataset, indices: list) -> list:
             "question": " ".join(dataset.question_vocab.decode_question(batch["question"][i].tolist())),
             "predicted": dataset.answer_vocab.tokens[int(predictions[i])],
             "answer": dataset.answer_vocab.tokens[int(batch["label"][i])],
-            "spatial": out.attention["spatial"][i].reshape(-1, h, w).numpy(),
+            "spatial": out.attention["spatial"][i].reshape(-1, h, w).numpy() if "spatial" in out.attention else None,
             "temporal_audio": out.attention["temporal_audio"][i].numpy(),
             "temporal_visual": out.attention["temporal_visual"][i].numpy(),
         })
@@ -137,7 +140,8 @@ def grounding_table(result, dataset, root) -> pd.DataFrame | None:
 
 def grounding_pass(result, dataset, root) -> tuple[pd.DataFrame | None, float]:
     """(grounding_table, peak): one pass over every test question. peak = the largest spatial weight over the
-    positions, times their number (1 = uniform), averaged over segments and questions (scored or not)."""
+    positions, times their number (1 = uniform), averaged over segments and questions (scored or not); NaN for
+    a model without spatial grounding."""
     scenes = None
     if (Path(root) / "scenes.json").is_file():
         from avlib.data.embedded.avscenes.scenes import read_scenes
@@ -148,12 +152,12 @@ def grounding_pass(result, dataset, root) -> tuple[pd.DataFrame | None, float]:
         indices = list(range(start, min(start + GROUNDING_BATCH, len(dataset))))
         examples = attention_examples(result, dataset, indices)
         peaks += [float(e["spatial"].reshape(len(e["spatial"]), -1).max(1).mean()) * e["spatial"][0].size
-                  for e in examples]
+                  for e in examples if e["spatial"] is not None]
         if scenes is not None:
             rows.append(grounding_rows(examples, scenes, {i: dataset.records[i].values for i in indices}))
     table = None if scenes is None else grounding_by_type(pd.concat(rows, ignore_index=True) if rows
                                                           else pd.DataFrame())
-    return table, math.fsum(peaks) / len(peaks)
+    return table, math.fsum(peaks) / len(peaks) if peaks else float("nan")
 
 
 def pooled(table: pd.DataFrame | None) -> dict:
@@ -173,7 +177,7 @@ def learned_scale(result) -> float | None:
 
 def variant_frame(results, dataset, root) -> tuple[pd.DataFrame, dict]:
     """(one row per run: model, seed, test accuracy, pooled grounding, spatial peak and learned scale;
-    {(model, seed): the run's per-type grounding table}) for the faithful AVST and its variant."""
+    {(model, seed): the run's per-type grounding table}) for every model of MODELS."""
     rows, tables = [], {}
     for r in results:
         table, peak = grounding_pass(r, dataset, root)
@@ -187,24 +191,38 @@ def variant_frame(results, dataset, root) -> tuple[pd.DataFrame, dict]:
 COMPARED = ("spatial hit", "audio mass", "visual mass", "test all")  # the family Holm corrects over
 
 
+TEMPORAL = ("audio mass", "visual mass", "test all")  # what SG could change in a model that has TG either way
+
+
 def variant_comparison(frame: pd.DataFrame) -> pd.DataFrame:
-    """Learned temperature minus faithful, paired by seed, for each of COMPARED the frame holds (grounding in
-    points of rate, x 100; accuracy already in %): mean, 95% t half-width, wins, Holm-adjusted p over them."""
-    by = {m: frame[frame["model"] == m].set_index("seed").sort_index() for m in MODELS}
-    seeds = sorted(set(by[AVST].index) & set(by[LEARNED_TEMPERATURE].index))
-    deltas = {c: paired_difference(by[LEARNED_TEMPERATURE].loc[seeds, c], by[AVST].loc[seeds, c],
-                                   scale=1.0 if c == "test all" else 100.0)
-              for c in COMPARED if c in frame.columns}
+    """Learned temperature minus faithful, paired by seed, for each of COMPARED the frame holds."""
+    return paired_table(frame, LEARNED_TEMPERATURE, AVST, COMPARED, "learned - faithful")
+
+
+def sg_comparison(frame: pd.DataFrame) -> pd.DataFrame:
+    """AVST minus AV+Q+TG (what adding SG does to the temporal attention), paired by seed, for each of TEMPORAL."""
+    return paired_table(frame, AVST, TG_ONLY, TEMPORAL, "AVST - AV+Q+TG")
+
+
+def paired_table(frame: pd.DataFrame, a: str, b: str, measures, label: str) -> pd.DataFrame:
+    """`a` minus `b` paired by seed for each of `measures` the frame holds (grounding in points of rate, x 100;
+    accuracy already in %): mean (column `label`), 95% t half-width, wins, Holm-adjusted p over the measures."""
+    by = {m: frame[frame["model"] == m].set_index("seed").sort_index() for m in (a, b)}
+    seeds = sorted(set(by[a].index) & set(by[b].index))
+    if not seeds:
+        return pd.DataFrame(columns=["measure", label, "95% half-width", "seeds up", "Holm p", "resolved"])
+    deltas = {c: paired_difference(by[a].loc[seeds, c], by[b].loc[seeds, c], scale=1.0 if c == "test all" else 100.0)
+              for c in measures if c in frame.columns}
     adjusted = holm_family(deltas)
-    return pd.DataFrame([{"measure": c, "learned - faithful": d.mean, "95% half-width": d.half,
-                          "seeds up": f"{d.wins}/{d.n}", "Holm p": adjusted[c],
-                          "resolved": resolved(d, adjusted[c])} for c, d in deltas.items()])
+    return pd.DataFrame([{"measure": c, label: d.mean, "95% half-width": d.half, "seeds up": f"{d.wins}/{d.n}",
+                          "Holm p": adjusted[c], "resolved": resolved(d, adjusted[c])} for c, d in deltas.items()])
 
 
-VARIANT_NOTE = ("Faithful AVST (the paper's spatial softmax over cosines, no temperature) and the labelled variant "
-                "'AV+Q+TG+SG, learned temperature' (cosines x a learned scale, CLIP's init 1/0.07 and cap 100), "
-                "same recipe and lr, paired by seed. Rates x 100 (points); 'spatial peak' = largest position weight "
-                "/ uniform, averaged over segments and test questions; Holm over the measures of the table.")
+VARIANT_NOTE = ("Faithful AVST (the paper's spatial softmax over cosines, no temperature), the labelled variant "
+                "'AV+Q+TG+SG, learned temperature' (cosines x a learned scale, CLIP's init 1/0.07 and cap 100) and "
+                "the ablation's AV+Q+TG (no SG: no spatial attention), same recipe and lr, paired by seed. Rates x 100 "
+                "(points); 'spatial peak' = largest position weight / uniform, averaged over segments and test "
+                "questions; Holm over the measures of each comparison.")
 
 
 def examples_frame(examples) -> pd.DataFrame:
@@ -255,22 +273,38 @@ def _wrap(text: str, width: int = 60) -> str:
     return "\n".join([*lines, line])
 
 
-def variant_lines(frame: pd.DataFrame, comparison: pd.DataFrame) -> list:
-    """Findings lines of the faithful-vs-variant comparison: each model's means, the learned scales, each Δ."""
+def variant_lines(frame: pd.DataFrame, comparison: pd.DataFrame, sg: pd.DataFrame | None = None) -> list:
+    """Findings lines of the comparisons: each model's means (and learned scales), each paired Δ."""
     lines = ["", "## Can the published spatial softmax concentrate? A learned temperature beside it", ""]
     for model in MODELS:
         runs = frame[frame["model"] == model]
-        hit = f", spatial hit {runs['spatial hit'].mean():.3f}" if "spatial hit" in runs else ""
+        if runs.empty:
+            continue
+        spatial = (f", spatial peak {runs['spatial peak'].mean():.2f}x uniform" if runs["spatial peak"].notna().any()
+                   else ", no spatial attention")
+        has_hit = "spatial hit" in runs and runs["spatial hit"].notna().any()
+        hit = f", spatial hit {runs['spatial hit'].mean():.3f}" if has_hit else ""
+        masses = (f", temporal mass audio {runs['audio mass'].mean():.3f} / visual {runs['visual mass'].mean():.3f}"
+                  if "audio mass" in runs else "")
         scale = (f", learned scale {runs['learned scale'].min():.1f}-{runs['learned scale'].max():.1f} (init "
                  f"{1 / 0.07:.1f})" if runs["learned scale"].notna().any() else "")
-        lines.append(f"- {model} ({len(runs)} seeds): test all {runs['test all'].mean():.1f}%, spatial peak "
-                     f"{runs['spatial peak'].mean():.2f}x uniform{hit}{scale}.")
-    for row in comparison.itertuples(index=False):
+        lines.append(f"- {model} ({len(runs)} seeds): test all {runs['test all'].mean():.1f}%{spatial}{hit}{masses}"
+                     f"{scale}.")
+    lines += _delta_lines(comparison, "Learned minus faithful")
+    if sg is not None and len(sg):
+        lines += ["", "## Does spatial grounding move the temporal attention? AVST against the row without SG", ""]
+        lines += _delta_lines(sg, "AVST minus AV+Q+TG")
+    return lines
+
+
+def _delta_lines(table: pd.DataFrame, label: str) -> list:
+    out = []
+    for row in table.itertuples(index=False):
         half = "" if pd.isna(row[2]) else f" ± {row[2]:.1f}"
         verdict = "resolved" if row.resolved else "not resolved"
-        lines.append(f"- Learned minus faithful, {row.measure}: {row[1]:+.1f}{half} points ({row[3]} seeds up; "
-                     f"Holm p {format_p(None if pd.isna(row[4]) else row[4])}: {verdict}).")
-    return lines
+        out.append(f"- {label}, {row.measure}: {row[1]:+.1f}{half} points ({row[3]} seeds up; "
+                   f"Holm p {format_p(None if pd.isna(row[4]) else row[4])}: {verdict}).")
+    return out
 
 
 def findings(result, examples, *, p, lr, grounding: pd.DataFrame | None = None, variants: list | None = None,
@@ -304,7 +338,7 @@ def grounding_line(grounding: pd.DataFrame | None) -> str:
 
 
 def run_metrics(result, examples, grounding: pd.DataFrame | None = None, variants: pd.DataFrame | None = None,
-                comparison: pd.DataFrame | None = None) -> dict:
+                comparison: pd.DataFrame | None = None, sg: pd.DataFrame | None = None) -> dict:
     """metrics.json: the run's test accuracy and selected epoch, the shown examples, and (AV-Scenes) the
     grounding scores pooled over every scored test question: spatial hit rate and temporal masses, each with
     its chance level (weighted by the questions per type); with `variants`, each model's means over its seeds,
@@ -320,13 +354,11 @@ def run_metrics(result, examples, grounding: pd.DataFrame | None = None, variant
         means = variants.drop(columns=["seed", "best_epoch"]).groupby("model", sort=False).mean()
         out["variants"] = {m: {k.replace(" ", "_"): round(float(v), 4) for k, v in row.items() if pd.notna(v)}
                            for m, row in means.iterrows()}
-    if comparison is not None:
-        out["learned_minus_faithful"] = {
-            row["measure"].replace(" ", "_"): {"mean": round(float(row["learned - faithful"]), 3),
-                                               "half": None if pd.isna(row["95% half-width"])
-                                               else round(float(row["95% half-width"]), 3),
-                                               "holm_p": None if pd.isna(row["Holm p"])
-                                               else round(float(row["Holm p"]), 4),
-                                               "resolved": bool(row["resolved"])}
-            for _, row in comparison.iterrows()}
+    for key, table in (("learned_minus_faithful", comparison), ("avst_minus_tg", sg)):
+        if table is not None:
+            out[key] = {row["measure"].replace(" ", "_"): {
+                "mean": round(float(row.iloc[1]), 3),
+                "half": None if pd.isna(row["95% half-width"]) else round(float(row["95% half-width"]), 3),
+                "holm_p": None if pd.isna(row["Holm p"]) else round(float(row["Holm p"]), 4),
+                "resolved": bool(row["resolved"])} for _, row in table.iterrows()}
     return out

@@ -74,3 +74,12 @@ def test_grounding_rows_score_a_known_map_per_type():
     assert table.loc[0, "n"] == 2 and table.loc[0, "spatial hit"] == 0.5 and table.loc[0, "spatial chance"] == 0.333
     assert table.loc[0, "visual mass"] == 0.5
     assert grounding_by_type(rows.iloc[:0]).empty
+
+
+def test_a_model_without_spatial_grounding_scores_its_temporal_attention_only():
+    no_spatial = {"index": 0, "video": "v", "type": "Audio-Visual/Location", "spatial": None,
+                  "temporal_audio": np.array([0.0] * 5 + [0.2] * 5), "temporal_visual": np.full(T, 0.1)}
+    rows = grounding_rows([no_spatial], {"v": SCENE}, {0: ["violin"]})
+    assert np.isnan(rows.loc[0, "spatial hit"]) and rows.loc[0, "audio mass"] == pytest.approx(1.0)
+    table = grounding_by_type(rows)
+    assert np.isnan(table.loc[0, "spatial hit"]) and table.loc[0, "audio mass"] == 1.0

@@ -65,7 +65,8 @@ def target_source(scene: dict, values) -> dict | None:
 def grounding_rows(examples, scenes: dict, values_of: dict) -> pd.DataFrame:
     """One row per scored example: its type, the spatial hit rate (and chance), the audio / visual temporal mass
     on the target's sounding segments (and chance). `examples`: dicts with "index", "video", "type", "spatial"
-    [T, h, w], "temporal_audio", "temporal_visual" [T]; `values_of`: {index: the question's template values}."""
+    [T, h, w] (None for a model without spatial grounding: its hit rate is NaN), "temporal_audio",
+    "temporal_visual" [T]; `values_of`: {index: the question's template values}."""
     rows = []
     for e in examples:
         source = target_source(scenes[e["video"]], values_of[e["index"]])
@@ -73,7 +74,8 @@ def grounding_rows(examples, scenes: dict, values_of: dict) -> pd.DataFrame:
             continue
         mask = np.asarray(source["mask"], dtype=bool)
         rows.append({"type": e["type"], "target": f"{source['name']} ({source['region']})",
-                     "spatial hit": spatial_hit_rate(e["spatial"], source["region"], np.flatnonzero(mask)),
+                     "spatial hit": (float("nan") if e["spatial"] is None
+                                     else spatial_hit_rate(e["spatial"], source["region"], np.flatnonzero(mask))),
                      "spatial chance": 1 / len(REGIONS),
                      "audio mass": temporal_mass(e["temporal_audio"], mask),
                      "visual mass": temporal_mass(e["temporal_visual"], mask),
