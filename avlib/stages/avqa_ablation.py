@@ -18,6 +18,7 @@ from avlib.stages.shared.qa import (  # noqa: F401 - the notebook's: chosen_of, 
     GROUP_COLUMNS,
     GROUPS,
     QA_FIELDS,
+    SAMPLING_NOTE,
     accuracy_cells,
     by_model,
     chosen_of,
@@ -28,6 +29,7 @@ from avlib.stages.shared.qa import (  # noqa: F401 - the notebook's: chosen_of, 
     load_data,
     lr_grid_frame,
     run_longest_first,
+    sampling_cell,
     summary,
     time_note,
     write_runs,
@@ -75,9 +77,10 @@ def table_jobs(p, lr: float) -> list:
     return [job(p, row, seed, lr) for row in p.rows for seed in p.seeds]
 
 
-def ablation_table(results, *, p, reference: pd.DataFrame, prior: dict | None = None) -> pd.DataFrame:
+def ablation_table(results, *, p, reference: pd.DataFrame, prior: dict | None = None, clusters=None) -> pd.DataFrame:
     """One row per ablation row (mean ± CI over seeds, Δ over the previous row, the paper's numbers beside); with
-    `prior` (`avlib.tasks.qa.prior.template_prior`) a first row: the template prior on our data."""
+    `prior` (`avlib.tasks.qa.prior.template_prior`) a first row: the template prior on our data; with `clusters`
+    (the video of each test question) the Δ's half-width with the test questions' sampling (with_test_sampling)."""
     ours, paper = ours_column(p.dataset), paper_column("music_avqa")
     groups = by_model(results)
     adjusted = holm_family(dict(order_checks(results)))
@@ -88,10 +91,11 @@ def ablation_table(results, *, p, reference: pd.DataFrame, prior: dict | None = 
     for name, runs in groups.items():
         row = {"method": name, **accuracy_cells(runs, GROUPS, ours)}
         if previous is None:
-            row["Δ all vs previous row"] = row["Holm p"] = ""
+            row["Δ all vs previous row"] = row["Holm p"] = row["± with test sampling"] = ""
         else:
-            row["Δ all vs previous row"] = str(paired_difference([r.test["all"] for r in runs],
-                                                                 [r.test["all"] for r in groups[previous]]))
+            delta = paired_difference([r.test["all"] for r in runs], [r.test["all"] for r in groups[previous]])
+            row["Δ all vs previous row"] = str(delta)
+            row["± with test sampling"] = sampling_cell(delta, runs, groups[previous], clusters)
             row["Holm p"] = format_p(adjusted.get(f"{previous} < {name}"))
         ref = reference[reference["method"] == name]
         for key, col in zip(GROUPS, ("audio_q", "visual_q", "audio_visual_q", "all"), strict=True):
@@ -106,7 +110,7 @@ def table_note(p, results, reference: pd.DataFrame | None = None) -> str:
             f"modality's questions (not a mean of type accuracies), mean ± 95% t-interval over seeds {p.seeds}; "
             "Δ: paired per-seed difference of 'all' with the previous row, ± 95% interval (seeds better); "
             "Holm p: its paired-t p-value adjusted by Holm over the ablation's six steps (Q < A+Q, Q < V+Q, "
-            "A+Q < AV+Q, V+Q < AV+Q, AV+Q < +TG, +TG < +SG; the findings list all six). "
+            f"A+Q < AV+Q, V+Q < AV+Q, AV+Q < +TG, +TG < +SG; the findings list all six). {SAMPLING_NOTE} "
             f"Width {p.hidden}, {p.epochs} epochs, batch {p.batch_size}, StepLR({p.step_size}, {p.gamma}). "
             f"Paper: MUSIC-AVQA Table 5 (real features, width 512). {prior_note(results, reference)} "
             f"{time_note(results)}.")
@@ -127,6 +131,11 @@ def prior_note(results, reference: pd.DataFrame | None) -> str:
 
 def order_checks(results) -> list:
     """(claim, paired Δ) for each step of the paper's ordering Q < A+Q, V+Q < AV+Q < +TG < +SG."""
+    return [(claim, delta) for claim, delta, _ in order_steps(results)]
+
+
+def order_steps(results) -> list:
+    """(claim, paired Δ, (better runs, worse runs)) for each step of the paper's ordering."""
     groups = by_model(results)
     steps = [("A+Q", "Q"), ("V+Q", "Q"), ("AV+Q", "A+Q"), ("AV+Q", "V+Q"), ("AV+Q+TG", "AV+Q"),
              ("AV+Q+TG+SG", "AV+Q+TG")]
@@ -134,22 +143,24 @@ def order_checks(results) -> list:
     for better, worse in steps:
         if better in groups and worse in groups:
             delta = paired_difference([r.test["all"] for r in groups[better]], [r.test["all"] for r in groups[worse]])
-            out.append((f"{worse} < {better}", delta))
+            out.append((f"{worse} < {better}", delta, (groups[better], groups[worse])))
     return out
 
 
-def findings(results, *, p, lr_grid: pd.DataFrame) -> str:
+def findings(results, *, p, lr_grid: pd.DataFrame, clusters=None) -> str:
     lr = float(lr_grid.loc[lr_grid["chosen"], "lr"].iloc[0])
     lines = [f"# AVST ablation on {display_name(p.dataset)}", "",
              f"- lr {lr:g}, chosen on val from {list(p.lr_grid)} by full AVST's val accuracy (all questions) at "
              f"selection seed {p.selection_seed} (not a reported seed).", ""]
-    holds, checks = [], order_checks(results)
-    adjusted = holm_family(dict(checks))
-    for claim, delta in checks:
+    holds, steps = [], order_steps(results)
+    adjusted = holm_family({claim: delta for claim, delta, _ in steps})
+    for claim, delta, (better, worse) in steps:
         ok = resolved(delta, adjusted[claim])
         direction = ("holds: " if delta.mean > 0 else "reversed: ") if ok else ""
         holds.append(ok and delta.mean > 0)
-        lines.append(f"- {claim}: Δ all {delta} — {direction}{holm_verdict(adjusted[claim], len(checks))}.")
+        cell = sampling_cell(delta, better, worse, clusters)
+        sampling = "" if cell == "–" else f" ({cell} with the test questions' sampling)"
+        lines.append(f"- {claim}: Δ all {delta}{sampling} — {direction}{holm_verdict(adjusted[claim], len(steps))}.")
     lines += ["", ("The paper's ordering holds at every step on this data." if holds and all(holds) else
                    f"The paper's ordering does NOT hold at every step here: {sum(holds)}/{len(holds)} steps are "
                    "resolved in the paper's direction after Holm's correction (a finding about this data and "

@@ -19,6 +19,7 @@ from avlib.stages.shared.avst_runs import read_avst_runs
 from avlib.stages.shared.qa import (  # noqa: F401 - the notebook's: chosen_lr, groups_figure, load_data, ...
     DATASETS,
     QA_FIELDS,
+    SAMPLING_NOTE,
     by_model,
     chosen_lr,
     convergence_line,
@@ -27,6 +28,7 @@ from avlib.stages.shared.qa import (  # noqa: F401 - the notebook's: chosen_lr, 
     job,
     load_data,
     run_longest_first,
+    sampling_cell,
     summary,
     template_table,
     time_note,
@@ -100,11 +102,12 @@ def column(prefix: str, key: str) -> str:
 
 
 def baselines_table(results, *, p, reference: pd.DataFrame, later: pd.DataFrame | None = None,
-                    prior: dict | None = None) -> pd.DataFrame:
+                    prior: dict | None = None, clusters=None) -> pd.DataFrame:
     """Our rows (per-type test accuracy, mean ± CI), then the paper-only rows of the published methods we did
     not reimplement; the paper's number of the method each row reduces beside, all columns of Table 3. With
     `prior` (`avlib.tasks.qa.prior.template_prior`) a first row: the template prior on our data; with `later`
-    (avqa_later_models.csv) the later methods' published "all", each with its source."""
+    (avqa_later_models.csv) the later methods' published "all", each with its source; with `clusters` (the
+    video of each test question) each Δ's half-width with the test questions' sampling."""
     ours, paper = ours_column(p.dataset), paper_column("music_avqa")
     rows = [] if prior is None else [prior_row(prior, ours)]
     groups = by_model(results)
@@ -115,8 +118,10 @@ def baselines_table(results, *, p, reference: pd.DataFrame, later: pd.DataFrame 
         for key in TYPE_COLUMNS:
             values = [r.test[key] for r in runs]
             row[column(ours, key)] = "–" if None in values else format_ci(values)
-        row["Δ all vs AVST"] = ("" if name == AVST or full is None else
-                                str(paired_difference([r.test["all"] for r in runs], [r.test["all"] for r in full])))
+        delta = (None if name == AVST or full is None else
+                 paired_difference([r.test["all"] for r in runs], [r.test["all"] for r in full]))
+        row["Δ all vs AVST"] = "" if delta is None else str(delta)
+        row["± with test sampling"] = "" if delta is None else sampling_cell(delta, runs, full, clusters)
         row["Holm p"] = format_p(adjusted.get(name)) if name != AVST and full is not None else ""
         ref = reference[reference["method"] == PAPER_NAMES[name]]
         for key, col in TYPE_COLUMNS.items():
@@ -173,7 +178,7 @@ def table_note(p, lr, results) -> str:
             f"Adam at each model's lr chosen on val from the same grid at the selection seed: AVST {lr:g} (by "
             f"avqa_ablation), {lrs_note(p)}. Paper: MUSIC-AVQA Table 3 (real features); 'later' rows: the "
             "published 'all' of later methods (avlib/reference/avqa_later_models.csv, source per row). "
-            f"{PRIOR_NOTE} {time_note(results)}{reuse_note(results)}.")
+            f"{PRIOR_NOTE} {SAMPLING_NOTE} {time_note(results)}{reuse_note(results)}.")
 
 
 def lrs_note(p) -> str:
@@ -195,7 +200,7 @@ PRIOR_NOTE = ("Template prior: every test question answered with its template's 
               "with its own data's prior.")
 
 
-def findings(results, *, p, reference) -> str:
+def findings(results, *, p, reference, clusters=None) -> str:
     groups = by_model(results)
     ranked = sorted(groups, key=lambda n: -summary(groups[n])["mean"])
     lines = [f"# QA baselines on {display_name(p.dataset)}", "",
@@ -207,7 +212,10 @@ def findings(results, *, p, reference) -> str:
         for name, d in deltas.items():
             ok = resolved(d, adjusted[name])
             direction = ("AVST better: " if d.mean > 0 else "AVST worse: ") if ok else ""
-            lines.append(f"- AVST − {ROW_NAMES[name]}: {d} — {direction}{holm_verdict(adjusted[name], len(deltas))}.")
+            cell = sampling_cell(d, groups[AVST], groups[name], clusters)
+            sampling = "" if cell == "–" else f" ({cell} with the test questions' sampling)"
+            lines.append(f"- AVST − {ROW_NAMES[name]}: {d}{sampling} — "
+                         f"{direction}{holm_verdict(adjusted[name], len(deltas))}.")
         beaten = sum(resolved(d, adjusted[n]) and d.mean > 0 for n, d in deltas.items())
         lines += ["", "In the paper AVST is best overall (71.52 vs 68.93 for Pano-AVQA); here AVST is "
                   + ("resolvably above every reimplemented baseline after Holm's correction." if beaten == len(deltas)

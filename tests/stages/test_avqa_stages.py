@@ -204,6 +204,7 @@ def test_the_three_notebooks_smoke(tmp_path, tiny_avscenes):
     for name in ("table.md", "lr_grid.csv", "ablation.png", "findings.md", "metrics.json", "runs.csv"):
         assert (out / name).exists(), name
     assert "AV+Q+TG+SG" in (out / "table.md").read_text()
+    assert "± with test sampling" in (out / "table.md").read_text()
     runs = pd.read_csv(out / "runs.csv")  # every run: the lr grid's and the table's, with its selected epoch
     assert set(runs["purpose"]) == {"lr selection (val only)", "table"}
     assert {"model", "seed", "lr", "best_epoch", "best_epoch_late", "val_all", "test_all"} <= set(runs.columns)
@@ -360,3 +361,20 @@ def test_the_drawn_seed_must_be_one_of_the_compared_seeds():
     with pytest.raises(ParamError, match=r"avqa_attention\.seed=5: .*grounding_seeds"):
         avqa_attention.PARAMS.check(params | {"seed": 5})
     assert avqa_attention.PARAMS.check(params).grounding_seeds == [0, 1, 2]
+
+
+def test_the_interval_with_test_sampling_adds_the_questions_bootstrap_to_the_seed_interval():
+    from avlib.core.metrics import Paired
+
+    d = Paired(mean=10.0, half=3.0, wins=3, n=3)
+    clusters = [0, 0, 1, 1, 2, 2, 3, 3]
+    # every question moves by the same amount: resampling the questions changes nothing, the seed interval stays
+    same = shared_stats.with_test_sampling(d, ["11111111"] * 3, ["00000000"] * 3, clusters)
+    assert same == pytest.approx(3.0)
+    # questions that disagree: wider, deterministic, never narrower than the seed interval
+    mixed = shared_stats.with_test_sampling(d, ["11110000"] * 3, ["00001111"] * 3, clusters)
+    assert mixed > 3.0 and mixed == shared_stats.with_test_sampling(d, ["11110000"] * 3, ["00001111"] * 3, clusters)
+    assert shared_stats.with_test_sampling(d, [""] * 3, ["0"] * 3, clusters) is None  # no per-question results
+    assert shared_stats.with_test_sampling(Paired(1.0, None, 1, 1), ["1"], ["0"], [0]) is None  # one seed
+    with pytest.raises(ValueError, match="cluster ids"):
+        shared_stats.with_test_sampling(d, ["11"] * 3, ["00"] * 3, [0, 1, 2])

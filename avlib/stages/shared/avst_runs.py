@@ -7,7 +7,8 @@ what the baselines consume of each run into `avst_runs.json` (JSON, not pickle: 
 that it reads back the same): the job; val and test accuracies (each type, each modality, all: runs.csv's
 columns, the paired Δs and Holm family over seeds, metrics.json); the test counts per type and per template
 (per_template.md); the selected epoch and the per-epoch history (the convergence check); its wall and CPU
-time (the table note). The intervals are t-intervals over seeds: no per-question result is needed.
+time (the table note); which test questions it answered right (the intervals that count the test questions'
+sampling).
 
 Beside them, the recipe that made them. avqa_baselines refuses a file whose recipe is not its own (or that
 lacks one of its seeds), naming the file, the keys that differ and the stage to run.
@@ -24,7 +25,8 @@ from avlib.tasks.qa.train import QAJob, QAResult
 
 FULL = "AV+Q+TG+SG"  # full AVST: avqa_ablation's last row, avqa_baselines' AVST row
 FILE = "avst_runs.json"
-RESULT_FIELDS = ("val", "test", "test_counts", "template_counts", "best_epoch", "history", "wall_s", "cpu_s")
+RESULT_FIELDS = ("val", "test", "test_counts", "template_counts", "best_epoch", "history", "wall_s", "cpu_s",
+                 "test_correct")
 
 
 def recipe(p, lr: float, data: dict) -> dict:

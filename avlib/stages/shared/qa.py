@@ -16,6 +16,7 @@ from avlib.stages.shared import longest_first
 from avlib.stages.shared.records import convergence, convergence_sentence, late_from
 from avlib.stages.shared.runs import group_runs
 from avlib.stages.shared.runs import history_frame as runs_history_frame
+from avlib.stages.shared.stats import with_test_sampling
 from avlib.tasks.qa.metrics import MODALITIES
 from avlib.tasks.qa.train import QAJob, train
 
@@ -179,3 +180,18 @@ def history_frame(results) -> pd.DataFrame:
 def convergence_line(results) -> str:
     """The findings line of the convergence check over the table's runs (records.convergence_sentence)."""
     return "- " + convergence_sentence(convergence(runs_frame(results)))
+
+
+# --- the Δ intervals that count the test questions' sampling ----------------------------------------------
+
+def sampling_cell(delta, runs, others, clusters) -> str:
+    """'± x' of with_test_sampling for a paired Δ of `runs` minus `others` ('–' without the per-question data)."""
+    half = None if clusters is None else with_test_sampling(delta, [r.test_correct for r in runs],
+                                                            [r.test_correct for r in others], clusters)
+    return "–" if half is None else f"± {half:.1f}"
+
+
+SAMPLING_NOTE = ("'± with test sampling': the Δ's 95% half-width when the test questions are counted as a sample "
+                 "too (the seed t half-width and 1.96 x the SD of a bootstrap of the test questions, resampled by "
+                 "video, added in quadrature; `avlib/stages/shared/stats.py`, with_test_sampling). The Holm p reads "
+                 "the seeds only (the questions held fixed, as every row is scored on the same questions).")

@@ -46,6 +46,7 @@ class QAResult(Result):
     test_counts: dict = field(default_factory=dict)  # {type: [n correct, n]} on test
     template_counts: dict = field(default_factory=dict)  # {template: [n correct, n]} on test
     state: dict | None = None  # the selected weights (job.keep_state)
+    test_correct: str = ""  # "1"/"0" per test question in the split's order (the intervals with test sampling)
 
 
 def build_qa_model(name: str, dataset, *, hidden: int):
@@ -81,6 +82,11 @@ def evaluate(model, dataset, batch_size: int = 256) -> tuple[dict, torch.Tensor]
     predictions = torch.cat([model(batch["audio"], batch["visual"], batch["question"]).logits.argmax(-1)
                              for batch in make_loader(dataset, batch_size=batch_size, shuffle=False)])
     return type_counts(predictions == dataset.label, dataset.type, dataset.types), predictions
+
+
+def correct_string(correct: torch.Tensor) -> str:
+    """"1"/"0" per question (right / wrong), in the split's order: compact, and JSON as it is."""
+    return "".join("1" if right else "0" for right in correct.tolist())
 
 
 def template_counts(correct: torch.Tensor, records) -> dict:
@@ -122,6 +128,7 @@ def train(job: QAJob, data: dict) -> QAResult:
     counts, predictions = evaluate(model, data["test"])
     return QAResult(job=job, val=best.val, test=pooled_accuracy(counts), test_counts=counts,
                     template_counts=template_counts(predictions == data["test"].label, data["test"].records),
+                    test_correct=correct_string(predictions == data["test"].label),
                     best_epoch=best.epoch,
                     history=history, wall_s=time.perf_counter() - start, cpu_s=time.process_time() - start_cpu,
                     state=best.state if job.keep_state else None)
