@@ -16,6 +16,7 @@ from avlib.data.qa import QARecord
 from avlib.stages import avqa_ablation, avqa_attention, avqa_baselines
 from avlib.stages.shared import longest_first
 from avlib.stages.shared import qa as shared_qa
+from avlib.stages.shared import sampling as shared_sampling
 from avlib.stages.shared import stats as shared_stats
 from avlib.stages.shared.avst_runs import read_avst_runs, write_avst_runs
 from avlib.stages.shared.qa import chosen_lr, lr_grid_frame, template_table
@@ -369,12 +370,12 @@ def test_the_interval_with_test_sampling_adds_the_questions_bootstrap_to_the_see
     d = Paired(mean=10.0, half=3.0, wins=3, n=3)
     clusters = [0, 0, 1, 1, 2, 2, 3, 3]
     # every question moves by the same amount: resampling the questions changes nothing, the seed interval stays
-    same = shared_stats.with_test_sampling(d, ["11111111"] * 3, ["00000000"] * 3, clusters)
+    same = shared_sampling.with_test_sampling(d, ["11111111"] * 3, ["00000000"] * 3, clusters)
     assert same == pytest.approx(3.0)
     # questions that disagree: wider, deterministic, never narrower than the seed interval
-    mixed = shared_stats.with_test_sampling(d, ["11110000"] * 3, ["00001111"] * 3, clusters)
-    assert mixed > 3.0 and mixed == shared_stats.with_test_sampling(d, ["11110000"] * 3, ["00001111"] * 3, clusters)
-    assert shared_stats.with_test_sampling(d, [""] * 3, ["0"] * 3, clusters) is None  # no per-question results
-    assert shared_stats.with_test_sampling(Paired(1.0, None, 1, 1), ["1"], ["0"], [0]) is None  # one seed
+    mixed = shared_sampling.with_test_sampling(d, ["11110000"] * 3, ["00001111"] * 3, clusters)
+    assert mixed > 3.0 and mixed == shared_sampling.with_test_sampling(d, ["11110000"] * 3, ["00001111"] * 3, clusters)
+    assert shared_sampling.with_test_sampling(d, [""] * 3, ["0"] * 3, clusters) is None  # no per-question results
+    assert shared_sampling.with_test_sampling(Paired(1.0, None, 1, 1), ["1"], ["0"], [0]) is None  # one seed
     with pytest.raises(ValueError, match="cluster ids"):
-        shared_stats.with_test_sampling(d, ["11"] * 3, ["00"] * 3, [0, 1, 2])
+        shared_sampling.with_test_sampling(d, ["11"] * 3, ["00"] * 3, [0, 1, 2])

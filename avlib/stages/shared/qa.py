@@ -16,7 +16,7 @@ from avlib.stages.shared import longest_first
 from avlib.stages.shared.records import convergence, convergence_sentence, late_from
 from avlib.stages.shared.runs import group_runs
 from avlib.stages.shared.runs import history_frame as runs_history_frame
-from avlib.stages.shared.stats import with_test_sampling
+from avlib.stages.shared.sampling import with_test_sampling
 from avlib.tasks.qa.metrics import MODALITIES
 from avlib.tasks.qa.train import QAJob, train
 
@@ -193,5 +193,5 @@ def sampling_cell(delta, runs, others, clusters) -> str:
 
 SAMPLING_NOTE = ("'± with test sampling': the Δ's 95% half-width when the test questions are counted as a sample "
                  "too (the seed t half-width and 1.96 x the SD of a bootstrap of the test questions, resampled by "
-                 "video, added in quadrature; `avlib/stages/shared/stats.py`, with_test_sampling). The Holm p reads "
+                 "video, added in quadrature; `avlib/stages/shared/sampling.py`). The Holm p reads "
                  "the seeds only (the questions held fixed, as every row is scored on the same questions).")
