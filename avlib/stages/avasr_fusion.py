@@ -38,7 +38,8 @@ PART = ("avasr", 1)  # where the reports site shows it: part of the talk, order 
 # the training knobs: AVASRConfig's fields by name (each spelled here once, with its check; `config` reads them)
 CONFIG_FIELDS = dict(
     hidden=ListOf(Int(min=1), min_len=1, unique=False), bottleneck=Int(min=1), rank=Int(min=1),
-    epochs=Int(min=1), joint_epochs=Int(min=1), batch_size=Int(min=1), lr=Float(positive=True),
+    epochs=Int(min=1), joint_epochs=Int(min=1), frozen_epochs=Int(min=1), batch_size=Int(min=1),
+    lr=Float(positive=True),
     lr_decay_at=Float(min=0, max=1), lr_gamma=Float(positive=True),
     joint_lr=Float(positive=True), weight_decay=Float(min=0), penalties=ListOf(Float(min=0), min_len=1),
 )
@@ -69,7 +70,7 @@ PARAMS.rules.append(check)
 
 def smoke(p):
     """Seconds: one seed, one epoch each, the main level only, two decoding penalties, run in this process."""
-    p.seeds, p.snr_levels, p.epochs, p.joint_epochs = p.seeds[:1], [p.main_snr_db], 1, 1
+    p.seeds, p.snr_levels, p.epochs, p.joint_epochs, p.frozen_epochs = p.seeds[:1], [p.main_snr_db], 1, 1, 1
     p.penalties, p.workers = p.penalties[:2], 1
     return p
 
@@ -170,7 +171,8 @@ def table_note(p, n_classes: int) -> str:
             f"joint concat control, paired per seed (negative = fewer errors; (k/n) = seeds where the row has "
             f"MORE errors), two-sided paired-t p Holm-adjusted over all {2 * len(COMPARED)} Δ of this table. Every "
             f"fused network starts from the same two uni-modal towers and the same linear terms and trains "
-            f"{p.joint_epochs} epochs with the same Adam (lr {p.joint_lr:g}); frozen keeps the towers fixed. Towers "
+            f"{p.joint_epochs} epochs with the same Adam (lr {p.joint_lr:g}); frozen keeps the towers fixed and trains "
+            f"its softmax {p.frozen_epochs} epochs (its own schedule, chosen on val; params.yaml). Towers "
             f"[{', '.join(map(str, p.hidden))}, {p.bottleneck}], F = {p.rank} (the notes: [500, 500, 200], "
             f"F = 200). Paper: the notes' IBM AV-ASR numbers — a different task and data, compare orderings only.")
 

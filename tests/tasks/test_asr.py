@@ -283,3 +283,16 @@ def test_the_towers_lr_decays_once_at_its_epoch():
     assert tower_decay_epoch(AVASRConfig(epochs=10)) is None  # the default: a constant lr, every earlier run's
     with pytest.raises(ValueError, match="lr_decay_at=0"):
         tower_decay_epoch(AVASRConfig(lr_decay_at=0.0))
+
+
+def test_the_frozen_softmax_trains_its_own_epochs(tiny_avspeech):
+    from avlib.tasks.asr.train import frozen_epochs
+
+    assert frozen_epochs(AVASRConfig(joint_epochs=5)) == 5  # the default: the fused networks' count, as before
+    assert frozen_epochs(AVASRConfig(joint_epochs=5, frozen_epochs=20)) == 20
+    data = {0.0: {s: AVSpeech(tiny_avspeech, s) for s in ("train", "val", "test")}}
+    cfg = AVASRConfig(hidden=(16,), bottleneck=8, rank=4, epochs=1, joint_epochs=1, frozen_epochs=3,
+                      batch_size=128, penalties=(0.0,))
+    with single_threaded():
+        result = train(AVASRJob(seed=3, snr_db=0.0, config=cfg, models=("audio", "visual", "frozen")), data)
+    assert result.epochs == {"audio": 1, "visual": 1, "frozen": 3}

@@ -6,7 +6,8 @@ One job = one (seed, audio SNR). It trains, in order, on frames of AV-Speech (`a
   concat     the joint concat control: a softmax on the concatenated last hidden layers, towers fine-tuned
   bilinear / factored / shared   the bilinear, factored bilinear and shared factored bilinear heads
   frozen     the notes' feature fusion: the concat softmax on the FROZEN towers (a reference row: it is the
-             only fused model that does not fine-tune its towers)
+             only fused model that does not fine-tune its towers; `frozen_epochs`, its own count, since it
+             trains a softmax alone on cached features and converges on its own schedule)
   average    posteriors of `concat` and the bilinear variant whose average has the best val PER
 The four fused networks (`FUSED`) are a fair comparison: each starts from copies of the SAME two uni-modal
 towers, with the same linear terms (the concat head's init, `start_from_concat`; the bilinear weights start
@@ -48,7 +49,8 @@ class AVASRConfig:
     bottleneck: int = 64  # last hidden layer, the fusion input (the notes: 200)
     rank: int = 64  # F, the fusion space of the factored heads (the notes: 200)
     epochs: int = 6  # uni-modal DNNs (the towers every fused model starts from)
-    joint_epochs: int = 3  # every fused network (FUSED) and the frozen-tower softmax
+    joint_epochs: int = 3  # every fused network (FUSED); also the frozen-tower softmax unless frozen_epochs is set
+    frozen_epochs: int | None = None  # the frozen-tower softmax (None: joint_epochs); it trains on cached features
     batch_size: int = 256
     lr: float = 1e-3  # Adam, the uni-modal towers
     # the towers' one step decay: lr *= lr_gamma from epoch round(lr_decay_at * epochs) on (1.0: a constant lr)
@@ -146,6 +148,11 @@ def tower_decay_epoch(cfg: AVASRConfig) -> int | None:
     return epoch if epoch < cfg.epochs else None
 
 
+def frozen_epochs(cfg: AVASRConfig) -> int:
+    """The frozen-tower softmax's epochs: its own count, or the fused networks' (None)."""
+    return cfg.joint_epochs if cfg.frozen_epochs is None else cfg.frozen_epochs
+
+
 def evaluate(log_probs: dict, splits: dict, cfg: AVASRConfig) -> dict:
     """{"val": {"frame_acc", "per"}, "test": {...}, "penalty"}: PER at the decoding penalty with the best val
     PER (ties: the first)."""
@@ -204,7 +211,7 @@ def train(job: AVASRJob, data: dict) -> AVASRResult:
                                   for m in ("audio", "visual")), splits[s].label) for s in splits}
         seed_everything(job.seed * 1000 + 2)
         frozen = FeatureFusionSoftmax(audio_dim=cfg.bottleneck, visual_dim=cfg.bottleneck, n_classes=n_classes)
-        history += fit_frames("fusion", frozen, feats["train"], feats["val"], epochs=cfg.joint_epochs,
+        history += fit_frames("fusion", frozen, feats["train"], feats["val"], epochs=frozen_epochs(cfg),
                               lr=cfg.joint_lr, cfg=cfg, seed=job.seed, name="frozen")
         logp["frozen"] = {s: log_posteriors("fusion", frozen, feats[s]) for s in ("val", "test")}
 
