@@ -214,11 +214,13 @@ def sweep_figure(runs: pd.DataFrame):
 
 
 def convergence_check(runs: pd.DataFrame) -> dict:
-    """`records.convergence` over every trained run (the average trains nothing), all levels."""
+    """`records.convergence` over every trained run (the average trains nothing), all levels, per group of the
+    same epochs: the towers, the frozen-tower softmax (its own `frozen_epochs`) and the fused networks."""
     trained = runs[runs.epochs.notna()]
+    towers, frozen = trained.model.isin(["audio", "visual"]), trained.model == "frozen"
     return {group: convergence(frame.astype({"best_epoch": int, "epochs": int, "best_epoch_late": bool}))
-            for group, frame in (("towers", trained[trained.model.isin(["audio", "visual"])]),
-                                 ("fused", trained[~trained.model.isin(["audio", "visual"])]))}
+            for group, frame in (("towers", trained[towers]), ("frozen-tower softmax", trained[frozen]),
+                                 ("fused network", trained[~towers & ~frozen])) if len(frame)}
 
 
 def run_metrics(runs: pd.DataFrame, p) -> dict:

@@ -296,3 +296,19 @@ def test_the_frozen_softmax_trains_its_own_epochs(tiny_avspeech):
     with single_threaded():
         result = train(AVASRJob(seed=3, snr_db=0.0, config=cfg, models=("audio", "visual", "frozen")), data)
     assert result.epochs == {"audio": 1, "visual": 1, "frozen": 3}
+
+
+def test_convergence_check_reads_each_group_at_its_own_epochs():
+    import pandas as pd
+
+    from avlib.stages.avasr_fusion import convergence_check
+
+    rows = [("audio", 10, 9), ("visual", 10, 3), ("frozen", 20, 17), ("concat", 5, 4), ("bilinear", 5, 1),
+            ("average", None, None)]
+    runs = pd.DataFrame([{"model": m, "epochs": e, "best_epoch": b,
+                          "best_epoch_late": None if e is None else b >= int(0.8 * e)} for m, e, b in rows])
+    runs = runs.astype({"epochs": "Int64", "best_epoch": "Int64"})
+    check = convergence_check(runs)
+    assert list(check) == ["towers", "frozen-tower softmax", "fused network"]
+    assert [check[g]["epochs"] for g in check] == [10, 20, 5]  # each sentence names its own group's epochs
+    assert [check[g]["late_runs"] for g in check] == [1, 1, 1]
