@@ -86,7 +86,9 @@ def stage_reading(stage: str, spec: dict, still_learning: float) -> dict:
         verdict = "still learning: the last epochs still raise val"
     else:
         verdict = "plateau: the late picks are noise on it" if late else "plateau"
-    return {"stage": stage, "score": spec["score"], "runs": len(runs), "epochs": max(r["epochs"] for r in runs),
+    lengths = sorted({r["epochs"] for r in runs})  # a stage's networks may train different epochs (each read alone)
+    return {"stage": stage, "score": spec["score"], "runs": len(runs), "epochs": lengths[-1],
+            "epoch_range": f"{lengths[0]}" if len(lengths) == 1 else f"{lengths[0]}-{lengths[-1]}",
             "late_runs": late, "late_share": late / len(runs), "last_gain": mean, "last_gain_ci95": half,
             "rising_share": float(np.mean([g > still_learning for g in gains])) if gains else math.nan,
             "verdict": verdict}
@@ -101,7 +103,7 @@ def table(rows: list[dict]) -> pd.DataFrame:
     def gain(r):
         half = "" if r["last_gain_ci95"] is None else f" ± {r['last_gain_ci95']:.2f}"
         return f"{r['last_gain']:+.2f}{half}"
-    return pd.DataFrame([{"stage": r["stage"], "val score": r["score"], "runs": r["runs"], "epochs": r["epochs"],
+    return pd.DataFrame([{"stage": r["stage"], "val score": r["score"], "runs": r["runs"], "epochs": r["epoch_range"],
                           "best epoch in the last 20%": f"{r['late_runs']} ({r['late_share']:.0%})",
                           "val gain, last 20% vs the 20% before (points)": gain(r),
                           "runs still rising": f"{r['rising_share']:.0%}", "verdict": r["verdict"]} for r in rows])

@@ -67,3 +67,16 @@ def test_a_missing_log_or_column_names_the_file_and_what_was_expected(tmp_path):
         stage.curves({**spec, "score": "val_all"})
     with pytest.raises(Exception, match="expected keys history, score and runs"):
         stage.PARAMS.check({**PARAMS, "sources": {"x": {"history": "h.csv"}}})
+
+
+def test_a_stage_whose_networks_train_different_epochs_shows_the_range(tmp_path):
+    import pandas as pd
+
+    from avlib.stages.convergence import stage_reading, table
+
+    rows = [{"model": m, "seed": 0, "epoch": e, "acc": 0.5} for m, n in (("a", 5), ("b", 20)) for e in range(n)]
+    pd.DataFrame(rows).to_csv(tmp_path / "history.csv", index=False)
+    reading = stage_reading("x", {"history": str(tmp_path / "history.csv"), "score": "acc", "runs": ["model", "seed"]},
+                            still_learning=0.5)
+    assert (reading["epochs"], reading["epoch_range"]) == (20, "5-20")
+    assert table([reading]).loc[0, "epochs"] == "5-20"
