@@ -144,17 +144,31 @@ def compare_columns(columns: list) -> list:
 
 
 MAX_COLUMNS = 12  # a wider table is shown as several, its row labels repeated: no table scrolls at 1280 px
+TEXT_SLOT = 40  # characters: a column of longer text (a source, a citation) takes one more slot per TEXT_SLOT
 
 
-def column_groups(columns: list) -> list[list]:
-    """`columns` cut into groups of at most MAX_COLUMNS, each starting with the row labels (the columns before
-    the first `ours (...)`/`paper (...)` one, else the first column)."""
-    if len(columns) <= MAX_COLUMNS:
-        return [columns]
+def column_slots(df: pd.DataFrame) -> dict:
+    """{column: the slots of MAX_COLUMNS it takes}: 1, or up to 3 for a column of long text, which the browser
+    widens (a 12-column group with a citation column scrolled at 1280 px)."""
+    return {c: min(3, 1 + max((len(v) for v in df[c].astype(str)), default=0) // TEXT_SLOT) for c in df.columns}
+
+
+def column_groups(columns: list, slots: dict | None = None) -> list[list]:
+    """`columns` cut into groups of at most MAX_COLUMNS slots (`slots`: per column, default 1), each starting
+    with the row labels (the columns before the first `ours (...)`/`paper (...)` one, else the first column)."""
+    slots = slots or {}
     first = next((i for i, c in enumerate(columns) if _cell_class(c)), 1) or 1
     labels, rest = columns[:first], columns[first:]
-    step = max(1, MAX_COLUMNS - len(labels))
-    return [labels + rest[i:i + step] for i in range(0, len(rest), step)]
+    if len(labels) + sum(slots.get(c, 1) for c in rest) <= MAX_COLUMNS:
+        return [columns]
+    groups, group, used = [], [], len(labels)
+    for column in rest:
+        if group and used + slots.get(column, 1) > MAX_COLUMNS:
+            groups.append(labels + group)
+            group, used = [], len(labels)
+        group.append(column)
+        used += slots.get(column, 1)
+    return groups + [labels + group]
 
 
 def table_html(csv: Path, max_rows: int | None = None, compare: bool = False) -> str:
@@ -166,7 +180,7 @@ def table_html(csv: Path, max_rows: int | None = None, compare: bool = False) ->
         kept = compare_columns(list(df.columns))
         dropped, df = len(df.columns) - len(kept), df[kept]
     shown = df if max_rows is None else df.head(max_rows)
-    tables = "".join(_table(shown[group]) for group in column_groups(list(df.columns)))
+    tables = "".join(_table(shown[group]) for group in column_groups(list(df.columns), column_slots(df)))
     more = ", ".join(([f"first {max_rows} of {len(df)} rows"] if len(shown) < len(df) else [])
                      + ([f"{dropped} more columns on the stage page"] if dropped else []))
     more = f"<p class='more'>{more}</p>" if more else ""

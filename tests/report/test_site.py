@@ -171,3 +171,17 @@ def test_a_wide_table_is_cut_into_groups_that_repeat_its_row_labels():
     assert all(len(g) <= MAX_COLUMNS and g[:2] == ["method", "setting"] for g in groups)
     assert [c for g in groups for c in g[2:]] == columns[2:]  # every column once, in order
     assert column_groups(columns[:MAX_COLUMNS]) == [columns[:MAX_COLUMNS]]
+
+
+def test_a_column_of_long_text_takes_more_of_a_group():
+    import pandas as pd
+
+    from avlib.report.site import MAX_COLUMNS, column_groups, column_slots
+
+    columns = ["method"] + [f"paper (X) t{i}" for i in range(MAX_COLUMNS - 2)] + ["source"]
+    df = pd.DataFrame([["AVST"] + ["71.5"] * (MAX_COLUMNS - 2) + ["Li et al., a long citation " * 4]], columns=columns)
+    slots = column_slots(df)
+    assert slots["paper (X) t0"] == 1 and slots["source"] == 3
+    assert column_groups(columns) == [columns]  # by count it fits in one group
+    groups = column_groups(columns, slots)  # by width the citation needs a group of its own
+    assert groups == [columns[:-1], ["method", "source"]]
