@@ -22,7 +22,10 @@
    conv), and the most that faster kernels at the same maths could still give (the step if only its
    convolutions ran, at that rate).
    Then the MKL pin's cost: single-threaded sgemm at the AV-ASR and QA layers' shapes with MKL_CBWR=AUTO against
-   COMPATIBLE (the pin: one code path on Intel and AMD), each in a fresh process.
+   COMPATIBLE (the pin: one code path on Intel and AMD), each in a fresh process, and the route the QA and AV-ASR
+   families train on (`avlib/core/matmul.py`: numpy's OpenBLAS, pinned to its Haswell kernels) against the same
+   COMPATIBLE path; then one full-AVST and one MCAN-lite training step (AV-Scenes shapes, batch 64, width 128,
+   one thread) with and without that route, interleaved in one process.
 5. DDP scaling: training time of one run under `torchrun --nproc-per-node 2` / the same run on 1 rank (same
    global batches, tools/torchrun_fit.py): NCCL on a machine with >= 2 GPUs, else gloo on the CPU (labelled so;
    on a shared 2-core CPU the ratio says little about GPUs).
@@ -217,41 +220,106 @@ SGEMM_SHAPES = {"AV-ASR tower layer 256x400x128": (256, 400, 128), "QA hidden la
 
 
 def sgemm_rate() -> dict:
-    """{shape: (GFLOP/s, hash of the product)} of single-threaded float32 matmuls under this process's MKL_CBWR
-    (`mkl_pin_cost` runs it in a fresh process per setting: MKL reads the variable once)."""
+    """{route: {shape: (GFLOP/s, hash of the product)}} of single-threaded float32 matmuls under this process's
+    MKL_CBWR, on MKL ("mkl") and on the OpenBLAS route ("openblas") (`mkl_pin_cost` runs it in a fresh process
+    per setting: MKL reads the variable once)."""
+    import contextlib
     import hashlib
 
+    from avlib.core.matmul import openblas_matmuls
+
     torch.set_num_threads(1)
-    torch.manual_seed(0)
     out = {}
-    for name, (m, k, n) in SGEMM_SHAPES.items():
-        a, b = torch.randn(m, k), torch.randn(k, n)
-        product = a @ b
-        reps = max(3, int(2e9 / (2 * m * k * n)))
-        start = time.perf_counter()
-        for _ in range(reps):
-            a @ b
-        out[name] = (2 * m * k * n * reps / (time.perf_counter() - start) / 1e9,
-                     hashlib.sha256(product.numpy().tobytes()).hexdigest()[:16])
+    for route, context in (("mkl", contextlib.nullcontext), ("openblas", openblas_matmuls)):
+        torch.manual_seed(0)
+        out[route] = {}
+        with context():
+            for name, (m, k, n) in SGEMM_SHAPES.items():
+                a, b = torch.randn(m, k), torch.randn(k, n)
+                product = a @ b
+                reps = max(3, int(2e9 / (2 * m * k * n)))
+                start = time.perf_counter()
+                for _ in range(reps):
+                    a @ b
+                out[route][name] = (2 * m * k * n * reps / (time.perf_counter() - start) / 1e9,
+                                    hashlib.sha256(product.numpy().tobytes()).hexdigest()[:16])
     return out
 
 
 def mkl_pin_cost(rounds: int) -> dict:
-    """{shape: (median GFLOP/s with MKL_CBWR=AUTO / with COMPATIBLE, same bits on this machine)}: what the MKL pin
-    (`avlib/core/pins.py`, one sgemm code path on Intel and AMD) costs the matmul-heavy stages (AV-ASR, QA), each
-    setting in a fresh process, rounds interleaved."""
+    """{shape: {"auto": (median GFLOP/s with MKL_CBWR=AUTO / with COMPATIBLE, same bits on this machine),
+    "openblas": (the OpenBLAS route / MKL's COMPATIBLE path, the route's bits the same under both MKL settings)}}:
+    what the MKL pin (`avlib/core/pins.py`, one sgemm code path on Intel and AMD) costs a matmul, and what the
+    route the QA and AV-ASR families take (`avlib/core/matmul.py`) gives back; each setting in a fresh process,
+    rounds interleaved."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    rates = {v: {name: [] for name in SGEMM_SHAPES} for v in ("COMPATIBLE", "AUTO")}
+    keys = (("COMPATIBLE", "mkl"), ("AUTO", "mkl"), ("COMPATIBLE", "openblas"), ("AUTO", "openblas"))
+    rates = {key: {name: [] for name in SGEMM_SHAPES} for key in keys}
     hashes = {}
     for r in range(rounds):
         for value in ("COMPATIBLE", "AUTO") if r % 2 == 0 else ("AUTO", "COMPATIBLE"):
             out = subprocess.run([sys.executable, __file__, "--sgemm"], check=True, env={**env, "MKL_CBWR": value},
                                  capture_output=True, text=True).stdout
-            for name, (rate, digest) in json.loads(out.strip().splitlines()[-1]).items():
-                rates[value][name].append(rate)
-                hashes[(value, name)] = digest
-    return {name: (statistics.median(rates["AUTO"][name]) / statistics.median(rates["COMPATIBLE"][name]),
-                   hashes[("AUTO", name)] == hashes[("COMPATIBLE", name)]) for name in SGEMM_SHAPES}
+            for route, shapes in json.loads(out.strip().splitlines()[-1]).items():
+                for name, (rate, digest) in shapes.items():
+                    rates[(value, route)][name].append(rate)
+                    hashes[(value, route, name)] = digest
+    median = {key: {name: statistics.median(v) for name, v in by_shape.items()} for key, by_shape in rates.items()}
+    compatible = median[("COMPATIBLE", "mkl")]
+    return {name: {"auto": (median[("AUTO", "mkl")][name] / compatible[name],
+                            hashes[("AUTO", "mkl", name)] == hashes[("COMPATIBLE", "mkl", name)]),
+                   "openblas": (median[("COMPATIBLE", "openblas")][name] / compatible[name],
+                                hashes[("AUTO", "openblas", name)] == hashes[("COMPATIBLE", "openblas", name)])}
+            for name in SGEMM_SHAPES}
+
+
+def _qa_step(model, optimizer, negatives, batch):
+    from avlib.tasks.qa.train import qa_loss
+
+    result = model(batch["audio"], batch["visual"], batch["question"], video=batch["video"], generator=negatives)
+    loss = qa_loss(result, batch["label"], 0.5)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def qa_step_route_cost(rounds: int, steps: int = 6) -> dict:
+    """{model: (median step time on MKL / on the OpenBLAS route)}: one training step of full AVST and of
+    MCAN-lite at AV-Scenes' shapes (batch 64, 10 segments, 4x4x512 visual maps, width 128), one thread,
+    Adam, the two routes interleaved in this process."""
+    import contextlib
+
+    from avlib.core.matmul import openblas_matmuls
+    from avlib.models.avst import ablation_row
+    from avlib.models.qa_baselines import BASELINES
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(0)
+    batch = {"audio": torch.randn(64, 10, 128, generator=g), "visual": torch.randn(64, 10, 512, 4, 4, generator=g),
+             "question": torch.randint(1, 77, (64, 14), generator=g), "label": torch.randint(0, 23, (64,), generator=g),
+             "video": torch.arange(64) // 2}
+    kwargs = dict(vocab_size=77, n_answers=23, hidden=128, audio_dim=128, visual_dim=512)
+    models = {"full AVST": ablation_row("AV+Q+TG+SG", **kwargs), "MCAN-lite": BASELINES["mcan_lite"][0](**kwargs)}
+    out = {}
+    try:
+        for name, model in models.items():
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+            negatives = torch.Generator().manual_seed(1)
+
+            times = {"mkl": [], "openblas": []}
+            for r in range(rounds):
+                for route in ("mkl", "openblas") if r % 2 == 0 else ("openblas", "mkl"):
+                    with openblas_matmuls() if route == "openblas" else contextlib.nullcontext():
+                        _qa_step(model, optimizer, negatives, batch)  # warm-up
+                        start = time.perf_counter()
+                        for _ in range(steps):
+                            _qa_step(model, optimizer, negatives, batch)
+                        times[route].append((time.perf_counter() - start) / steps)
+            out[name] = statistics.median(times["mkl"]) / statistics.median(times["openblas"])
+    finally:
+        torch.set_num_threads(threads)
+    return out
 
 
 NAN_FILL = {"AVLAB_BENCH_NAN_FILL": "1"}  # deterministic mode's NaN fill of new tensors, as before it was turned off
@@ -383,9 +451,15 @@ def main():
               f"{r['step_ms']:.1f} ms at {r['conv_gflops']:.0f} GFLOP/s, oneDNN's best on this core "
               f"{r['peak_gflops']:.0f} GFLOP/s (a large conv); the step if only its convolutions ran, at that peak: "
               f"{r['floor_ms']:.1f} ms ({r['step_ms'] / r['floor_ms']:.1f}x, the most faster kernels could give)")
-        for name, (ratio, same) in mkl_pin_cost(rounds=2 if args.quick else 4).items():
+        for name, routes in mkl_pin_cost(rounds=2 if args.quick else 4).items():
+            ratio, same = routes["auto"]
             print(f"MKL pin's cost, sgemm {name} (1 thread), MKL_CBWR AUTO / COMPATIBLE:  {ratio:.2f}x  "
                   f"(bits {'identical' if same else 'differ'} on this machine; COMPATIBLE is what Intel and AMD share)")
+            ratio, same = routes["openblas"]
+            print(f"  the QA/AV-ASR route, OpenBLAS Haswell / MKL COMPATIBLE:  {ratio:.2f}x  "
+                  f"(its bits {'the same' if same else 'DIFFER'} under both MKL settings)")
+        for name, ratio in qa_step_route_cost(rounds=3 if args.quick else 5).items():
+            print(f"QA training step, {name} (1 thread), MKL COMPATIBLE / the OpenBLAS route:  {ratio:.2f}x")
     ratio, label, t = ddp_scaling(args.quick)
     detail = ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
     print(f"DDP scaling, {label}, 2 ranks vs 1 (speed-up of fit):     {ratio:.2f}x  ({detail}; ideal 2x)")

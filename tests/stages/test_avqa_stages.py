@@ -112,7 +112,7 @@ def _avst_run(seed, p):
 
 
 def test_avst_runs_read_back_equal_to_the_runs_written(tmp_path):
-    p = SimpleNamespace(**PARAMS["avqa_baselines"])
+    p = SimpleNamespace(**{**PARAMS["avqa_baselines"], "seeds": [0, 1, 2]})
     runs = [_avst_run(s, p) for s in (0, 1, 2)]
     others = [_result("Q", s, 0.4) for s in (0, 1, 2)]  # the ablation's other rows are not written
     path = write_avst_runs(others + runs, tmp_path, p=p, lr=1e-3, data=SPLITS)
@@ -124,7 +124,7 @@ def test_avst_runs_read_back_equal_to_the_runs_written(tmp_path):
 
 
 def test_avst_runs_of_another_recipe_are_refused_naming_the_file_and_the_stage(tmp_path):
-    p = SimpleNamespace(**PARAMS["avqa_baselines"])
+    p = SimpleNamespace(**{**PARAMS["avqa_baselines"], "seeds": [0, 1, 2]})
     path = write_avst_runs([_avst_run(s, p) for s in (0, 1)], tmp_path, p=p, lr=1e-3, data=SPLITS)
     with pytest.raises(ParamError, match=r"no such file.*avqa_ablation"):
         read_avst_runs(tmp_path / "missing.json", p=p, lr=1e-3, data=SPLITS)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from avlib.core.matmul import openblas_matmuls
 from avlib.core.runtime import seed_everything
 from avlib.data.loader import make_loader
 from avlib.models.bilinear import (
@@ -190,6 +191,7 @@ def fused_networks(towers: dict, cfg: AVASRConfig, n_classes: int, groups, seed:
     return nets
 
 
+@openblas_matmuls()  # MKL's reproducible sgemm costs ~1.5x per run here (avlib/core/matmul.py)
 def train(job: AVASRJob, data: dict) -> AVASRResult:
     """data: {snr_db: {"train", "val", "test": AVSpeech}}: every model of `job.models` at `job.snr_db`."""
     start, start_cpu = time.perf_counter(), time.process_time()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from avlib.core.matmul import openblas_matmuls
 from avlib.core.runtime import seed_everything
 from avlib.data.loader import make_loader
 from avlib.data.qa import template_key
@@ -98,6 +99,7 @@ def template_counts(correct: torch.Tensor, records) -> dict:
     return out
 
 
+@openblas_matmuls()  # MKL's reproducible sgemm costs ~2x per run here (avlib/core/matmul.py)
 def train(job: QAJob, data: dict) -> QAResult:
     """Train `job.model` on data["train"], select the epoch on data["val"] (pooled accuracy over all
     questions, ties: the earlier epoch), evaluate it once on data["test"]."""
