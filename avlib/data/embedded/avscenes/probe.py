@@ -23,6 +23,7 @@ probes, once (modality_check): it is where the verdict is read, so nothing is ch
 import numpy as np
 import torch
 
+from avlib.core.matmul import openblas_matmuls
 from avlib.data.embedded.avscenes.media import INSTRUMENTS, SEGMENTS
 from avlib.data.embedded.avscenes.questions import sounds
 from avlib.data.embedded.avscenes.scenes import AVScenesConfig, as_records, ask, load_templates, quotas, sample_scene
@@ -130,6 +131,7 @@ def _accuracy(net, part: dict, view: str, prefix: str) -> dict:
             **{f"{prefix}{m}": float(right[groups == m].mean()) for m in sorted(set(groups))}}
 
 
+@openblas_matmuls()  # MLPs: their time is in matrix products (avlib/core/matmul.py)
 def train_modality_probe(job: dict, data: dict) -> dict:
     """One probe of the selection grid, trained on the fit part and stopped on the held-out part; val is not
     in `data` (a ValueError if it is): nothing this chooses can depend on it.
