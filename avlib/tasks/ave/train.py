@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from avlib.balance import contribution_ratio
 from avlib.balance.ogm import OGMGE
+from avlib.core.matmul import openblas_matmuls
 from avlib.core.runtime import seed_everything
 from avlib.data.loader import make_loader
 from avlib.models.avga import AVGA
@@ -107,6 +108,7 @@ def evaluate(model, dataset) -> dict:
             "acc_without_visual": segment_accuracy(shares["audio"] + mean["visual"], labels)}
 
 
+@openblas_matmuls()  # MKL's reproducible sgemm costs ~1.7x per run here (avlib/core/matmul.py)
 def train(job: AVEJob, data: dict) -> AVEResult:
     """Train job.model on data["train"] (± OGM-GE), select on val, report test (module docstring)."""
     start, start_cpu = time.perf_counter(), time.process_time()
