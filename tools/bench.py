@@ -41,9 +41,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import avlib  # noqa: E402, F401 - the kernel pins (avlib/core/pins.py), before torch and numpy load
+
+# isort: split
+import torch  # noqa: E402
 
 from avlib.balance import OGMGE, OGMConfig, encoder_params  # noqa: E402
 from avlib.core.runtime import available_cores, pick_device
