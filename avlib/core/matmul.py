@@ -2,7 +2,7 @@
 
 torch's CPU `mm`, `addmm` and `bmm` (every `nn.Linear`, LSTM/GRU gate, attention `einsum`, and their gradients)
 call MKL's sgemm. MKL gives Intel and AMD CPUs the same bits only on its COMPATIBLE path (`MKL_CBWR`, pinned in
-`avlib/core/pins.py`), 2.6-3.1x slower per product than MKL's own choice on the AMD EPYCs here. numpy's OpenBLAS
+`avlib/core/pins.py`), 2.6-3.8x slower per product than MKL's own choice on the AMD EPYCs here. numpy's OpenBLAS
 is pinned to its Haswell kernels (`OPENBLAS_CORETYPE`), which every x86-64 CPU with AVX2 runs, and at the QA and
 AV-ASR layers' shapes they run as fast as MKL's own choice. Inside `openblas_matmuls()` those three ops run there,
 with OpenBLAS held to one thread: its threaded kernels split the sums differently, and change the bits with the
@@ -10,9 +10,10 @@ thread count (measured: 1 vs 2 threads, one GRU epoch). Measured by `make bench`
 step") and tests/core/test_cross_cpu.py (the same bits under an emulated Intel MKL; other bits without the
 OpenBLAS pin).
 
-Used by the task families whose runs are mostly matrix products (QA, AV-ASR); the convolutional families
-(OGM-GE classifiers, AVTS, event localization) spend their time in oneDNN and gain nothing. CUDA tensors are
-not touched (the override is registered for the CPU dispatch key only).
+Used by the trainings whose time is mostly matrix products: the QA, AV-ASR and event-localization families and
+AV-Scenes' modality probes. The convolutional ones (the AV-Digits classifiers, Table 2's clip models, AVTS) spend
+theirs in oneDNN and gained nothing. The MKL pin stays: torch also takes unary ops (tanh, sigmoid) from MKL's VML.
+CUDA tensors are not touched (the override is registered for the CPU dispatch key only).
 """
 
 import contextlib
