@@ -362,6 +362,36 @@ def one_run(layout: str, compiled: bool, epochs: int) -> tuple:
     return wall_s, hashlib.sha256(weights).hexdigest()[:16]
 
 
+def avts_step_layout(rounds: int, steps: int = 5) -> tuple:
+    """(median step time NCHW / channels-last, {layout: ms}): one AVTS-lite pretraining step at AV-Sync's
+    shapes (batch 64, 10-frame 16x16 video windows, 32 x 50 log-mel windows), one thread, Adam, the two
+    layouts interleaved in this process (avlib/models/avts.py keeps channels-last)."""
+    from avlib.models.avts import AVTSNet, contrastive_loss
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        video, audio = torch.randn(64, 1, 10, 16, 16), torch.randn(64, 1, 32, 50)
+        same = torch.randint(0, 2, (64,)).float()
+        variants = {}
+        for name, channels_last in (("NCHW", False), ("channels-last", True)):
+            model = AVTSNet(frames=10, mel_per_frame=5, n_mels=32, channels_last=channels_last)
+            optimizer = torch.optim.Adam(model.parameters(), lr=0.003)
+
+            def step(model=model, optimizer=optimizer):
+                loss = contrastive_loss(*model(video, audio), same)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            step()  # warm-up
+            variants[name] = step
+        t = interleaved(variants, rounds, steps, torch.device("cpu"))
+    finally:
+        torch.set_num_threads(threads)
+    return t["NCHW"] / t["channels-last"], {k: v * 1e3 for k, v in t.items()}
+
+
 def run_cost(rounds: int, epochs: int, variants=RUN_VARIANTS) -> tuple:
     """({variant: median fit seconds}, {variant: weights hash}), each round every variant in a fresh process
     (order alternating)."""
@@ -463,6 +493,9 @@ def main():
                   f"(its bits {'the same' if same else 'DIFFER'} under both MKL settings)")
         for name, ratio in qa_step_route_cost(rounds=3 if args.quick else 5).items():
             print(f"QA training step, {name} (1 thread), MKL COMPATIBLE / the OpenBLAS route:  {ratio:.2f}x")
+        ratio, t = avts_step_layout(rounds=3 if args.quick else 7)
+        print(f"AVTS training step (1 thread, batch 64), NCHW / channels-last:  {ratio:.2f}x  "
+              f"(NCHW {t['NCHW']:.1f} ms, channels-last {t['channels-last']:.1f} ms)")
     ratio, label, t = ddp_scaling(args.quick)
     detail = ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
     print(f"DDP scaling, {label}, 2 ranks vs 1 (speed-up of fit):     {ratio:.2f}x  ({detail}; ideal 2x)")
