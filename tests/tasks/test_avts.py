@@ -10,7 +10,7 @@ import torch
 
 from avlib.data.embedded.avsync import AVSync, AVSyncConfig, draw_digits, draw_onsets, generate
 from avlib.data.errors import DatasetError
-from avlib.models.avts import AudioNet, MixedConvVideoNet, contrastive_loss
+from avlib.models.avts import AudioNet, AVTSNet, MixedConvVideoNet, contrastive_loss
 from avlib.tasks.avts.cues import content_score, cue_table, timing_score
 from avlib.tasks.avts.events import Events, aligned, same_content
 from avlib.tasks.avts.sampling import (
@@ -19,6 +19,7 @@ from avlib.tasks.avts.sampling import (
     cut_windows,
     draw,
     epoch_counts,
+    eval_pairs,
     hard_fraction,
     sample_pairs,
     switch_epoch,
@@ -29,8 +30,10 @@ from avlib.tasks.avts.train import (
     PretrainJob,
     ProbeJob,
     ProbeResult,
+    build_net,
     choose_threshold,
     decay_epoch,
+    distances,
     lr_at,
     sync_metrics,
     train,
@@ -244,6 +247,31 @@ def test_mixed_convolution_is_3d_early_and_2d_late_and_keeps_shapes():
     assert audio.conv_map(spec).shape == (5, 16, 10) and audio(spec).shape == (5, 16)
     with pytest.raises(ValueError, match="n_3d"):
         MixedConvVideoNet(frames=10, n_3d=5)
+
+
+def test_channels_last_is_the_same_model_as_nchw_in_another_layout():
+    torch.manual_seed(0)
+    fast = AVTSNet(frames=10, mel_per_frame=5, n_mels=32, width=4, dim=16)
+    plain = AVTSNet(frames=10, mel_per_frame=5, n_mels=32, width=4, dim=16, channels_last=False)
+    plain.load_state_dict(fast.state_dict())
+    conv3d = next(m for m in fast.video.modules() if isinstance(m, torch.nn.Conv3d))
+    conv2d = next(m for m in fast.audio.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv3d.weight.is_contiguous(memory_format=torch.channels_last_3d)
+    assert conv2d.weight.is_contiguous(memory_format=torch.channels_last)
+    video, audio = torch.randn(6, 1, 10, 16, 16), torch.randn(6, 1, 32, 50)
+    for a, b in zip(fast(video, audio), plain(video, audio), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)  # the same maths; float sums in another order
+
+
+def test_distances_do_not_depend_on_the_batching(tiny_avsync):
+    split = AVSync(tiny_avsync, "val")
+    shifts = Shifts(window=10)
+    torch.manual_seed(0)
+    model = build_net(NetConfig(width=2, dim=8), split, shifts.window)
+    pairs = eval_pairs(split, shifts)
+    whole = distances(model, split, pairs, shifts.window, batch=len(pairs["y"]))
+    assert len(whole) == len(pairs["y"])
+    torch.testing.assert_close(distances(model, split, pairs, shifts.window, batch=3), whole)  # last batch: 1 pair
 
 
 # --- training jobs ---------------------------------------------------------------------------------
