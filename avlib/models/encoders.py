@@ -41,14 +41,16 @@ class SmallCNN(nn.Module):
     `channels_last` (default): weights and activations in NHWC, where oneDNN's convolutions and the
     batch-norm/ReLU kernels run ~1.5x faster per step on the CPU than in NCHW (`make bench` measures it
     against NCHW in one run). Same model, same maths; the float sums run in another order, so the bits
-    differ from an NCHW run's (every stage was re-run on it).
+    differ from an NCHW run's (every stage was re-run on it). The ReLUs work in place (batch norm's backward
+    reads its input, not its output): one pass over the activation less, ~3.5% of a step, the same bits.
     """
 
     def __init__(self, *, in_channels: int = 1, width: int = 8, channels_last: bool = True):
         super().__init__()
 
         def block(c_in, c_out, stride=1, pool=False):
-            layers = [nn.Conv2d(c_in, c_out, 3, stride, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+            layers = [nn.Conv2d(c_in, c_out, 3, stride, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                      nn.ReLU(inplace=True)]
             return layers + [nn.MaxPool2d(2)] if pool else layers
 
         self.net = nn.Sequential(

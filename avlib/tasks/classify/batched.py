@@ -14,7 +14,7 @@ from tqdm import tqdm
 from avlib.balance import Balancer
 from avlib.core.pool import EngineError
 from avlib.core.runtime import pick_device
-from avlib.data.loader import make_loader
+from avlib.data.loader import EVAL_BATCH_SIZE, make_loader
 from avlib.models.classifier import AVOutput
 from avlib.tasks.classify.fit import (
     OUTPUTS,
@@ -180,7 +180,7 @@ def fit_stacked(models: list, method, data: dict, seeds: list, config: TrainConf
 
 
 def _eval_loader(dataset):
-    return make_loader(dataset, batch_size=256, shuffle=False)
+    return make_loader(dataset, batch_size=EVAL_BATCH_SIZE, shuffle=False)
 
 
 def _stacked_metrics(stack: StackedRuns, loader, device, amp) -> list[dict]:

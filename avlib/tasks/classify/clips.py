@@ -14,7 +14,7 @@ import torch
 
 from avlib.balance import OGMConfig
 from avlib.core.runtime import seed_everything
-from avlib.data.loader import make_loader
+from avlib.data.loader import EVAL_BATCH_SIZE, make_loader
 from avlib.models.speech_branches import build_speech_model
 from avlib.models.temporal import VIDEO_KINDS, build_video_model
 from avlib.tasks.classify.fit import TrainConfig, evaluate, fit
@@ -101,7 +101,7 @@ def train(job: ClipJob, data: dict) -> ClipResult:
             for split in ("val", "test"):
                 d = data[split]
                 one = type(d).from_tensors(d.audio[:, :1], d.visual[:, :1], d.label)
-                loader = make_loader(one, batch_size=256, shuffle=False)
+                loader = make_loader(one, batch_size=EVAL_BATCH_SIZE, shuffle=False)
                 single[split] = evaluate(net, loader, torch.device("cpu"))["acc"]
     finally:
         torch.use_deterministic_algorithms(False)

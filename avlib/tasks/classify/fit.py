@@ -24,7 +24,7 @@ from avlib.balance import Balancer, contribution_ratio
 from avlib.core import ddp
 from avlib.core.metrics import accuracy, mean_average_precision
 from avlib.core.runtime import is_main_process, pick_device
-from avlib.data.loader import make_loader
+from avlib.data.loader import EVAL_BATCH_SIZE, make_loader
 from avlib.models.classifier import AVOutput
 from avlib.tasks.result import BestEpoch
 
@@ -186,7 +186,7 @@ def fit(model, data: dict, config: TrainConfig, *, balancer: Balancer | None = N
     shard = {"rank": ddp.rank(), "world_size": ddp.world_size()} if ddp.is_distributed() else {}
     train = make_loader(data["train"], batch_size=config.batch_size, shuffle=True, seed=config.seed,
                         num_workers=config.num_workers, **pin, **shard)
-    evals = {s: make_loader(d, batch_size=256, shuffle=False, num_workers=config.num_workers, **pin)
+    evals = {s: make_loader(d, batch_size=EVAL_BATCH_SIZE, shuffle=False, num_workers=config.num_workers, **pin)
              for s, d in data.items()}
     net = ddp.wrap(model, device) if shard else model  # the same parameters; DDP averages their gradients
     val, test = evals["val"], evals["test"]

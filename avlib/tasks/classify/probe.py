@@ -10,14 +10,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from avlib.data.loader import make_loader
+from avlib.data.loader import EVAL_BATCH_SIZE, make_loader
 
 
 @torch.no_grad()
 def encode(encoder, dataset, modality: str, device) -> tuple:
     encoder.eval()
     feats, labels = [], []
-    for batch in make_loader(dataset, batch_size=256, shuffle=False):
+    for batch in make_loader(dataset, batch_size=EVAL_BATCH_SIZE, shuffle=False):
         feats.append(encoder(batch[modality].to(device)).float().cpu())
         labels.append(batch["label"])
     return torch.cat(feats).numpy(), torch.cat(labels).numpy()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from avlib.core.runtime import pick_device, seed_everything
-from avlib.data.loader import make_loader
+from avlib.data.loader import EVAL_BATCH_SIZE, make_loader
 from avlib.models import build_classifier
 from avlib.tasks.classify.fit import FitResult, TrainConfig, fit, predict
 from avlib.tasks.classify.probe import linear_probe
@@ -127,7 +127,7 @@ def class_probabilities(net, data: dict, device, splits=("val", "test")) -> dict
     state, eval mode: what `RunSpec.keep_outputs` keeps."""
     out = {}
     for split in splits:
-        p = predict(net, make_loader(data[split], batch_size=256, shuffle=False), device)
+        p = predict(net, make_loader(data[split], batch_size=EVAL_BATCH_SIZE, shuffle=False), device)
         out[split], out[f"{split}_labels"] = p["logits"].float().softmax(-1), p["labels"]
     return out
 
