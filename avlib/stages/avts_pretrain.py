@@ -34,8 +34,9 @@ PART = ("avts", 1)  # where the reports site shows it: part of the talk, order w
 # the training knobs, each spelled here once with its check: PretrainJob's, Shifts' and NetConfig's fields of
 # these names (`jobs` and `shifts` read them)
 JOB_FIELDS = dict(epochs=Int(min=1), pairs_per_epoch=Int(min=4), batch_size=Int(min=2), lr=Float(positive=True),
-                  lr_decay_at=Float(min=0, max=1), lr_gamma=Float(positive=True), margin=Float(positive=True),
-                  switch_fraction=Float(min=0, max=1), hard_share=Float(min=0, max=1))
+                  lr_decay_at=Float(min=0, max=1), lr_second_decay_at=Float(min=0, max=1),
+                  lr_gamma=Float(positive=True), margin=Float(positive=True), switch_fraction=Float(min=0, max=1),
+                  hard_share=Float(min=0, max=1))
 SHIFT_FIELDS = dict(window=Int(min=1), hard_min=Int(min=1), superhard=ListOf(Int(min=1), min_len=2, unique=False))
 NET_FIELDS = dict(width=Int(min=1), dim=Int(min=1), n_3d=Int(min=0, max=4))
 PARAMS = Schema(
@@ -64,6 +65,9 @@ def check(p):
     if not p.lr_decay_at > 0:
         raise ParamError(f"avts_pretrain.lr_decay_at={p.lr_decay_at}: expected a fraction of the epochs in (0, 1] "
                          "(1.0: a constant lr)")
+    if p.lr_second_decay_at < 1 and not p.lr_second_decay_at > p.lr_decay_at:
+        raise ParamError(f"avts_pretrain.lr_second_decay_at={p.lr_second_decay_at}: expected after lr_decay_at="
+                         f"{p.lr_decay_at}, or 1.0 (no second decay)")
     if p.hard_min <= TOLERANCE:
         raise ParamError(f"avts_pretrain.hard_min={p.hard_min}: expected > {TOLERANCE} frame, the alignment "
                          "tolerance (a hard negative must never be aligned with its video)")
@@ -169,9 +173,10 @@ def table_note(p) -> str:
 
 
 def decay_note(p) -> str:
-    """', x <gamma> from epoch <n>' (1-based) for a decayed lr; '' for a constant one."""
-    decay = round(p.lr_decay_at * p.epochs)
-    return f" (x {p.lr_gamma:g} from epoch {decay + 1})" if decay < p.epochs else ""
+    """' (x <gamma> from epoch <n>[ and again from <m>])' (1-based) for a decayed lr; '' for a constant one."""
+    decays = [round(at * p.epochs) + 1 for at in (p.lr_decay_at, p.lr_second_decay_at)
+              if round(at * p.epochs) < p.epochs]
+    return f" (x {p.lr_gamma:g} from epoch {' and again from '.join(map(str, decays))})" if decays else ""
 
 
 def run_metrics(results: list) -> dict:

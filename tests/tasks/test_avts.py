@@ -33,6 +33,7 @@ from avlib.tasks.avts.train import (
     build_net,
     choose_threshold,
     decay_epoch,
+    decay_epochs,
     distances,
     lr_at,
     sync_metrics,
@@ -412,6 +413,16 @@ def test_lr_decays_once_at_its_epoch():
     assert decay_epoch(constant) is None and {lr_at(e, constant) for e in range(40)} == {0.003}
     with pytest.raises(ValueError, match="lr_decay_at=0"):
         decay_epoch(replace(job, lr_decay_at=0.0))
+
+
+def test_a_second_decay_multiplies_again_from_its_epoch():
+    job = PretrainJob(schedule="curriculum", seed=0, epochs=48, lr=0.003, lr_decay_at=0.6, lr_second_decay_at=0.8)
+    assert decay_epochs(job) == [29, 38]
+    assert [lr_at(e, job) for e in (28, 29, 37, 38, 47)] == [0.003, 0.003 * 0.1, 0.003 * 0.1, 0.003 * 0.1 ** 2,
+                                                              0.003 * 0.1 ** 2]
+    assert decay_epochs(replace(job, lr_second_decay_at=1.0)) == [29]  # the default: one decay, as before
+    with pytest.raises(ValueError, match="lr_second_decay_at=0.5"):
+        decay_epochs(replace(job, lr_second_decay_at=0.5))
 
 
 @pytest.mark.slow

@@ -76,6 +76,7 @@ class PretrainJob:
     # one step decay, lr *= lr_gamma from epoch round(lr_decay_at * epochs) on (1.0: none, a constant lr): the
     # paper lowers SGD's lr when val plateaus; avts_pretrain chooses the fraction on val (params.yaml)
     lr_decay_at: float = 1.0
+    lr_second_decay_at: float = 1.0  # a second x lr_gamma from round(this * epochs) on (1.0: none)
     lr_gamma: float = 0.1
     margin: float = 0.99
     switch_fraction: float = 50 / 90
@@ -192,17 +193,26 @@ def sync_metrics(d: torch.Tensor, kind: torch.Tensor, tau: float) -> dict:
     return out
 
 
-def decay_epoch(job: PretrainJob) -> int | None:
-    """The first epoch at the decayed lr, or None for a constant lr (lr_decay_at 1.0)."""
-    if not 0 < job.lr_decay_at <= 1:
-        raise ValueError(f"lr_decay_at={job.lr_decay_at}; expected a fraction of the epochs in (0, 1]")
-    epoch = round(job.lr_decay_at * job.epochs)
+def decay_epoch(job: PretrainJob, at: float | None = None) -> int | None:
+    """The first epoch at the decayed lr, or None for a constant lr (lr_decay_at 1.0); `at`: another fraction
+    (the second decay's)."""
+    at = job.lr_decay_at if at is None else at
+    if not 0 < at <= 1:
+        raise ValueError(f"lr_decay_at={at}; expected a fraction of the epochs in (0, 1]")
+    epoch = round(at * job.epochs)
     return epoch if epoch < job.epochs else None
 
 
+def decay_epochs(job: PretrainJob) -> list[int]:
+    """The epochs from which the lr is multiplied by lr_gamma (once each), in order."""
+    if job.lr_second_decay_at < 1 and not job.lr_second_decay_at > job.lr_decay_at:
+        raise ValueError(f"lr_second_decay_at={job.lr_second_decay_at}; expected after lr_decay_at="
+                         f"{job.lr_decay_at}, or 1.0 (none)")
+    return [e for e in (decay_epoch(job), decay_epoch(job, job.lr_second_decay_at)) if e is not None]
+
+
 def lr_at(epoch: int, job: PretrainJob) -> float:
-    decay = decay_epoch(job)
-    return job.lr * job.lr_gamma if decay is not None and epoch >= decay else job.lr
+    return job.lr * job.lr_gamma ** sum(epoch >= e for e in decay_epochs(job))
 
 
 def _pretrain(job: PretrainJob, data: dict) -> PretrainResult:
