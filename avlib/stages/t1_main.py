@@ -203,8 +203,10 @@ def findings(runs: list, *, dataset: str, reference: pd.DataFrame) -> str:
     d = family[MAIN]
     lines = [f"# Findings on {display_name(dataset)} (not the paper's data)", ""]
     reached = "meets" if d.half is not None and d.half <= TARGET_HALF else "does NOT meet"
-    lines.append(f"- The main comparison, concat + OGM-GE minus concat, over {d.n} seeds: Δ {d} points; its 95% "
-                 f"half-width {reached} the {TARGET_HALF:g}-point target. {holm_verdict(adjusted[MAIN], m)}.")
+    half = "none (one seed)" if d.half is None else f"{d.half:.2f} points"
+    lines.append(f"- The main comparison, concat + OGM-GE minus concat, over {d.n} seeds: Δ {d} points — "
+                 f"{holm_verdict(adjusted[MAIN], m)}. Its 95% half-width, {half}, {reached} the "
+                 f"{TARGET_HALF:g}-point target.")
     if resolved(d, adjusted[MAIN]):
         side = "helps" if d.mean > 0 else "hurts"
         lines.append(f"- So on our data OGM-GE {side} concatenation fusion, by {abs(d.mean):.1f} points; the paper "
@@ -219,7 +221,8 @@ def findings(runs: list, *, dataset: str, reference: pd.DataFrame) -> str:
                      f"{seeds_for(sd)} seeds.")
     others = [k for k in family if k != MAIN]
     if others:
-        lines.append("- The rest of Table 1's family, at t1_fusion's seeds (read back): "
+        seeds = sorted({r.seed for r in runs if r.kind in others})
+        lines.append(f"- The rest of Table 1's family, at t1_fusion's seeds {seeds}: "
                      + "; ".join(f"{NAMES[k]} Δ {family[k]} ({holm_verdict(adjusted[k], m)})" for k in others) + ".")
     lines.append("- " + convergence_sentence(convergence(runs_frame(runs))))
     lines += ["", "Δ: per-seed paired differences (mean ± 95% t-interval, wins/seeds). Resolved: the two-sided "
