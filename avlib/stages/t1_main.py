@@ -13,6 +13,7 @@ OGM-GE's α and window are t1_fusion's choice on val (its ogm_grid.csv), not kno
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from avlib.balance import OGMConfig
 from avlib.core.metrics import mean_ci
@@ -102,23 +103,30 @@ def table_runs(p, data: dict, *, train, model, chosen: OGMConfig) -> tuple[list,
     return [found[i] if i in found else next(trained) for i in range(len(jobs))], len(found)
 
 
-def _paired(with_runs: list, without_runs: list):
-    """Paired Δ of test accuracy over the seeds both groups ran."""
-    without = {r.seed: r.test["acc"] for r in without_runs}
-    pairs = [(r.test["acc"], without[r.seed]) for r in with_runs if r.seed in without]
-    return paired_difference([a for a, _ in pairs], [b for _, b in pairs])
+def pairs(runs: list, kind: str) -> list:
+    """[(seed, test acc with OGM-GE, without)] of fusion `kind` over the seeds both rows ran, in seed order."""
+    g = group_runs(runs)
+    without = {r.seed: r.test["acc"] for r in g[kind]}
+    return sorted((r.seed, r.test["acc"], without[r.seed]) for r in g[f"{kind}+ogm_ge"] if r.seed in without)
+
+
+def main_pairs(runs: list) -> list:
+    """[(seed, test acc difference with minus without OGM-GE)] of the main comparison, in seed order."""
+    return [(seed, a - b) for seed, a, b in pairs(runs, MAIN)]
 
 
 def deltas(runs: list) -> dict:
     """{fusion: paired Δ test acc, + OGM-GE minus without}: Table 1's family (the main one at all its seeds)."""
-    g = group_runs(runs)
-    return {kind: _paired(g[f"{kind}+ogm_ge"], g[kind]) for kind in NAMES if kind in g and f"{kind}+ogm_ge" in g}
+    g, out = group_runs(runs), {}
+    for kind in NAMES:
+        if kind in g and f"{kind}+ogm_ge" in g:
+            both = pairs(runs, kind)
+            out[kind] = paired_difference([a for _, a, _ in both], [b for _, _, b in both])
+    return out
 
 
 def seeds_for(sd: float, target: float = TARGET_HALF) -> int:
     """The smallest n whose paired-t 95% half-width t(0.975, n-1) * sd / sqrt(n) is <= target (n >= 2)."""
-    from scipy import stats
-
     n = 2
     while stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n) > target:
         n += 1
@@ -176,10 +184,8 @@ def run_metrics(runs: list) -> dict:
 
 def delta_figure(runs: list):
     """Per seed, concat + OGM-GE minus concat (test accuracy, points), with the mean and its 95% interval."""
-    g = group_runs(runs)
-    without = {r.seed: r.test["acc"] for r in g[MAIN]}
-    pairs = sorted((r.seed, 100 * (r.test["acc"] - without[r.seed])) for r in g[f"{MAIN}+ogm_ge"] if r.seed in without)
-    seeds, diffs = [s for s, _ in pairs], [d for _, d in pairs]
+    pairs = main_pairs(runs)
+    seeds, diffs = [s for s, _ in pairs], [100 * d for _, d in pairs]
     mean, half = mean_ci(diffs)
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
     ax.bar(range(len(seeds)), diffs, color="0.65")
@@ -215,7 +221,7 @@ def findings(runs: list, *, dataset: str, reference: pd.DataFrame) -> str:
         lines.append("- So our data does not resolve OGM-GE's effect on concatenation fusion at this precision; the "
                      f"paper reports +{ref[MAIN, True] - ref[MAIN, False]:.1f} on CREMA-D.")
     if d.n > 1:
-        sd = float(np.std([100 * x for x in _values(runs)], ddof=1))
+        sd = float(np.std([100 * x for _, x in main_pairs(runs)], ddof=1))
         lines.append(f"- Seeds: {d.n}, chosen before this stage ran from t1_fusion's paired SD (params.yaml). The "
                      f"paired SD over all {d.n} seeds is {sd:.2f} points, for which the target needs "
                      f"{seeds_for(sd)} seeds.")
@@ -223,16 +229,10 @@ def findings(runs: list, *, dataset: str, reference: pd.DataFrame) -> str:
     if others:
         seeds = sorted({r.seed for r in runs if r.kind in others})
         lines.append(f"- The rest of Table 1's family, at t1_fusion's seeds {seeds}: "
-                     + "; ".join(f"{NAMES[k]} Δ {family[k]} ({holm_verdict(adjusted[k], m)})" for k in others) + ".")
+                     + "; ".join(f"{NAMES[k]} Δ {family[k]}, {holm_verdict(adjusted[k], m)}" for k in others) + ".")
     lines.append("- " + convergence_sentence(convergence(runs_frame(runs))))
     lines += ["", "Δ: per-seed paired differences (mean ± 95% t-interval, wins/seeds). Resolved: the two-sided "
               f"paired-t p-value, Holm-adjusted over Table 1's {m} comparisons with and without OGM-GE, is below "
               "0.05; anything else is not a finding."]
     return "\n".join(lines) + "\n"
 
-
-def _values(runs: list) -> list:
-    """The main comparison's per-seed differences (fractions)."""
-    g = group_runs(runs)
-    without = {r.seed: r.test["acc"] for r in g[MAIN]}
-    return [r.test["acc"] - without[r.seed] for r in g[f"{MAIN}+ogm_ge"] if r.seed in without]
