@@ -146,3 +146,13 @@ def test_every_notebook_stage_has_a_schema_matching_params_yaml():
         schema = importlib.import_module(f"avlib.stages.{stage}").PARAMS
         assert set(schema.fields) == set(PARAMS[stage]), f"{stage}: schema keys and params.yaml keys differ"
         schema.check(PARAMS[stage])  # the committed defaults pass their own check
+
+
+def test_committed_findings_call_nothing_resolved_without_holm():
+    """'Resolved' is a word of the Holm-adjusted family (docs/statistics.md): a findings.md that uses it names
+    Holm's correction (or a single comparison's own p). avts_probe's once called raw-interval gains
+    'resolvable' over 12 uncorrected comparisons."""
+    for path in sorted((ROOT / "reports").glob("*/findings.md")):
+        text = path.read_text()
+        if re.search(r"resolv", text, re.IGNORECASE):
+            assert "Holm" in text, f"{path.relative_to(ROOT)} says resolved without Holm's correction"
