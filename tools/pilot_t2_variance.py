@@ -3,6 +3,10 @@ init seeds (the weights drawn before training) x order seeds (the shuffle of the
 seeds no table reports; val only, test never read.
 
     python tools/pilot_t2_variance.py --kinds tsm_av tbn_lite psp_lite tsn_av --seeds 200 201 202
+    python tools/pilot_t2_variance.py --kinds tsm_av tbn_lite psp_lite --orders 200 --epochs 25 --decay-at 0.6
+
+The second form asks whether a longer phase at the high lr narrows the init spread: one order seed, the init
+seeds only, under another schedule (its SD over the inits beside the val accuracy).
 
 A reported run uses one seed for both (avlib.tasks.classify.clips.train); here they are drawn apart, so the
 spread splits into a two-way analysis of variance: the init's share, the order's share and what is left
@@ -69,20 +73,33 @@ def main():
     parser.add_argument("--kinds", nargs="+", default=["tsm_av", "tbn_lite", "psp_lite", "tsn_av"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[200, 201, 202],
                         help="drawn for the init and for the order alike (never a reported seed)")
+    parser.add_argument("--orders", type=int, nargs="+", default=None,
+                        help="order seeds (default: --seeds, the full factorial)")
+    parser.add_argument("--epochs", type=int, default=None, help="default: t2_plugin.epochs")
+    parser.add_argument("--decay-at", type=float, default=None, help="default: t2_plugin.lr_decay_at")
     parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
     p = stage.PARAMS.check(yaml.safe_load(open("params.yaml"))["t2_plugin"])
-    if set(args.seeds) & set(p.seeds):
-        parser.error(f"--seeds {args.seeds}: {sorted(set(args.seeds) & set(p.seeds))} are reported seeds")
+    orders = args.orders or args.seeds
+    if set(args.seeds + orders) & set(p.seeds):
+        parser.error(f"--seeds/--orders: {sorted(set(args.seeds + orders) & set(p.seeds))} are reported seeds")
     data = stage.load_data(p)
-    config, options = stage.train_config(p), stage.model_options(p)
-    jobs = [(kind, i, o, config, options) for kind in args.kinds for i in args.seeds for o in args.seeds]
+    config = replace(stage.train_config(p), epochs=args.epochs or p.epochs,
+                     lr_decay_at=args.decay_at or p.lr_decay_at)
+    options = stage.model_options(p)
+    jobs = [(kind, i, o, config, options) for kind in args.kinds for i in args.seeds for o in orders]
     runs = run_tasks(train_split_seeds, jobs, data, workers=args.workers, desc="init x order")
     k = len(args.seeds)
-    print(f"t2_plugin's schedule ({p.epochs} epochs, lr {p.lr:g}), plain; seeds {args.seeds} for init and order; "
-          f"val ({len(data['val'])} clips), points")
+    print(f"{config.epochs} epochs, lr {config.lr:g} x{config.lr_gamma:g} from epoch {config.lr_step}, plain; init "
+          f"seeds {args.seeds}, order seeds {orders}; val ({len(data['val'])} clips), points")
     for kind in args.kinds:
         mine = [r for r in runs if r["kind"] == kind]
+        if len(orders) == 1:  # the init spread alone
+            acc = 100 * np.array([r["val_acc"] for r in mine])
+            print(f"{kind}: val acc per init seed " + "  ".join(f"{v:5.1f}" for v in acc)
+                  + f"; mean {acc.mean():.1f}, SD {acc.std(ddof=1):.1f}; best epochs "
+                  f"{[r['best_epoch'] for r in mine]}; CPU s per run {np.mean([r['cpu_s'] for r in mine]):.0f}")
+            continue
         acc = 100 * np.array([r["val_acc"] for r in mine]).reshape(k, k)  # [init, order]
         parts = two_way(acc)
         same = 100 * np.array([r["val_acc"] for r in mine if r["init"] == r["order"]])  # as a reported run draws
