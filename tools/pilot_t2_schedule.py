@@ -4,6 +4,7 @@ best val accuracy, best epoch and the convergence stage's plateau gain (mean val
 epochs minus the 20% before), and the cost of one run per model (single-threaded CPU seconds per epoch).
 
     python tools/pilot_t2_schedule.py --schedule 12:0.5 --schedule 15:0.5 --schedule 15:0.7
+    python tools/pilot_t2_schedule.py --kinds tsn_av tsm_av tbn_lite psp_lite --schedule 25:0.6 --seeds 200 201 202 203
 
 Also each model's seed-to-seed spread. The choice rule is written in params.yaml above t2_plugin.epochs;
 this prints the numbers it reads.
@@ -28,12 +29,14 @@ def main():
                         help="EPOCHS:DECAY_AT[:LR], e.g. 15:0.5 or 15:0.5:0.02 (LR: t2_plugin.lr by default)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="pilot seeds (default: t2_plugin.premise_seeds; never a reported seed)")
+    parser.add_argument("--kinds", nargs="+", default=None,
+                        help="models to train (default: every row of the table, video and speech)")
     parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
     params = yaml.safe_load(open("params.yaml"))["t2_plugin"]
     p = stage.PARAMS.check(params)
     data = stage.load_data(p)
-    kinds = [*p.video_rows, *p.speech_rows]
+    kinds = args.kinds or [*p.video_rows, *p.speech_rows]
     seeds = args.seeds or p.premise_seeds
     if set(seeds) & set(p.seeds):
         parser.error(f"--seeds {seeds}: {sorted(set(seeds) & set(p.seeds))} are reported seeds (t2_plugin.seeds)")
