@@ -15,7 +15,7 @@ from avlib.data.registry import display_name
 from avlib.report import format_ci, ours_column
 from avlib.report.plots import bars_with_ci
 from avlib.stages.shared.avts import DATASETS, smoke_splits
-from avlib.stages.shared.records import late_from
+from avlib.stages.shared.records import late_from, resolved
 from avlib.stages.shared.runs import history_frame as runs_history_frame
 from avlib.stages.shared.stats import format_p, holm, holm_verdict, paired_difference
 from avlib.tasks.avts.train import NetConfig, ProbeJob
@@ -252,8 +252,7 @@ def findings(runs: pd.DataFrame, p, reference: dict, agree: pd.DataFrame | None 
     gain, family = reference["gain_over_scratch_points"], deltas(runs, p)
 
     def verdict(d, adj) -> str:
-        resolved = adj is not None and adj < 0.05 and d.mean != 0
-        side = ("a gain, " if d.mean > 0 else "a loss, ") if resolved else ""
+        side = ("a gain, " if d.mean > 0 else "a loss, ") if resolved(d, adj) else ""
         return side + holm_verdict(adj, len(family))
 
     for modality in p.modalities:
@@ -266,8 +265,7 @@ def findings(runs: pd.DataFrame, p, reference: dict, agree: pd.DataFrame | None 
                              f"Δ vs scratch {d} — {verdict(d, adj)}.")
             if (modality, mode, "curriculum", "easy_only") in family:
                 d, adj = family[(modality, mode, "curriculum", "easy_only")]
-                noise = ("" if adj is not None and adj < 0.05 and d.mean > 0 else
-                         ": our data does not show AVTS beating L3 here")
+                noise = "" if resolved(d, adj) and d.mean > 0 else ": our data does not show AVTS beating L3 here"
                 tie = "" if agree is None else _tie_note(agree, modality, mode, "easy_only")
                 differ = "" if agree is None or agree.empty else (
                     f"; predictions differ on {100 * _share(agree, modality, mode, 'easy_only'):.0f}% of test clips")
