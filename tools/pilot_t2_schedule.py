@@ -1,16 +1,18 @@
-"""Pilot of t2_plugin's training schedule: every model of its table trained plain at the premise seeds (which no
-table reports) under each candidate schedule; val only, test never read. Prints, per schedule, each model's
-best val accuracy, best epoch and the convergence stage's plateau gain (mean val over the last 20% of the
-epochs minus the 20% before), and the cost of one run per model (single-threaded CPU seconds per epoch).
+"""Pilot of a Table 2 stage's training schedule (t2_video or t2_speech): every model of its table trained plain
+at the premise seeds (which no table reports) under each candidate schedule; val only, test never read.
+Prints, per schedule, each model's best val accuracy, best epoch and the convergence stage's plateau gain (mean
+val over the last 20% of the epochs minus the 20% before), and the cost of one run per model (single-threaded
+CPU seconds per epoch).
 
-    python tools/pilot_t2_schedule.py --schedule 12:0.5 --schedule 15:0.5 --schedule 15:0.7
-    python tools/pilot_t2_schedule.py --kinds tsn_av tsm_av tbn_lite psp_lite --schedule 25:0.6 --seeds 200 201 202 203
+    python tools/pilot_t2_schedule.py --stage t2_speech --schedule 12:0.5 --schedule 15:0.5 --schedule 15:0.7
+    python tools/pilot_t2_schedule.py --stage t2_video --schedule 25:0.6 --seeds 200 201 202 203
 
-Also each model's seed-to-seed spread. The choice rule is written in params.yaml above t2_plugin.epochs;
+Also each model's seed-to-seed spread. The choice rule is written in params.yaml above the stage's epochs;
 this prints the numbers it reads.
 """
 
 import argparse
+import importlib
 from dataclasses import replace
 
 import numpy as np
@@ -18,32 +20,33 @@ import yaml
 
 from avlib.core.metrics import mean_ci
 from avlib.core.pool import run_tasks
-from avlib.stages import t2_plugin as stage
 from avlib.stages.convergence import run_reading
+from avlib.stages.shared import plugin
 from avlib.tasks.classify.clips import ClipJob, train
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", choices=["t2_video", "t2_speech"], default="t2_video")
     parser.add_argument("--schedule", action="append", required=True,
-                        help="EPOCHS:DECAY_AT[:LR], e.g. 15:0.5 or 15:0.5:0.02 (LR: t2_plugin.lr by default)")
+                        help="EPOCHS:DECAY_AT[:LR], e.g. 15:0.5 or 15:0.5:0.02 (LR: the stage's lr by default)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
-                        help="pilot seeds (default: t2_plugin.premise_seeds; never a reported seed)")
-    parser.add_argument("--kinds", nargs="+", default=None,
-                        help="models to train (default: every row of the table, video and speech)")
+                        help="pilot seeds (default: premise_avclips.seeds; never a reported seed)")
+    parser.add_argument("--kinds", nargs="+", default=None, help="models to train (default: the stage's rows)")
     parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
-    params = yaml.safe_load(open("params.yaml"))["t2_plugin"]
-    p = stage.PARAMS.check(params)
+    params = yaml.safe_load(open("params.yaml"))
+    stage = importlib.import_module(f"avlib.stages.{args.stage}")
+    p = stage.PARAMS.check(params[args.stage])
     data = stage.load_data(p)
-    kinds = args.kinds or [*p.video_rows, *p.speech_rows]
-    seeds = args.seeds or p.premise_seeds
+    kinds = args.kinds or p.rows
+    seeds = args.seeds or params["premise_avclips"]["seeds"]
     if set(seeds) & set(p.seeds):
-        parser.error(f"--seeds {seeds}: {sorted(set(seeds) & set(p.seeds))} are reported seeds (t2_plugin.seeds)")
+        parser.error(f"--seeds {seeds}: {sorted(set(seeds) & set(p.seeds))} are reported seeds ({args.stage}.seeds)")
     schedules = [(int(v[0]), float(v[1]), float(v[2]) if len(v) > 2 else p.lr)
                  for v in (s.split(":") for s in args.schedule)]
-    jobs = [ClipJob(kind, None, seed, replace(stage.train_config(p), epochs=e, lr_decay_at=d, lr=lr),
-                    stage.model_options(p))
+    jobs = [ClipJob(kind, None, seed, replace(plugin.train_config(p), epochs=e, lr_decay_at=d, lr=lr),
+                    plugin.model_options(p, side=stage.SIDE))
             for e, d, lr in schedules for kind in kinds for seed in seeds]
     runs = run_tasks(train, jobs, data, workers=args.workers, desc="pilot")
     print(f"seeds {seeds}; StepLR: x{p.lr_gamma:g} every round(decay * epochs) epochs")

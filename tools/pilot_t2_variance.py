@@ -26,7 +26,8 @@ import yaml
 
 from avlib.core.pool import run_tasks
 from avlib.data.loader import EVAL_BATCH_SIZE, make_loader
-from avlib.stages import t2_plugin as stage
+from avlib.stages import t2_video as stage
+from avlib.stages.shared import plugin
 from avlib.tasks.classify.clips import build_model
 from avlib.tasks.classify.fit import fit, predict
 
@@ -75,18 +76,18 @@ def main():
                         help="drawn for the init and for the order alike (never a reported seed)")
     parser.add_argument("--orders", type=int, nargs="+", default=None,
                         help="order seeds (default: --seeds, the full factorial)")
-    parser.add_argument("--epochs", type=int, default=None, help="default: t2_plugin.epochs")
-    parser.add_argument("--decay-at", type=float, default=None, help="default: t2_plugin.lr_decay_at")
+    parser.add_argument("--epochs", type=int, default=None, help="default: t2_video.epochs")
+    parser.add_argument("--decay-at", type=float, default=None, help="default: t2_video.lr_decay_at")
     parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
-    p = stage.PARAMS.check(yaml.safe_load(open("params.yaml"))["t2_plugin"])
+    p = stage.PARAMS.check(yaml.safe_load(open("params.yaml"))["t2_video"])
     orders = args.orders or args.seeds
     if set(args.seeds + orders) & set(p.seeds):
         parser.error(f"--seeds/--orders: {sorted(set(args.seeds + orders) & set(p.seeds))} are reported seeds")
     data = stage.load_data(p)
-    config = replace(stage.train_config(p), epochs=args.epochs or p.epochs,
+    config = replace(plugin.train_config(p), epochs=args.epochs or p.epochs,
                      lr_decay_at=args.decay_at or p.lr_decay_at)
-    options = stage.model_options(p)
+    options = plugin.model_options(p, side=stage.SIDE)
     jobs = [(kind, i, o, config, options) for kind in args.kinds for i in args.seeds for o in orders]
     runs = run_tasks(train_split_seeds, jobs, data, workers=args.workers, desc="init x order")
     k = len(args.seeds)

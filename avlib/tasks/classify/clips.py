@@ -1,5 +1,5 @@
-"""Clip classification with temporal and speech-branch models (stage t2_plugin): one (model, ± OGM-GE, seed)
-run on clips of T segments, trained by `avlib.tasks.classify.fit.fit`.
+"""Clip classification with temporal and speech-branch models (stages t2_video, t2_speech, premise_avclips): one
+(model, ± OGM-GE, seed) run on clips of T segments, trained by `avlib.tasks.classify.fit.fit`.
 
     job = ClipJob("tsm_av", OGMConfig(alpha=0.5), seed=0, config=TrainConfig(...), model={...})
     result = train(job, data)     # result.val, result.test, ..., result.single_segment (TSN-AV only)
@@ -74,7 +74,7 @@ BLANKS = ("", "audio", "visual")  # model option "blank": the modality zeroed in
 def blank_modality(data: dict, blank: str) -> dict:
     """`data` with the `blank` modality's input replaced by zeros in every split (the normalised features'
     mean): the same model then learns from the other modality alone, a uni-modal baseline with the same
-    architecture, init and data order (the premise check of stage t2_plugin). "": `data` unchanged."""
+    architecture, init and data order (the premise check of stage premise_avclips). "": `data` unchanged."""
     if blank not in BLANKS:
         raise ValueError(f"clips blank={blank!r}; expected one of {BLANKS}")
     if not blank:
