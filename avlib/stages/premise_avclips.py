@@ -114,8 +114,10 @@ def note(p) -> str:
 
 
 def metrics(values: dict, met: dict, p) -> dict:
-    """metrics.json: the values, the checks and what they were read on (t2_video's findings quote them)."""
-    return {"premise": {**values, **met, "model": p.model, "seeds": list(p.seeds), "epochs": p.epochs,
+    """metrics.json: the values, each criterion met or not ("checks"), "holds", and what they were read on
+    (t2_video's findings quote them)."""
+    return {"premise": {**values, "checks": {k: v for k, v in met.items() if k != "holds"}, "holds": met["holds"],
+                        "model": p.model, "seeds": list(p.seeds), "epochs": p.epochs,
                         "early_epochs": p.early_epochs, "gap_min": p.gap_min}}
 
 

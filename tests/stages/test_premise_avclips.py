@@ -48,8 +48,8 @@ def test_premise_reads_dominance_gap_and_room_from_synthetic_runs():
     assert values["weak_gap"] == pytest.approx(15.0)
     met = stage.checks(values, gap_min=5.0, room=[0.2, 0.9])
     assert met == {"dominant": False, "weak_gap": True, "room": True, "holds": False}  # rho 1.0 is not > 1
-    assert "does NOT hold (dominant failed)" in premise_sentence(
-        stage.metrics(values, met, stage.PARAMS.check(PARAMS))["premise"])
+    sentence = premise_sentence(stage.metrics(values, met, stage.PARAMS.check(PARAMS))["premise"])
+    assert "does NOT hold (dominant failed)" in sentence and "gap 15.0 points" in sentence
     values["rho_audio_early"] = 1.05
     assert stage.checks(values, gap_min=20.0, room=[0.2, 0.9])["weak_gap"] is False
     assert stage.checks(values, gap_min=5.0, room=[0.35, 0.9])["room"] is False  # visual-only 30% < 35%
@@ -74,5 +74,7 @@ def test_premise_avclips_notebook_smoke(tmp_path):
 
     out = run_stage.run("premise_avclips", ["smoke=true", f"root={tiny_avclips()}"], tmp_path / "reports")
     metrics = json.loads((out / "metrics.json").read_text())
-    assert {"holds", "weak_gap", "model", "seeds", "epochs"} <= set(metrics["premise"])
+    assert {"holds", "weak_gap", "checks", "model", "seeds", "epochs"} <= set(metrics["premise"])
+    assert isinstance(metrics["premise"]["weak_gap"], float)  # the value, not overwritten by its check
+    assert set(metrics["premise"]["checks"]) == {"dominant", "weak_gap", "room"}
     assert "Premise" in (out / "findings.md").read_text() and (out / "runs.csv").exists()

@@ -316,14 +316,15 @@ def delta_figure(runs: list, p, *, side: Side):
 # --- the premise (measured by stage premise_avclips), as a findings line ----------------------------------
 
 def read_premise(path) -> dict | None:
-    """The premise block of premise_avclips' metrics.json ({values, checks, "model", "seeds"}), None if absent."""
+    """The premise block of premise_avclips' metrics.json (its values, "checks", "holds", "model", "seeds", ...),
+    None if absent."""
     path = Path(path)
     return json.loads(path.read_text()).get("premise") if path.exists() else None
 
 
 def premise_sentence(premise: dict) -> str:
     """One findings line from the premise stage's values and checks."""
-    failed = [c for c in ("dominant", "weak_gap", "room") if not premise[c]]
+    failed = [c for c in ("dominant", "weak_gap", "room") if not premise["checks"][c]]
     verdict = ("holds: audio dominates and the visual encoder is under-optimized inside the joint model, the "
                "paper's premise" if premise["holds"] else
                f"does NOT hold ({', '.join(failed)} failed): OGM-GE's premise is not met on this data, and the "
