@@ -4,10 +4,12 @@ mean ± CI over seeds, the paired Δ with its Holm-adjusted p over the table's �
 runs.csv (every run: val/test acc, best epoch, test acc at the best TEST epoch and that optimism); findings read
 from the results.
 
-The premise (criteria written before the data's difficulty was chosen, `premise`; the grid is in params.yaml's
-data_avevents section): without OGM-GE each model's fused segment accuracy lies in FUSED_RANGE (neither trivial
-nor hopeless), audio dominates (ρ_audio > RHO_MIN), and both branches learn (each branch's ablation costs at
-least ABLATION_MIN; no share alone is a constant predictor). findings.md says which criteria the table meets."""
+The premise (without OGM-GE each model's fused accuracy neither trivial nor hopeless, audio dominant, both branches
+learning) is its own stage, premise_avevents, read on val at pilot seeds no table reports, on this schedule, by
+criteria written before the data's difficulty was chosen; its verdict heads the findings (read from
+reports/premise_avevents/metrics.json, a DVC dep of this stage). Nothing here reads a premise off the test split."""
+
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -20,6 +22,7 @@ from avlib.data import load_splits
 from avlib.data.real.ave import SegmentDataset
 from avlib.data.registry import display_name
 from avlib.report import format_ci, ours_column, paper_column
+from avlib.stages.shared import ave_premise
 from avlib.stages.shared.records import (  # noqa: F401 - write_runs: the notebook's stage.write_runs
     OPTIMISM,
     TEST_SELECTED,
@@ -36,10 +39,17 @@ from avlib.stages.shared.records import (  # noqa: F401 - write_runs: the notebo
 from avlib.stages.shared.runs import group_runs
 from avlib.stages.shared.runs import history_frame as runs_history
 from avlib.stages.shared.stats import format_p, holm_verdict, paired_difference
-from avlib.tasks.ave.train import MODEL_NAMES, AVEJob, SegmentTrainConfig, train
+from avlib.tasks.ave.train import (
+    MODEL_NAMES,
+    AVEJob,
+    SegmentTrainConfig,
+    majority_rate,  # noqa: F401 - the notebook's stage.majority_rate (on test)
+    train,
+)
 
 DATASETS = ("avevents", "ave")  # the datasets this stage reads (their loaders are its DVC deps)
 PART = ("ogmge", 4)  # where the reports site shows it: part of the talk, order within it
+PREMISE = "reports/premise_avevents/metrics.json"  # the premise stage's verdict (a DVC dep of this stage)
 PARAMS = Schema(
     "t4_ave",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=2),
@@ -114,48 +124,25 @@ def run_table(p, data, chosen, config) -> list:
     return run_tasks(train, table_jobs(p, chosen, config), data, workers=p.workers, desc="t4_ave")
 
 
-# --- the premise: a table that can show something (written before the difficulty was chosen) ---------------
+# --- the premise (measured by stage premise_avevents, on val at pilot seeds), as findings lines ------------
 
-# data_avevents' difficulty was chosen on val at unreported seeds (params.yaml) so that, WITHOUT OGM-GE, each
-# model meets every criterion: localization neither trivial nor hopeless (AVE's 72-76 % for orientation), audio
-# dominant (what OGM-GE acts on), and both modality branches learn: each branch's ablation (its share replaced by
-# its mean) costs the fused accuracy at least ABLATION_MIN, and no share alone is a constant predictor (it beats
-# the majority-class rate by SHARE_MARGIN). The ablation criterion was added after the first pilots: AVGA-lite's
-# visual share learns to gate (background where nothing is seen) and leaves the class to audio, so its share
-# alone sits near the majority rate while the branch adds 10+ points (avlib/tasks/ave/train.evaluate).
-FUSED_RANGE = (0.65, 0.85)  # plain fused segment accuracy
-RHO_MIN = 1.0  # rho_audio, last epoch: audio dominant
-ABLATION_MIN = 0.02  # each branch's ablation costs the fused accuracy at least this
-SHARE_MARGIN = 0.005  # each share alone above the majority rate by at least this (not constant)
+def premise() -> dict | None:
+    """The premise stage's block of metrics.json (values, criteria met, thresholds; None before it has run)."""
+    return ave_premise.read(Path(__file__).resolve().parents[2] / PREMISE)
 
 
-def majority_rate(dataset) -> float:
-    """Share of the most frequent segment label (AV-Events: background): what a constant predictor scores."""
-    return float(np.bincount(dataset.label.reshape(-1).numpy()).max() / dataset.label.numel())
-
-
-def premise(m: dict, majority: float, rho: float) -> dict:
-    """{criterion: met} for one model's plain metrics `m` (fractions: acc, audio_acc, visual_acc,
-    acc_without_audio, acc_without_visual), the majority rate and rho_audio: the criteria above."""
-    out = {"fused in range": FUSED_RANGE[0] <= m["acc"] <= FUSED_RANGE[1], "audio dominant": rho > RHO_MIN}
-    for b in ("audio", "visual"):
-        out[f"{b} branch learns"] = m["acc"] - m[f"acc_without_{b}"] >= ABLATION_MIN
-        out[f"{b} share not constant"] = m[f"{b}_acc"] >= majority + SHARE_MARGIN
-    return out
-
-
-def premise_line(group: list, majority: float) -> str:
-    """A findings line: the premise on one plain model's test numbers (means over seeds)."""
-    rho = float(np.mean([r.history[-1]["rho_audio"] for r in group]))
-    m = {k: float(np.mean([r.test[k] for r in group])) for k in group[0].test}
-    failed = [k for k, ok in premise(m, majority, rho).items() if not ok]
-    pct = {k: f"{100 * v:.1f}" for k, v in m.items()}
-    return (f"Premise ({MODEL_NAMES[group[0].job.model]} without OGM-GE, test, mean over seeds): fused {pct['acc']} % "
-            f"(range {100 * FUSED_RANGE[0]:.0f}-{100 * FUSED_RANGE[1]:.0f}), ρ_audio {rho:.2f} (> {RHO_MIN:g}); "
-            f"without the audio branch {pct['acc_without_audio']} %, without the visual branch "
-            f"{pct['acc_without_visual']} % (each ≥ {100 * ABLATION_MIN:.0f} points below); audio share alone "
-            f"{pct['audio_acc']} %, visual share alone {pct['visual_acc']} % vs the majority rate "
-            f"{100 * majority:.1f} %: " + ("all met." if not failed else f"NOT met: {', '.join(failed)}."))
+def premise_lines(premise: dict | None, p) -> list[str]:
+    """The findings' first lines: premise_avevents' verdict for each model of this table, or why there is none."""
+    if premise is None:
+        return [f"- Premise: not measured (no {PREMISE}): run stage premise_avevents first; the table below does "
+                "not know whether OGM-GE's premise holds on this data."]
+    lines = [ave_premise.model_line(m, premise) if m in premise else
+             f"- Premise ({MODEL_NAMES[m]}): not measured by premise_avevents (its `models` lack {m})."
+             for m in p.models]
+    if premise["epochs"] != p.epochs:
+        lines.append(f"- The premise was read at {premise['epochs']} epochs, this table trains {p.epochs}: rerun "
+                     "premise_avevents on this schedule before reading the verdict above.")
+    return lines
 
 
 # --- table, metrics, history, figure, findings -------------------------------------------------------
@@ -241,10 +228,11 @@ def grid_note(p) -> str:
             f"seed {p.selection_seed}, not a reported seed); the best per model is chosen.")
 
 
-def run_metrics(runs: list, majority: float) -> dict:
+def run_metrics(runs: list, majority: float, premise: dict | None = None) -> dict:
     """DVC metrics, percent: {label: {acc, acc_ci95, acc_sd, audio_share_acc, visual_share_acc, delta_acc,
     delta_acc_ci95, delta_acc_p, delta_acc_p_holm, delta_acc_resolved, acc_best_test_epoch,
-    test_selection_gap}}, "majority_rate", and "convergence_check" (`records.convergence`)."""
+    test_selection_gap}}, "majority_rate", "convergence_check" (`records.convergence`) and "premise" (the
+    premise stage's block, as read: its verdict, not measured here)."""
     out, groups = {}, group_runs(runs)
     deltas = ogm_deltas(groups)
     adjusted = holm_family(deltas)
@@ -261,6 +249,8 @@ def run_metrics(runs: list, majority: float) -> dict:
         out[label] = entry | optimism_metrics(group)
     out["majority_rate"] = round(100 * majority, 4)
     out["convergence_check"] = convergence(runs_frame(runs))
+    if premise is not None:
+        out["premise"] = premise
     return out
 
 
@@ -304,15 +294,15 @@ def _verdict(d, adjusted) -> str:
     return "our data do NOT show the paper's gain"
 
 
-def findings(runs: list, *, p, reference: pd.DataFrame, majority: float) -> str:
+def findings(runs: list, *, p, reference: pd.DataFrame, premise: dict | None = None) -> str:
+    """findings.md, read from the results: the premise stage's verdict first, then each model ± OGM-GE."""
     groups = group_runs(runs)
     deltas = ogm_deltas(groups)
     adjusted, m = holm_family(deltas), len(deltas)
     data = display_name(p.dataset)
-    lines = [f"# t4_ave findings ({data}, seeds {p.seeds})", ""]
+    lines = [f"# t4_ave findings ({data}, seeds {p.seeds})", "", *premise_lines(premise, p)]
     for model in dict.fromkeys(r.job.model for r in runs):
         plain, label = groups[model], f"{model}+ogm_ge"
-        lines.append("- " + premise_line(plain, majority))
         if label not in deltas:
             continue
         d, ogm = deltas[label], groups[label]

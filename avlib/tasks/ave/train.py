@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -67,7 +68,8 @@ class AVEJob:
 
 @dataclass
 class AVEResult(Result):
-    """`Result`; val and test: acc (segment-level), audio_acc, visual_acc (each share alone)."""
+    """`Result`; val and test alike (`evaluate`): acc (segment-level), audio_acc, visual_acc (each share alone),
+    acc_without_audio, acc_without_visual (each branch's ablation)."""
 
     label = property(lambda self: self.job.label)
     seed = property(lambda self: self.job.seed)
@@ -77,6 +79,12 @@ def segment_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """AVE's metric: correctly classified segments (events and background alike) over all segments.
     logits (N, T, K), labels (N, T)."""
     return (logits.argmax(-1) == labels).float().mean().item()
+
+
+def majority_rate(dataset) -> float:
+    """Share of the most frequent segment label (AV-Events: background): what a constant predictor scores.
+    t4_ave reads it on test beside its table, premise_avevents on val for its criteria."""
+    return float(np.bincount(dataset.label.reshape(-1).numpy()).max() / dataset.label.numel())
 
 
 def build_model(name: str, n_classes: int, config: SegmentTrainConfig):
