@@ -1,6 +1,6 @@
 """What the AV-classification training stages (t1_fusion, t3_imbalance, fig_underopt) share: the datasets
 they read, their training knobs' schema, the data, TrainConfig and model options built from them, and the
-per-epoch logs of their runs (history.csv; Table 2's stages' too)."""
+per-epoch logs of their runs (history.csv; t2_plugin's too)."""
 
 from avlib.core.params import Bool, Choice, Dict, Float, Int, ParamError
 from avlib.data import load_splits
