@@ -12,8 +12,10 @@ the LSTM size), no separate U_a/U_v pre-layers (Eq. 1's W_a/W_v act on the featu
 concatenation of the two BiLSTMs' states (the paper's A+V-att; no DMRN), hidden size `hidden`. Added: a
 per-channel standardisation of the attended feature before the visual BiLSTM (`ChannelNorm`): AV-Events'
 visual features share ONE mean/std, so each channel of the attended average sits at its own offset with a
-small spread across segments; without it the visual BiLSTM saw a nearly constant input and the visual share
-reduced to its bias half, background for every segment (the dead branch of issue #27).
+small spread across segments; without it the visual BiLSTM saw a nearly constant input. It does not make the
+visual share name classes on AV-Events at its committed visual noise: there the frames carry whether a digit
+is seen but not which (a linear probe on them is at chance), so the visual share can only gate (background or
+not) and its alone-accuracy stays at the majority rate (issue #27; avlib/data/embedded/avevents.py).
 
 Uni-modal shares (what OGM-GE scores): the classifier is linear in [h_a; h_v], so
     logits = W_a h_a + W_v h_v + b,   audio share = W_a h_a + b/2,   visual share = W_v h_v + b/2

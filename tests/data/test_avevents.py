@@ -52,3 +52,48 @@ def test_bad_knobs_and_missing_data_raise_dataset_error(tmp_path):
         AVEventsConfig(p_audio_only=0.7, p_visual_only=0.5)
     with pytest.raises(DatasetError, match=r"meta\.json not found"):
         AVEvents(tmp_path, "train")
+
+
+def _sight_probe(noise: float, n_train: int = 1200, n_val: int = 400) -> float:
+    """Does a frame, as AV-Events draws it (an MNIST digit at a random place on the canvas, pixel noise `noise`,
+    the fixed random extractor), carry the digit's identity? Val accuracy of a linear probe on the mean-pooled
+    7x7x512 features (chance 10%)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from avlib.data.embedded.avevents import CANVAS, FrameExtractor, _mnist
+
+    images, digit = _mnist()
+    extractor, rng = FrameExtractor(0), np.random.default_rng(1)
+
+    def frames(n):
+        pick, offset = rng.choice(len(images), n), rng.integers(0, CANVAS - 28 + 1, size=(n, 2))
+        canvas = np.zeros((n, 1, CANVAS, CANVAS), np.float32)
+        for i, (p, (y, x)) in enumerate(zip(pick, offset, strict=True)):
+            canvas[i, 0, y:y + 28, x:x + 28] = images[p]
+        canvas += rng.normal(0, noise, canvas.shape).astype(np.float32)
+        with torch.no_grad():
+            return extractor(torch.from_numpy(canvas)).mean((1, 2)).numpy(), digit[pick]
+
+    (x_train, y_train), (x_val, y_val) = frames(n_train), frames(n_val)
+    mu, sd = x_train.mean(0), x_train.std(0) + 1e-6
+    return LogisticRegression(max_iter=500).fit((x_train - mu) / sd, y_train).score((x_val - mu) / sd, y_val)
+
+
+@pytest.mark.slow
+def test_the_sight_probe_reads_the_digit_from_clean_frames():
+    """The probe below can see a class when the frames carry one (measured 53% at noise 0)."""
+    assert _sight_probe(0.0) > 0.4
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="#27: at the committed visual_noise_std (0.7) AV-Events' frames carry whether "
+                   "something is seen but not which digit (probe ~10%, chance 10%), so no visual branch can name the "
+                   "class and OGM-GE has no under-optimized visual encoder to help; re-choosing the difficulty with a "
+                   "'sight carries the class' criterion is open")
+def test_at_the_committed_noise_sight_carries_the_class():
+    from pathlib import Path
+
+    import yaml
+
+    params = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())["data_avevents"]
+    assert _sight_probe(params["visual_noise_std"]) > 0.2
