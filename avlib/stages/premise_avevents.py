@@ -19,17 +19,15 @@ import pandas as pd
 from avlib.core.atomic import atomic_write_text
 from avlib.core.params import Choice, Float, Int, ListOf, ParamError, Schema, Str
 from avlib.core.pool import run_tasks
-from avlib.data import load_splits
-from avlib.data.real.ave import SegmentDataset
 from avlib.data.registry import display_name
 from avlib.stages.shared import ave_premise
+from avlib.stages.shared.ave import load_data, train_config  # noqa: F401 - the notebook calls stage.load_data
 from avlib.stages.shared.records import EARLY_EPOCHS, runs_frame
 from avlib.stages.shared.runs import group_runs
 from avlib.stages.shared.runs import history_frame as runs_history
 from avlib.tasks.ave.train import (
     MODEL_NAMES,
     AVEJob,
-    SegmentTrainConfig,
     majority_rate,  # noqa: F401 - the notebook's stage.majority_rate (on val)
     train,
 )
@@ -58,28 +56,12 @@ PARAMS.rules.append(check)
 # (run_stage's headline keeps numbers only: the booleans, "holds" among them, stay in metrics.json)
 HEADLINE = ["premise/*/fused_val", "premise/*/rho_audio_last", "premise/*/rho_audio_early",
             "premise/*/audio_ablation_cost", "premise/*/visual_ablation_cost"]
-SMOKE_SIZES = {"train": 32, "val": 16, "test": 16}
 
 
 def smoke(p):
     """Seconds: one seed, one epoch, every model, a few dozen clips."""
     p.seeds, p.epochs = p.seeds[:1], 1
     return p
-
-
-def load_data(p) -> dict:
-    data = load_splits(p.dataset, p.root)
-    if p.smoke:
-        data = {s: SegmentDataset.from_tensors(d.audio[:SMOKE_SIZES[s]], d.visual[:SMOKE_SIZES[s]],
-                                               d.label[:SMOKE_SIZES[s]], n_classes=d.n_classes)
-                for s, d in data.items()}
-    return data
-
-
-def train_config(p) -> SegmentTrainConfig:
-    return SegmentTrainConfig(epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, momentum=p.momentum,
-                              weight_decay=p.weight_decay, lr_decay_at=p.lr_decay_at, lr_gamma=p.lr_gamma,
-                              hidden=p.hidden, dim_attention=p.dim_attention, psp_threshold=p.psp_threshold)
 
 
 def jobs(p) -> list[AVEJob]:

@@ -18,11 +18,10 @@ import pandas as pd
 from avlib.core.metrics import mean_ci
 from avlib.core.params import Choice, Float, Int, ListOf, ParamError, Schema, Str
 from avlib.core.pool import run_tasks
-from avlib.data import load_splits
-from avlib.data.real.ave import SegmentDataset
 from avlib.data.registry import display_name
 from avlib.report import format_ci, ours_column, paper_column
 from avlib.stages.shared import ave_premise
+from avlib.stages.shared.ave import load_data, train_config  # noqa: F401 - the notebook calls stage.load_data
 from avlib.stages.shared.records import (  # noqa: F401 - write_runs: the notebook's stage.write_runs
     OPTIMISM,
     TEST_SELECTED,
@@ -42,7 +41,6 @@ from avlib.stages.shared.stats import format_p, holm_verdict, paired_difference
 from avlib.tasks.ave.train import (
     MODEL_NAMES,
     AVEJob,
-    SegmentTrainConfig,
     majority_rate,  # noqa: F401 - the notebook's stage.majority_rate (on test)
     train,
 )
@@ -71,7 +69,6 @@ def check(p):
 
 
 PARAMS.rules.append(check)
-SMOKE_SIZES = {"train": 32, "val": 16, "test": 16}
 PAPER_DATASET = "ave"
 
 
@@ -79,21 +76,6 @@ def smoke(p):
     """Seconds: two seeds (the paired Δ needs two), one epoch, the first alpha, a few dozen clips."""
     p.seeds, p.epochs, p.alphas = p.seeds[:2], 1, p.alphas[:1]
     return p
-
-
-def load_data(p) -> dict:
-    data = load_splits(p.dataset, p.root)
-    if p.smoke:
-        data = {s: SegmentDataset.from_tensors(d.audio[:SMOKE_SIZES[s]], d.visual[:SMOKE_SIZES[s]],
-                                               d.label[:SMOKE_SIZES[s]], n_classes=d.n_classes)
-                for s, d in data.items()}
-    return data
-
-
-def train_config(p) -> SegmentTrainConfig:
-    return SegmentTrainConfig(epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, momentum=p.momentum,
-                              weight_decay=p.weight_decay, lr_decay_at=p.lr_decay_at, lr_gamma=p.lr_gamma,
-                              hidden=p.hidden, dim_attention=p.dim_attention, psp_threshold=p.psp_threshold)
 
 
 # --- alpha on val, then the table's runs -----------------------------------------------------------
