@@ -9,7 +9,11 @@ criterion reads the val numbers at the val-selected epoch (`evaluate`), means ov
   audio_dominant             rho_audio (s_audio / s_visual over the training batches), last epoch, > RHO_MIN:
                              what OGM-GE acts on (the mean over the first 3 epochs is reported beside it);
   <m>_branch_learns          the fused accuracy minus that with the m share replaced by its mean >= ABLATION_MIN;
-  <m>_share_not_constant     the m share alone >= val's majority-class rate + SHARE_MARGIN.
+  <m>_share_not_constant     the m share alone >= val's majority-class rate + SHARE_MARGIN;
+and one about the data, model-free (added 2026-12-07, before the difficulty was re-chosen):
+  sight_carries_class        a linear probe on the frames of val's event segments names the class at
+                             >= SIGHT_TIMES_CHANCE x chance (avlib/tasks/ave/sight.py): below it no visual
+                             branch can name a class, whatever the model.
 Until this stage existed t4_ave read the same criteria on its TEST split at its reported seeds, after the fact;
 now t4_ave's findings quote this stage's verdict (reports/premise_avevents/metrics.json, one of its DVC deps)."""
 
@@ -25,6 +29,7 @@ from avlib.stages.shared.ave import load_data, train_config  # noqa: F401 - the 
 from avlib.stages.shared.records import EARLY_EPOCHS, runs_frame
 from avlib.stages.shared.runs import group_runs
 from avlib.stages.shared.runs import history_frame as runs_history
+from avlib.tasks.ave.sight import sight_probe
 from avlib.tasks.ave.train import (
     MODEL_NAMES,
     AVEJob,
@@ -54,7 +59,7 @@ PARAMS.rules.append(check)
 
 # the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
 # (run_stage's headline keeps numbers only: the booleans, "holds" among them, stay in metrics.json)
-HEADLINE = ["premise/*/fused_val", "premise/*/rho_audio_last", "premise/*/rho_audio_early",
+HEADLINE = ["premise/sight/probe_val", "premise/*/fused_val", "premise/*/rho_audio_last", "premise/*/rho_audio_early",
             "premise/*/audio_ablation_cost", "premise/*/visual_ablation_cost"]
 
 
@@ -88,6 +93,10 @@ FUSED_RANGE = (0.65, 0.85)  # plain fused segment accuracy
 RHO_MIN = 1.0  # rho_audio, last epoch: audio dominant
 ABLATION_MIN = 0.02  # each branch's ablation costs the fused accuracy at least this
 SHARE_MARGIN = 0.005  # each share alone above the majority rate by at least this (not constant)
+# Added 2026-12-07 (issue #27), before the difficulty was re-chosen: at visual_noise_std 0.7 the probe read 12.4%
+# (chance 10%): the frames said whether a digit is seen, not which, and AVGA-lite's visual share was a constant
+# predictor by construction. Twice chance: sight names the class, far from perfectly (it is the weaker modality).
+SIGHT_TIMES_CHANCE = 2.0  # the sight probe's val accuracy on event segments over chance (AV-Events: 20 %)
 VAL_KEYS = ("acc", "audio_acc", "visual_acc", "acc_without_audio", "acc_without_visual")  # evaluate's keys
 MODALITIES = ("audio", "visual")
 
@@ -101,6 +110,15 @@ def premise(m: dict, majority: float, rho: float) -> dict:
     for b in MODALITIES:
         out[f"{b}_share_not_constant"] = m[f"{b}_acc"] >= majority + SHARE_MARGIN
     return out
+
+
+def sight(data: dict) -> dict:
+    """The data's entry: the sight probe fit on train's event segments, scored on val's (percent), its chance
+    rate, the accuracy required (SIGHT_TIMES_CHANCE x chance) and whether sight carries the class."""
+    probe = sight_probe(data["train"], data["val"])
+    required = SIGHT_TIMES_CHANCE * probe["chance"]
+    return {"probe_val": round(100 * probe["accuracy"], 4), "chance": round(100 * probe["chance"], 4),
+            "required": round(100 * required, 4), "sight_carries_class": probe["accuracy"] >= required}
 
 
 def val_means(group: list) -> dict:
@@ -128,12 +146,14 @@ def model_premise(group: list, majority: float) -> dict:
     return {k: round(v, 4) for k, v in values.items()} | met | {"holds": all(met.values())}
 
 
-def metrics(runs: list, p, majority: float) -> dict:
-    """metrics.json: {"premise": {model: entry, "holds": every model's, what it was read on and the thresholds
-    (percent points), so that t4_ave can quote it without this module}}."""
+def metrics(runs: list, p, majority: float, sight_entry: dict) -> dict:
+    """metrics.json: {"premise": {model: entry, "sight": the data's entry (`sight`), "holds": every model's and
+    the data's, what it was read on and the thresholds (percent points), so that t4_ave can quote it without
+    this module}}."""
     groups = group_runs(runs)
     models = {m: model_premise(groups[m], majority) for m in p.models}
-    return {"premise": {**models, "holds": all(e["holds"] for e in models.values()), "split": "val",
+    holds = all(e["holds"] for e in models.values()) and sight_entry["sight_carries_class"]
+    return {"premise": {**models, "sight": sight_entry, "holds": holds, "split": "val",
                         "seeds": list(p.seeds), "epochs": p.epochs, "early_epochs": EARLY_EPOCHS,
                         "majority_val": round(100 * majority, 4),
                         "fused_range": [100 * FUSED_RANGE[0], 100 * FUSED_RANGE[1]], "rho_min": RHO_MIN,
@@ -158,11 +178,16 @@ def _measures(block: dict) -> dict:
 
 
 def table(block: dict, p) -> pd.DataFrame:
-    """One row per model × criterion: measure, value (val, mean over the seeds), required, met."""
-    measures = _measures(block)
-    return pd.DataFrame([{"model": MODEL_NAMES[m], "criterion": c, "measure": measures[c][0],
-                          "value": round(block[m][measures[c][1]], 2), "required": measures[c][2],
-                          "met": block[m][c]} for m in p.models for c in ave_premise.CRITERIA])
+    """One row per model × criterion: measure, value (val, mean over the seeds), required, met; first the data's
+    row (the sight probe, model-free)."""
+    measures, data = _measures(block), block["sight"]
+    sight_row = {"model": "(the data)", "criterion": "sight_carries_class",
+                 "measure": "linear probe on event segments' frames (%)", "value": round(data["probe_val"], 2),
+                 "required": f"≥ {data['required']:.4g} ({SIGHT_TIMES_CHANCE:g} × chance {data['chance']:.4g})",
+                 "met": data["sight_carries_class"]}
+    return pd.DataFrame([sight_row] + [{"model": MODEL_NAMES[m], "criterion": c, "measure": measures[c][0],
+                                        "value": round(block[m][measures[c][1]], 2), "required": measures[c][2],
+                                        "met": block[m][c]} for m in p.models for c in ave_premise.CRITERIA])
 
 
 def note(p) -> str:
@@ -189,13 +214,14 @@ def history_frame(runs: list) -> pd.DataFrame:
 
 
 def findings(block: dict, p) -> str:
-    """findings.md: one line per model (what it meets, what it fails, in words), then the verdict."""
+    """findings.md: the data's line, one line per model (what it meets, what it fails, in words), the verdict."""
     lines = [f"# premise_avevents findings ({display_name(p.dataset)}, val, seeds {block['seeds']}, "
-             f"{block['epochs']} epochs)", ""]
+             f"{block['epochs']} epochs)", "", ave_premise.sight_line(block)]
     lines += [ave_premise.model_line(m, block) for m in p.models]
     failing = [MODEL_NAMES[m] for m in p.models if not block[m]["holds"]]
-    lines.append("- Verdict: " + ("the premise holds for every model; Table 4 (t4_ave) tests OGM-GE where its "
-                                  "condition is met." if not failing else
+    failing += [] if block["sight"]["sight_carries_class"] else ["the data (sight does not carry the class)"]
+    lines.append("- Verdict: " + ("the premise holds for the data and every model; Table 4 (t4_ave) tests OGM-GE "
+                                  "where its condition is met." if not failing else
                                   f"the premise does NOT hold for {', '.join(failing)}; t4_ave tests OGM-GE on it "
                                   "anyway, and its findings quote this verdict."))
     return "\n".join(lines) + "\n"

@@ -118,7 +118,8 @@ def premise_lines(premise: dict | None, p) -> list[str]:
     if premise is None:
         return [f"- Premise: not measured (no {PREMISE}): run stage premise_avevents first; the table below does "
                 "not know whether OGM-GE's premise holds on this data."]
-    lines = [ave_premise.model_line(m, premise) if m in premise else
+    lines = [ave_premise.sight_line(premise)]
+    lines += [ave_premise.model_line(m, premise) if m in premise else
              f"- Premise ({MODEL_NAMES[m]}): not measured by premise_avevents (its `models` lack {m})."
              for m in p.models]
     if premise["epochs"] != p.epochs:

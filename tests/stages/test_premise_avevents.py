@@ -18,6 +18,7 @@ from avlib.tasks.ave.train import AVEJob, SegmentTrainConfig, majority_rate, tra
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())["premise_avevents"]
+SIGHT = {"probe_val": 31.0, "chance": 10.0, "required": 20.0, "sight_carries_class": True}
 GOOD = {"acc": 0.75, "audio_acc": 0.70, "visual_acc": 0.55, "acc_without_audio": 0.55, "acc_without_visual": 0.65}
 
 
@@ -62,6 +63,28 @@ def test_premise_criteria_on_synthetic_numbers():
     assert not stage.premise(GOOD, majority=0.5, rho=1.0)["audio_dominant"]  # rho 1.0 is not > 1
 
 
+def _segments(n: int, informative: bool, seed: int) -> SegmentDataset:
+    """Clips of 3 event classes + background; each event segment's frames hold its class's direction (plus
+    noise) when `informative`, noise only otherwise."""
+    g = torch.Generator().manual_seed(seed)
+    label = torch.randint(4, (n, 10), generator=g)
+    directions = torch.eye(512)[:4] * 3.0
+    visual = torch.randn(n, 10, 7, 7, 512, generator=g)
+    if informative:
+        visual += directions[label][:, :, None, None, :]
+    return SegmentDataset.from_tensors(torch.zeros(n, 10, 128), visual.half(), label, n_classes=4)
+
+
+def test_the_sight_probe_names_the_class_only_when_the_frames_carry_it():
+    seen = stage.sight({"train": _segments(40, True, 0), "val": _segments(20, True, 1)})
+    blind = stage.sight({"train": _segments(40, False, 0), "val": _segments(20, False, 1)})
+    assert seen["sight_carries_class"] and seen["probe_val"] > 90 and seen["chance"] == pytest.approx(100 / 3, abs=1e-3)
+    assert not blind["sight_carries_class"] and blind["probe_val"] < 60
+    assert seen["required"] == pytest.approx(200 / 3, abs=1e-3)  # twice chance
+    assert "NOT met: a linear probe" in ave_premise.sight_line({"sight": blind})
+    assert "model-free): met: a linear probe" in ave_premise.sight_line({"sight": seen})
+
+
 def test_majority_rate_is_the_most_frequent_segment_label():
     data = SegmentDataset.from_tensors(torch.zeros(2, 10, 128), torch.zeros(2, 10, 7, 7, 512).half(),
                                        torch.tensor([[3] * 7 + [0] * 3, [3] * 5 + [1] * 5]), n_classes=4)
@@ -79,17 +102,19 @@ def test_values_are_read_on_val_means_over_the_seeds():
     p = stage.PARAMS.check(PARAMS | {"models": ["psp"]})
     runs = [_fake_run("psp", 200, val=GOOD | {"acc": 0.70}, rhos=[2.0, 2.0, 2.0, 0.9]),
             _fake_run("psp", 201, val=GOOD | {"acc": 0.80}, rhos=[1.0, 1.0, 1.0, 1.3])]
-    block = stage.metrics(runs, p, majority=0.5)["premise"]
+    block = stage.metrics(runs, p, majority=0.5, sight_entry=SIGHT)["premise"]
     entry = block["psp"]
     assert entry["fused_val"] == pytest.approx(75.0)  # val: (70 + 80) / 2, not test's 99
     assert entry["rho_audio_last"] == pytest.approx(1.1) and entry["rho_audio_early"] == pytest.approx(1.5)
     assert entry["audio_ablation_cost"] == pytest.approx(20.0) and entry["visual_ablation_cost"] == pytest.approx(10.0)
     assert entry["holds"] is True and block["holds"] is True
+    assert stage.metrics(runs, p, majority=0.5, sight_entry=SIGHT | {"sight_carries_class": False})["premise"][
+        "holds"] is False  # blind frames fail the premise whatever the models do
     values = set(entry) - {*ave_premise.CRITERIA, "holds"}  # a check never overwrites the value it checks
     assert len(values) == 9 and all(isinstance(entry[k], float) for k in values)
     assert (block["split"], block["seeds"], block["majority_val"]) == ("val", [200, 201], 50.0)
     table = stage.table(block, p)
-    assert list(table["criterion"]) == list(ave_premise.CRITERIA) and table["met"].all()
+    assert list(table["criterion"]) == ["sight_carries_class", *ave_premise.CRITERIA] and table["met"].all()
     assert set(table.columns) >= {"model", "criterion", "measure", "value", "required", "met"}
 
 
@@ -97,13 +122,15 @@ def test_findings_say_what_holds_and_what_fails_and_t4_ave_can_quote_it():
     p = stage.PARAMS.check(PARAMS)
     runs = [_fake_run("avga", s, val=GOOD | {"visual_acc": 0.5}, rhos=[1.2] * 4) for s in (200, 201)]
     runs += [_fake_run("psp", s, val=GOOD, rhos=[0.9] * 4) for s in (200, 201)]
-    block = json.loads(json.dumps(stage.metrics(runs, p, majority=0.5)["premise"]))  # as t4_ave reads it
+    block = stage.metrics(runs, p, majority=0.5, sight_entry=SIGHT)["premise"]
+    block = json.loads(json.dumps(block))  # as t4_ave reads it
     assert block["avga"]["visual_share_not_constant"] is False and block["psp"]["audio_dominant"] is False
     text = stage.findings(block, p)
-    avga, psp = (line for line in text.splitlines() if line.startswith("- Premise"))
+    data_line, avga, psp = (line for line in text.splitlines() if line.startswith("- Premise"))
     assert "NOT met: the visual share alone 50.0%" in avga and "does NOT hold for AVGA-lite" in avga
     assert "NOT met: ρ_audio 0.90" in psp and "fused 75.0%" in psp.split("NOT met")[0]
     assert "does NOT hold for AVGA-lite, PSP-lite" in text
+    assert data_line.startswith("- Premise (the data, model-free): met: a linear probe")
 
 
 def test_every_val_key_a_criterion_reads_comes_out_of_training():
@@ -132,4 +159,5 @@ def test_premise_avevents_notebook_smoke(tmp_path):
     premise = json.loads((out / "metrics.json").read_text())["premise"]
     assert {"avga", "psp", "holds", "seeds", "epochs", "split"} <= set(premise) and premise["split"] == "val"
     assert {*ave_premise.CRITERIA, "holds", "fused_val", "rho_audio_early"} <= set(premise["avga"])
-    assert (out / "findings.md").read_text().count("- Premise (") == 2
+    assert (out / "findings.md").read_text().count("- Premise (") == 3  # the data, then each model
+    assert set(premise["sight"]) == {"probe_val", "chance", "required", "sight_carries_class"}

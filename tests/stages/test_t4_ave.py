@@ -180,7 +180,8 @@ def _premise_block(**avga):
              "fused_in_range": True, "audio_dominant": True, "audio_branch_learns": True,
              "visual_branch_learns": True, "audio_share_not_constant": True, "visual_share_not_constant": False,
              "holds": False} | avga
-    return {"avga": entry, "holds": entry["holds"], "split": "val", "seeds": [200, 201], "epochs": 12,
+    sight = {"probe_val": 12.4, "chance": 10.0, "required": 20.0, "sight_carries_class": False}
+    return {"avga": entry, "sight": sight, "holds": entry["holds"], "split": "val", "seeds": [200, 201], "epochs": 12,
             "early_epochs": 3, "majority_val": 49.6, "fused_range": [65.0, 85.0], "rho_min": 1.0,
             "ablation_min": 2.0, "share_margin": 0.5}
 
@@ -191,7 +192,8 @@ def test_findings_quote_the_premise_stage_or_say_it_was_not_measured():
     p = t4_ave.PARAMS.check(yaml.safe_load((ROOT / "params.yaml").read_text())["t4_ave"] | {"models": ["avga"]})
     (missing,) = t4_ave.premise_lines(None, p)
     assert "not measured" in missing and "run stage premise_avevents first" in missing
-    (line,) = t4_ave.premise_lines(_premise_block(), p)
+    data_line, line = t4_ave.premise_lines(_premise_block(), p)
+    assert data_line.startswith("- Premise (the data, model-free): NOT met") and "12.4%" in data_line
     assert line.startswith("- Premise (AVGA-lite without OGM-GE, val, mean over seeds [200, 201], 12 epochs")
     assert "NOT met: the visual share alone 49.9%" in line and "does NOT hold for AVGA-lite" in line
     assert "test" not in line  # the verdict is read on val, never on this table's test split

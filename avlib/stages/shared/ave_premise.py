@@ -49,6 +49,19 @@ PHRASES = {"fused_in_range": _fused, "audio_dominant": _dominant,
            "audio_share_not_constant": _share("audio"), "visual_share_not_constant": _share("visual")}
 
 
+def sight_line(block: dict) -> str:
+    """The data's findings line: whether the frames carry the event's class (the sight probe), in words."""
+    data = block.get("sight")
+    if data is None:
+        return "- Premise (the data): whether sight carries the class was not measured (an older premise_avevents)."
+    reading = (f"a linear probe on the frames of val's event segments names the class at {data['probe_val']:.1f}% "
+               f"(chance {data['chance']:.1f}%; needs ≥ {data['required']:.1f})")
+    if data["sight_carries_class"]:
+        return f"- Premise (the data, model-free): met: {reading}: sight carries the class."
+    return (f"- Premise (the data, model-free): NOT met: {reading}: the frames say whether something is seen, not "
+            "what, so no visual branch can name the class and OGM-GE has no under-optimized visual encoder to help.")
+
+
 def model_line(model: str, block: dict) -> str:
     """One findings line: which criteria `model` meets and which it fails, in words with the numbers behind them."""
     entry, name = block[model], MODEL_NAMES[model]
