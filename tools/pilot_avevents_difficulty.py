@@ -4,6 +4,7 @@ PSP-lite train plain on t4_ave's schedule at pilot seeds, and every criterion of
 val, with the model-free sight probe (avlib/tasks/ave/sight.py). Prints one block per point.
 
     python tools/pilot_avevents_difficulty.py --point 0.2:-23 --point 0.3:-20 --workers 2
+    python tools/pilot_avevents_difficulty.py --point 0.3:-17:0.4:0.4   # also p_audio_only, p_visual_only
 
 The choice rule is written in params.yaml above data_avevents' snr_db; this prints the numbers it reads.
 """
@@ -26,7 +27,8 @@ from avlib.tasks.ave.train import AVEJob, majority_rate, train
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--point", action="append", required=True, help="VISUAL_NOISE_STD:SNR_DB, e.g. 0.2:-23")
+    parser.add_argument("--point", action="append", required=True,
+                        help="VISUAL_NOISE_STD:SNR_DB[:P_AUDIO_ONLY:P_VISUAL_ONLY], e.g. 0.2:-23")
     parser.add_argument("--seeds", type=int, nargs="+", default=[300, 301],
                         help="pilot seeds (never t4_ave's seeds or selection seed, nor premise_avevents' seeds)")
     parser.add_argument("--workers", type=int, default=0)
@@ -39,8 +41,11 @@ def main():
     if taken:
         parser.error(f"--seeds {args.seeds}: {sorted(taken)} are read by premise_avevents or t4_ave")
     for point in args.point:
-        noise, snr = (float(v) for v in point.split(":"))
+        values = [float(v) for v in point.split(":")]
+        noise, snr = values[:2]
         p_data.visual_noise_std, p_data.snr_db, p_data.n_test = noise, snr, 4
+        if len(values) == 4:
+            p_data.p_audio_only, p_data.p_visual_only = values[2:]
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp) / "avevents"
             generate(root, data_avevents.config(p_data), progress=False)
@@ -50,7 +55,8 @@ def main():
         jobs = [AVEJob(m, None, seed, train_config(p)) for m in p.models for seed in args.seeds]
         runs = run_tasks(train, jobs, data, workers=args.workers, desc=f"pilot {point}")
         block = premise_avevents.metrics(runs, p, majority, sight)["premise"]
-        print(f"\n== visual_noise_std {noise:g}, snr_db {snr:g}: sight probe {sight['probe_val']:.1f}% "
+        print(f"\n== visual_noise_std {noise:g}, snr_db {snr:g}, p_audio_only {p_data.p_audio_only:g}, "
+              f"p_visual_only {p_data.p_visual_only:g}: sight probe {sight['probe_val']:.1f}% "
               f"(chance {sight['chance']:.0f}%; met {sight['sight_carries_class']}), majority {100 * majority:.1f}%")
         print("model  fused  rho_last rho_early audio_share visual_share audio_cost visual_cost  failed")
         for m in p.models:
