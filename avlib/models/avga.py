@@ -12,10 +12,11 @@ the LSTM size), no separate U_a/U_v pre-layers (Eq. 1's W_a/W_v act on the featu
 concatenation of the two BiLSTMs' states (the paper's A+V-att; no DMRN), hidden size `hidden`. Added: a
 per-channel standardisation of the attended feature before the visual BiLSTM (`ChannelNorm`): AV-Events'
 visual features share ONE mean/std, so each channel of the attended average sits at its own offset with a
-small spread across segments; without it the visual BiLSTM saw a nearly constant input. It does not make the
-visual share name classes on AV-Events at its committed visual noise: there the frames carry whether a digit
-is seen but not which (a linear probe on them is at chance), so the visual share can only gate (background or
-not) and its alone-accuracy stays at the majority rate (issue #27; avlib/data/embedded/avevents.py).
+small spread across segments; without it the visual BiLSTM saw a nearly constant input. It could not make the
+visual share name classes on AV-Events at the first choice of visual noise (0.7): there the frames carried
+whether a digit is seen but not which (a linear probe on them at chance), so the visual share could only gate
+(background or not) and its alone-accuracy sat at the majority rate. The data's difficulty was re-chosen with
+a "sight carries the class" criterion (issue #27; avlib/data/embedded/avevents.py).
 
 Uni-modal shares (what OGM-GE scores): the classifier is linear in [h_a; h_v], so
     logits = W_a h_a + W_v h_v + b,   audio share = W_a h_a + b/2,   visual share = W_v h_v + b/2

