@@ -6,6 +6,13 @@ from fixtures.avdigits import TINY
 
 # pyproject's [tool.pytest.ini_options] pythonpath puts the project root, tests/ and tools/ on sys.path.
 os.environ.setdefault("MPLBACKEND", "Agg")  # figures are files, as under tools/run_stage.py
+# Under pytest-xdist (`make test`: one test process per core) every torch would otherwise start one OpenMP thread
+# per core, as would the notebook kernels and torchrun ranks the tests launch: on 2 cores that oversubscribes
+# the machine and the spinning threads burn each other's CPU (a t4_ave + AVTS subset: 114 -> 71 CPU-s, 63 ->
+# 50 s wall). Set before any test module imports torch; children inherit it. Tests that need more threads
+# ask for them explicitly (torch.set_num_threads).
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.fixture(scope="session")

@@ -171,15 +171,3 @@ def test_ddp_asks_for_at_least_one_process():
 
     with pytest.raises(ValueError, match="ddp=0"):
         launch(print, [0], None, procs=0)
-
-
-@pytest.mark.slow
-def test_t1_notebook_smoke_under_torchrun(tmp_path, tiny_avdigits):
-    import run_stage
-
-    out = run_stage.run("t1_fusion", ["smoke=true", f"root={tiny_avdigits}", "ddp=2"], tmp_path / "reports")
-    ran = json.loads((out / "provenance.json").read_text())["ran_with"]
-    assert ran["ddp"] == 2
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert {"audio_only", "concat", "concat+ogm_ge"} <= set(metrics)
-    assert sorted(p.name for p in (tmp_path / "reports").iterdir() if p.suffix != ".lock") == ["t1_fusion"]

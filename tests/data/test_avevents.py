@@ -71,8 +71,9 @@ def _sight_probe(noise: float, n_train: int = 800, n_val: int = 300) -> float:
         for i, (p, (y, x)) in enumerate(zip(pick, offset, strict=True)):
             canvas[i, 0, y:y + 28, x:x + 28] = images[p]
         canvas += rng.normal(0, noise, canvas.shape).astype(np.float32)
-        with torch.no_grad():
-            visual = extractor(torch.from_numpy(canvas))[:, None]  # (n, 1 segment, 7, 7, 512)
+        with torch.no_grad():  # the extractor's float32 layers: the generator's exact float64 path (the same bits
+            # on every CPU) differs by rounding only and costs ~5x more
+            visual = extractor.net(torch.from_numpy(canvas)).permute(0, 2, 3, 1)[:, None]  # (n, 1, 7, 7, 512)
         return SegmentDataset.from_tensors(torch.zeros(n, 1, 128), visual, torch.from_numpy(digit[pick])[:, None],
                                            n_classes=11)  # 10 digits + a background label no frame has
 
