@@ -86,6 +86,7 @@ def test_png_size_reads_the_header_and_the_dpi(tmp_path):
     assert round(dpi) == 130 and 150 < width < 400 and 80 < height < 200
 
 
+@pytest.mark.slow  # a browser over every page (~20 s): `make test`, not the inner loop
 @needs_chromium
 def test_every_page_of_the_site_opens_cleanly_in_chromium(tmp_path):
     # the repo's own reports when they are there (a clone has them committed), else a made-up stage

@@ -71,6 +71,7 @@ def test_the_main_comparison_pairs_every_seed_and_holm_covers_table_1s_family():
     assert table["seeds"].tolist() == [3, 14, 3, 3] and "Holm p" in table
 
 
+@pytest.mark.slow  # trains t1_main's runs on the tiny data (~15 s): `make test`, not the inner loop
 def test_runs_t1_fusion_trained_are_read_back_and_only_the_rest_train(tmp_path, tiny_avdigits, monkeypatch):
     """The store holds seed 0 of every row; a second seed of the main pair is trained, nothing else."""
     from avlib.stages.shared.run_store import write_run_store
