@@ -99,6 +99,10 @@ SHARE_MARGIN = 0.005  # each share alone above the majority rate by at least thi
 # predictor by construction. Twice chance: sight names the class, far from perfectly (it is the weaker modality).
 SIGHT_TIMES_CHANCE = 2.0  # the sight probe's val accuracy on event segments over chance (AV-Events: 20 %)
 VAL_KEYS = ("acc", "audio_acc", "visual_acc", "acc_without_audio", "acc_without_visual")  # evaluate's keys
+# what each share alone says on the event segments (evaluate's event_readings): reported beside the criteria, so
+# that a share under the majority rate can be read as gating (says background) or naming classes
+EVENT_KEYS = ("audio_event_names_class", "audio_event_says_background", "visual_event_names_class",
+              "visual_event_says_background")
 MODALITIES = ("audio", "visual")
 
 
@@ -124,7 +128,7 @@ def sight(data: dict) -> dict:
 
 def val_means(group: list) -> dict:
     """{key: mean over the seeds} of the plain runs' VAL metrics at their val-selected epoch (fractions)."""
-    return {k: float(np.mean([r.val[k] for r in group])) for k in VAL_KEYS}
+    return {k: float(np.mean([r.val[k] for r in group])) for k in VAL_KEYS + EVENT_KEYS}
 
 
 def rho_means(group: list) -> tuple[float, float]:
@@ -143,6 +147,7 @@ def model_premise(group: list, majority: float) -> dict:
     for b in MODALITIES:
         values |= {f"{b}_share_val": 100 * m[f"{b}_acc"], f"without_{b}_val": 100 * m[f"acc_without_{b}"],
                    f"{b}_ablation_cost": 100 * (m["acc"] - m[f"acc_without_{b}"])}
+    values |= {f"{k}_val": 100 * m[k] for k in EVENT_KEYS}
     met = premise(m, majority, rho_last)
     return {k: round(v, 4) for k, v in values.items()} | met | {"holds": all(met.values())}
 
@@ -203,7 +208,7 @@ def note(p) -> str:
 def write_runs(runs: list, out_dir) -> pd.DataFrame:
     """runs.csv: `records.runs_frame` (every run) with the val numbers each criterion reads, per run."""
     frame = runs_frame(runs)
-    for key in VAL_KEYS[1:]:
+    for key in VAL_KEYS[1:] + EVENT_KEYS:
         frame[f"val_{key}"] = [r.val[key] for r in runs]
     atomic_write_text(f"{out_dir}/runs.csv", frame.to_csv(index=False))
     return frame

@@ -19,7 +19,9 @@ from avlib.tasks.ave.train import AVEJob, SegmentTrainConfig, majority_rate, tra
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())["premise_avevents"]
 SIGHT = {"probe_val": 31.0, "chance": 10.0, "required": 20.0, "sight_carries_class": True}
-GOOD = {"acc": 0.75, "audio_acc": 0.70, "visual_acc": 0.55, "acc_without_audio": 0.55, "acc_without_visual": 0.65}
+GOOD = {"acc": 0.75, "audio_acc": 0.70, "visual_acc": 0.55, "acc_without_audio": 0.55, "acc_without_visual": 0.65,
+        "audio_event_names_class": 0.80, "audio_event_says_background": 0.10, "visual_event_names_class": 0.30,
+        "visual_event_says_background": 0.60}
 
 
 def test_schema_and_params_yaml_agree():
@@ -85,6 +87,19 @@ def test_the_sight_probe_names_the_class_only_when_the_frames_carry_it():
     assert "model-free): met: a linear probe" in ave_premise.sight_line({"sight": seen})
 
 
+def test_event_readings_tell_a_gating_share_from_a_naming_one():
+    from avlib.tasks.ave.train import event_readings
+
+    labels = torch.tensor([[0, 1, 3, 3]])  # two event segments (classes 0, 1), two background (3, the last)
+    names = torch.zeros(1, 4, 4)
+    names[0, :, 0] = 1  # always class 0: right on one event segment
+    gates = torch.zeros(1, 4, 4)
+    gates[0, :, 3] = 1  # always background
+    out = event_readings({"audio": names, "visual": gates}, labels)
+    assert out == {"audio_event_names_class": 0.5, "audio_event_says_background": 0.0,
+                   "visual_event_names_class": 0.0, "visual_event_says_background": 1.0}
+
+
 def test_majority_rate_is_the_most_frequent_segment_label():
     data = SegmentDataset.from_tensors(torch.zeros(2, 10, 128), torch.zeros(2, 10, 7, 7, 512).half(),
                                        torch.tensor([[3] * 7 + [0] * 3, [3] * 5 + [1] * 5]), n_classes=4)
@@ -111,7 +126,8 @@ def test_values_are_read_on_val_means_over_the_seeds():
     assert stage.metrics(runs, p, majority=0.5, sight_entry=SIGHT | {"sight_carries_class": False})["premise"][
         "holds"] is False  # blind frames fail the premise whatever the models do
     values = set(entry) - {*ave_premise.CRITERIA, "holds"}  # a check never overwrites the value it checks
-    assert len(values) == 9 and all(isinstance(entry[k], float) for k in values)
+    assert len(values) == 13 and all(isinstance(entry[k], float) for k in values)
+    assert entry["visual_event_names_class_val"] == pytest.approx(30.0)  # what the share says on event segments
     assert (block["split"], block["seeds"], block["majority_val"]) == ("val", [200, 201], 50.0)
     table = stage.table(block, p)
     assert list(table["criterion"]) == ["sight_carries_class", *ave_premise.CRITERIA] and table["met"].all()
@@ -130,6 +146,7 @@ def test_findings_say_what_holds_and_what_fails_and_t4_ave_can_quote_it():
     assert "NOT met: the visual share alone 50.0%" in avga and "does NOT hold for AVGA-lite" in avga
     assert "NOT met: ρ_audio 0.90" in psp and "fused 75.0%" in psp.split("NOT met")[0]
     assert "does NOT hold for AVGA-lite, PSP-lite" in text
+    assert "the visual share names the class on 30% and says background on 60%" in avga
     assert data_line.startswith("- Premise (the data, model-free): met: a linear probe")
 
 
@@ -141,7 +158,8 @@ def test_every_val_key_a_criterion_reads_comes_out_of_training():
             for s, n in (("train", 8), ("val", 8), ("test", 8))}
     result = train(AVEJob("avga", None, 0, SegmentTrainConfig(epochs=1, batch_size=8, hidden=4, dim_attention=4)),
                    data)
-    assert set(stage.VAL_KEYS) <= set(result.val) and set(stage.VAL_KEYS) <= set(result.test)
+    keys = set(stage.VAL_KEYS + stage.EVENT_KEYS)
+    assert keys <= set(result.val) and keys <= set(result.test)
 
 
 @pytest.mark.slow

@@ -70,4 +70,14 @@ def model_line(model: str, block: dict) -> str:
     verdict = f"The premise {'holds' if entry['holds'] else 'does NOT hold'} for {name}."
     return (f"- Premise ({name} without OGM-GE, {block['split']}, mean over seeds {block['seeds']}, "
             f"{block['epochs']} epochs; stage premise_avevents): met: {'; '.join(held) or 'none'}"
-            + (f"; NOT met: {'; '.join(failed)}" if failed else "") + f". {verdict}")
+            + (f"; NOT met: {'; '.join(failed)}" if failed else "") + f". {event_sentence(entry)}{verdict}")
+
+
+def event_sentence(entry: dict) -> str:
+    """What each share alone says on the event segments (a share can gate without naming classes), or nothing
+    when the entry predates these readings."""
+    if "visual_event_names_class_val" not in entry:
+        return ""
+    said = [f"the {m} share names the class on {entry[f'{m}_event_names_class_val']:.0f}% and says background on "
+            f"{entry[f'{m}_event_says_background_val']:.0f}%" for m in ("audio", "visual")]
+    return f"On the event segments {', '.join(said)}. "

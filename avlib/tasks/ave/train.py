@@ -109,11 +109,25 @@ def evaluate(model, dataset) -> dict:
     # A share alone can sit at the majority rate while its branch works: AVGA-lite's visual share on AV-Events
     # gated (background or not) when its frames did not say which digit (issue #27); its ablation shows what it adds
     mean = {m: s.mean((0, 1)) for m, s in shares.items()}
-    return {"acc": segment_accuracy(torch.cat(outs["logits"]), labels),
-            "audio_acc": segment_accuracy(shares["audio"], labels),
-            "visual_acc": segment_accuracy(shares["visual"], labels),
-            "acc_without_audio": segment_accuracy(mean["audio"] + shares["visual"], labels),
-            "acc_without_visual": segment_accuracy(shares["audio"] + mean["visual"], labels)}
+    out = {"acc": segment_accuracy(torch.cat(outs["logits"]), labels),
+           "audio_acc": segment_accuracy(shares["audio"], labels),
+           "visual_acc": segment_accuracy(shares["visual"], labels),
+           "acc_without_audio": segment_accuracy(mean["audio"] + shares["visual"], labels),
+           "acc_without_visual": segment_accuracy(shares["audio"] + mean["visual"], labels)}
+    return out | event_readings(shares, labels)
+
+
+def event_readings(shares: dict, labels: torch.Tensor) -> dict:
+    """What each share alone says on the EVENT segments (label != background, the last label): the fraction where
+    it names the right class and where it says background. A share can gate (background or not) without naming
+    classes; its accuracy over all segments, mostly background, cannot tell the two apart. NaN with no event."""
+    event = labels != shares["audio"].shape[-1] - 1
+    out = {}
+    for m, s in shares.items():
+        predicted = s.argmax(-1)[event]
+        out[f"{m}_event_names_class"] = (predicted == labels[event]).float().mean().item()
+        out[f"{m}_event_says_background"] = (predicted == s.shape[-1] - 1).float().mean().item()
+    return out
 
 
 @openblas_matmuls()  # MKL's reproducible sgemm costs ~1.7x per run here (avlib/core/matmul.py)
