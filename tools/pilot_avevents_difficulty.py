@@ -16,13 +16,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from avlib.core.pool import run_tasks
 from avlib.data import load_splits
 from avlib.data.embedded.avevents import generate
 from avlib.stages import data_avevents, premise_avevents, t4_ave
-from avlib.stages.shared.ave import train_config
 from avlib.stages.shared.ave_premise import CRITERIA
-from avlib.tasks.ave.train import AVEJob, majority_rate, train
+from avlib.tasks.ave.train import majority_rate
 
 
 def main():
@@ -40,6 +38,7 @@ def main():
     taken = set(args.seeds) & {*p.seeds, *p_t4.seeds, p_t4.selection_seed}
     if taken:
         parser.error(f"--seeds {args.seeds}: {sorted(taken)} are read by premise_avevents or t4_ave")
+    p.seeds, p.workers = args.seeds, args.workers  # premise_avevents' own jobs, at the pilot seeds
     for point in args.point:
         values = [float(v) for v in point.split(":")]
         noise, snr = values[:2]
@@ -52,8 +51,7 @@ def main():
             data = load_splits("avevents", root)
         sight = premise_avevents.sight(data)
         majority = majority_rate(data["val"])
-        jobs = [AVEJob(m, None, seed, train_config(p)) for m in p.models for seed in args.seeds]
-        runs = run_tasks(train, jobs, data, workers=args.workers, desc=f"pilot {point}")
+        runs = premise_avevents.run(p, data)
         block = premise_avevents.metrics(runs, p, majority, sight)["premise"]
         print(f"\n== visual_noise_std {noise:g}, snr_db {snr:g}, p_audio_only {p_data.p_audio_only:g}, "
               f"p_visual_only {p_data.p_visual_only:g}: sight probe {sight['probe_val']:.1f}% "
