@@ -48,18 +48,19 @@ def test_seeds_for_a_half_width_follow_the_paired_t():
 
 
 def test_the_main_comparison_pairs_every_seed_and_holm_covers_table_1s_family():
-    """concat at 14 seeds, the other fusions at 3: each Δ pairs the seeds both rows ran; Holm over the four."""
+    """concat at 14 seeds, FiLM at 9, the others at 3: each Δ pairs the seeds both rows ran; Holm over the four;
+    each comparison's line says its precision and what the target would cost."""
     from avlib.balance import OGMConfig
     from avlib.stages.shared.stats import holm
 
     ogm = OGMConfig(alpha=0.03)
     runs = []
-    for kind, seeds in (("baseline", 3), ("concat", 14), ("sum", 3), ("film", 3)):
+    for kind, seeds in (("baseline", 3), ("concat", 14), ("sum", 3), ("film", 9)):
         for s in range(seeds):
             runs += [_run(kind, s, 0.80 + 0.001 * s), _run(kind, s, 0.79 + 0.001 * s + 0.002 * (s % 2), ogm)]
     family = stage.deltas(runs)
     assert list(family) == ["baseline", "concat", "sum", "film"]
-    assert family["concat"].n == 14 and family["sum"].n == 3
+    assert family["concat"].n == 14 and family["sum"].n == 3 and family["film"].n == 9
     metrics = stage.run_metrics(runs)
     assert [metrics[k]["delta_acc_p_holm"] for k in family] == pytest.approx(holm([d.p for d in family.values()]),
                                                                              abs=1e-6)
@@ -68,7 +69,17 @@ def test_the_main_comparison_pairs_every_seed_and_holm_covers_table_1s_family():
     text = stage.findings(runs, dataset="avdigits", reference=reference)
     assert "over 14 seeds" in text and "meets the 1-point target" in text and "OGM-GE hurts" in text
     table = stage.main_table(runs, dataset="avdigits", reference=reference)
-    assert table["seeds"].tolist() == [3, 14, 3, 3] and "Holm p" in table
+    assert table["seeds"].tolist() == [3, 14, 3, 9] and "Holm p" in table
+    film = next(line for line in text.splitlines() if line.startswith("- FiLM"))
+    sd = stage.paired_sd(runs, "film")
+    assert "over 9 seeds" in film and f"paired SD, {sd:.2f}" in film and f"needs {stage.seeds_for(sd)} seeds" in film
+
+
+def test_the_seeds_rule_in_params_yaml_is_what_the_stage_runs():
+    """Each fusion's seeds: t1_fusion's three, then its extra ones (params.yaml's rule; Baseline stays at 3)."""
+    p = stage.PARAMS.check(PARAMS)
+    assert {kind: len(stage.seeds_of(p, kind)) for kind in p.fusions} == {"baseline": 3, "concat": 14, "sum": 4,
+                                                                          "film": 9}
 
 
 @pytest.mark.slow  # trains t1_main's runs on the tiny data (~15 s): `make test`, not the inner loop
@@ -77,7 +88,8 @@ def test_runs_t1_fusion_trained_are_read_back_and_only_the_rest_train(tmp_path, 
     from avlib.stages.shared.run_store import write_run_store
     from avlib.tasks.classify import engine
 
-    p = stage.PARAMS.check({**PARAMS, "root": str(tiny_avdigits), "seeds": [0], "main_seeds": [1], "epochs": 1,
+    p = stage.PARAMS.check({**PARAMS, "root": str(tiny_avdigits), "seeds": [0], "extra_seeds": {"concat": [1]},
+                            "epochs": 1,
                             "fusions": ["concat", "sum"], "reuse_from": str(tmp_path / "trained_runs.json.gz")})
     p.smoke = True
     data, train, model = stage.load_data(p), stage.train_config(p), stage.model_kwargs(p)
@@ -94,7 +106,11 @@ def test_runs_t1_fusion_trained_are_read_back_and_only_the_rest_train(tmp_path, 
 
 
 def test_bad_params_are_named():
-    with pytest.raises(ParamError, match="main_seeds"):
-        stage.PARAMS.check({**PARAMS, "main_seeds": [2, 3]})
+    with pytest.raises(ParamError, match="extra_seeds.sum"):
+        stage.PARAMS.check({**PARAMS, "extra_seeds": {"sum": [2, 3]}})  # seed 2 is in seeds already
+    with pytest.raises(ParamError, match="extra_seeds.gated"):
+        stage.PARAMS.check({**PARAMS, "extra_seeds": {"gated": [3]}})  # not among fusions
+    with pytest.raises(ParamError, match="extra_seeds"):
+        stage.PARAMS.check({**PARAMS, "extra_seeds": {"mlp": [3]}})
     with pytest.raises(ParamError, match="fusions"):
         stage.PARAMS.check({**PARAMS, "fusions": ["sum"]})
