@@ -1,6 +1,11 @@
 """Stage `avts_probe`: downstream clip classification from the `avts_pretrain` encoders (Korbar et al. 2018,
 Sec. 4.2 video fine-tuning on UCF101/HMDB51, Sec. 4.3 audio linear classifier on ESC-50): a linear probe
-and fine-tuning, from AVTS-lite, from L3-style pretraining and from scratch, beside the paper's numbers."""
+and fine-tuning, from AVTS-lite, from L3-style pretraining and from scratch, beside the paper's numbers.
+
+Each (init, modality, protocol) runs at every pretraining seed s of avts_pretrain, `probe_draws` times: draw k
+at probe seed s + DRAW_STRIDE * k (the head's init, the batch order and, from scratch, the encoder's init), the
+scratch run of a draw sharing the pretrained runs' head init and batch order. A seed's number is the mean over
+its draws; intervals and paired differences are over the pretraining seeds, the unit that is independent."""
 
 from pathlib import Path
 
@@ -33,8 +38,9 @@ PARAMS = Schema(
     dataset=Choice(*DATASETS), root=Str(), encoders=Str(), inits=ListOf(Choice("curriculum", "mixed", "easy_only")),
     modalities=ListOf(Choice("video", "audio")), modes=ListOf(Choice("linear", "finetune")),
     labelled_per_class=Int(min=1), epochs=Int(min=1), batch_size=Int(min=2), lr=Float(positive=True),
-    workers=Int(min=0),
+    probe_draws=Int(min=1), workers=Int(min=0),
 )
+DRAW_STRIDE = 1000  # draw k of pretraining seed s trains at probe seed s + DRAW_STRIDE * k
 
 
 # the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
@@ -42,8 +48,8 @@ HEADLINE = ["*/delta_vs_scratch"]
 
 
 def smoke(p):
-    """Seconds: 2 fine-tuning epochs, 2 labelled clips per class, in the notebook's process."""
-    p.epochs, p.labelled_per_class, p.workers = 2, 2, 1
+    """Seconds: 2 fine-tuning epochs, 2 labelled clips per class, at most 2 draws, in the notebook's process."""
+    p.epochs, p.labelled_per_class, p.workers, p.probe_draws = 2, 2, 1, min(p.probe_draws, 2)
     return p
 
 
@@ -57,6 +63,9 @@ def load_encoders(p) -> dict:
     if Path(blob["root"]) != Path(p.root):
         raise ParamError(f"avts_probe.root={p.root!r}: the encoders in {path} were pretrained on {blob['root']!r}; "
                          "expected the same data")
+    if any(not 0 <= s < DRAW_STRIDE for s in blob["seeds"]):
+        raise ParamError(f"avts_probe.encoders={p.encoders!r}: pretraining seeds {blob['seeds']}; expected seeds in "
+                         f"0..{DRAW_STRIDE - 1} (a probe draw k trains at seed + {DRAW_STRIDE} k)")
     missing = [i for i in p.inits if i not in blob["encoders"]]
     if missing:
         raise ParamError(f"avts_probe.inits={p.inits}: {path} holds no encoders for {missing} (it has "
@@ -75,8 +84,8 @@ def load_data(p, blob) -> dict:
 
 
 def jobs(p, blob) -> list:
-    """Every (init incl. scratch, modality, mode) at each pretraining seed; seed s fine-tunes the encoder
-    pretrained at seed s, and the scratch run of seed s shares its head init and batch order."""
+    """Every (init incl. scratch, modality, mode) at each pretraining seed, `probe_draws` times; seed s fine-tunes
+    the encoder pretrained at seed s, and the scratch run of a draw shares its head init and batch order."""
     net = NetConfig(**blob["net"])
     out = []
     for init in [*p.inits, SCRATCH]:
@@ -84,24 +93,39 @@ def jobs(p, blob) -> list:
             for mode in p.modes:
                 for seed in blob["seeds"]:
                     state = None if init == SCRATCH else blob["encoders"][init][seed][modality]
-                    out.append(ProbeJob(init=init, modality=modality, mode=mode, seed=seed, state=state,
-                                        window=blob["window"], labelled_per_class=p.labelled_per_class,
-                                        epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, net=net))
+                    out += [ProbeJob(init=init, modality=modality, mode=mode, seed=seed + DRAW_STRIDE * draw,
+                                     state=state, window=blob["window"], labelled_per_class=p.labelled_per_class,
+                                     epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, net=net)
+                            for draw in range(p.probe_draws)]
     return out
 
 
+def seed_and_draw(probe_seed: int) -> dict:
+    """{"seed": the pretraining seed, "draw": k} of a job's probe seed s + DRAW_STRIDE * k."""
+    return {"seed": probe_seed % DRAW_STRIDE, "draw": probe_seed // DRAW_STRIDE}
+
+
 def frame(results: list) -> pd.DataFrame:
-    """runs.csv: one row per run, its job's (init, modality, mode, seed), val and test clip accuracy."""
-    return pd.DataFrame([{"init": r.job.init, "modality": r.job.modality, "mode": r.job.mode, "seed": r.job.seed,
-                          "val": r.val["acc"], "test": r.test["acc"], "best_epoch": r.best_epoch, "cpu_s": r.cpu_s}
+    """runs.csv: one row per run, its job's (init, modality, mode, pretraining seed, draw), val and test clip
+    accuracy."""
+    return pd.DataFrame([{"init": r.job.init, "modality": r.job.modality, "mode": r.job.mode,
+                          **seed_and_draw(r.job.seed), "val": r.val["acc"], "test": r.test["acc"],
+                          "best_epoch": r.best_epoch, "cpu_s": r.cpu_s}
                          for r in results])
+
+
+def seed_means(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (init, modality, mode, pretraining seed): val and test clip accuracy averaged over its draws
+    (a frame without draws passes through)."""
+    return runs.groupby(["init", "modality", "mode", "seed"], as_index=False, sort=False)[["val", "test"]].mean()
 
 
 def history_frame(results: list) -> pd.DataFrame:
     """history.csv: every fine-tuning run's val clip accuracy per epoch, long, after its init, modality and seed
     (reports/convergence reads it; the linear probe is fit once, it has no epochs)."""
     return runs_history_frame([r for r in results if r.job.mode == "finetune"], history=lambda r: r.history,
-                              columns=lambda r: {"init": r.job.init, "modality": r.job.modality, "seed": r.job.seed})
+                              columns=lambda r: {"init": r.job.init, "modality": r.job.modality,
+                                                 **seed_and_draw(r.job.seed)})
 
 
 def convergence(runs: pd.DataFrame, p) -> str:
@@ -117,7 +141,7 @@ def convergence(runs: pd.DataFrame, p) -> str:
 
 
 def agreement(results: list, p) -> pd.DataFrame:
-    """agreement.csv: per (modality, mode, seed), AVTS-lite against each other init: both test accuracies and
+    """agreement.csv: per (modality, mode, seed, draw), AVTS-lite against each other init: both test accuracies and
     the share of test clips the two predict differently. Why: two different encoders can tie in accuracy (a
     count out of the test clips) while predicting differently, or tie because their probes are the same; the
     first is chance, the second a bug, and only the predictions tell which (issue #29's tie)."""
@@ -129,7 +153,7 @@ def agreement(results: list, p) -> pd.DataFrame:
         for other in [i for i in [*p.inits, SCRATCH] if i != "curriculum"]:
             o = by[(other, modality, mode, seed)]
             differ = sum(a != b for a, b in zip(r.predictions, o.predictions, strict=True))
-            rows.append({"modality": modality, "mode": mode, "seed": seed, "other": other,
+            rows.append({"modality": modality, "mode": mode, **seed_and_draw(seed), "other": other,
                          "acc_avts": r.test["acc"], "acc_other": o.test["acc"],
                          "clips_predicted_differently": differ / max(1, len(r.predictions)),
                          "same_encoder_weights": _same_state(r.job.state, o.job.state)})
@@ -158,7 +182,8 @@ def _tie_note(agree: pd.DataFrame, modality, mode, other) -> str:
 
 
 def _test(runs: pd.DataFrame, init, modality, mode) -> list:
-    sel = runs[(runs["init"] == init) & (runs["modality"] == modality) & (runs["mode"] == mode)]
+    """Test clip accuracy per pretraining seed (the mean over its draws), in seed order."""
+    sel = seed_means(runs[(runs["init"] == init) & (runs["modality"] == modality) & (runs["mode"] == mode)])
     return sel.sort_values("seed")["test"].tolist()
 
 
@@ -206,8 +231,10 @@ def table_note(p, blob) -> str:
             f"{p.labelled_per_class} labelled train clips per class; a clip's prediction averages its "
             f"{blob['window']}-frame windows. Linear probe: logistic regression on the frozen pooled conv features; "
             f"fine-tune: encoder + linear head, {p.epochs} epochs (Adam, lr {p.lr}), epoch chosen on val. Encoders "
-            f"from avts_pretrain at seeds {blob['seeds']}; mean ± 95% t-interval over those seeds; Δ = per-seed "
-            "paired difference with scratch (same seed: same head init, batch order), its paired-t p Holm-adjusted "
+            f"from avts_pretrain at seeds {blob['seeds']}; each seed's accuracy is the mean over {p.probe_draws} probe "
+            "draws (head init, batch order; from scratch also the encoder's init); mean ± 95% t-interval over the "
+            "pretraining seeds; Δ = per-seed paired difference with scratch (same draws: same head init, batch "
+            "order), its paired-t p Holm-adjusted "
             "over the table's comparisons (each pretraining vs scratch, AVTS-lite vs L3-style). Paper (Korbar et "
             "al. 2018): "
             "AVTS pretrained on Kinetics/AudioSet, UCF101/HMDB51 fine-tuned top-1 (split 1) and ESC-50 with a "
@@ -237,7 +264,8 @@ def _share(agree: pd.DataFrame, modality, mode, other) -> float:
 
 def bars_figure(runs: pd.DataFrame, p):
     fig, axes = plt.subplots(1, len(p.modalities), figsize=(5 * len(p.modalities), 3.4), sharey=True, squeeze=False)
-    df = runs.assign(acc=100 * runs["test"], init=runs["init"].map(INIT_NAMES), mode=runs["mode"].map(MODE_NAMES))
+    means = seed_means(runs)  # the bars' unit is the pretraining seed, as the table's
+    df = means.assign(acc=100 * means["test"], init=means["init"].map(INIT_NAMES), mode=means["mode"].map(MODE_NAMES))
     for ax, modality in zip(axes[0], p.modalities, strict=True):
         bars_with_ci(ax, df[df["modality"] == modality], x="mode", y="acc", hue="init")
         ax.set_title(f"{modality}: test clip accuracy (%)", fontsize=9)
@@ -274,6 +302,8 @@ def findings(runs: pd.DataFrame, p, reference: dict, agree: pd.DataFrame | None 
     lines += ["", f"The paper reports fine-tuned gains over scratch of +{gain['UCF101']} (UCF101) and "
               f"+{gain['HMDB51']} (HMDB51) points from AVTS pretraining (a different task and data). Where a Δ "
               "above is not resolved after Holm's correction, or negative, our data does not show that claim.",
-              "", "Δ: per-seed paired differences (mean ± 95% t-interval, wins/seeds); resolved only when its "
+              "", "Δ: per-seed paired differences (each pretraining seed's accuracy the mean over its "
+              f"{p.probe_draws} probe draw(s); mean ± 95% t-interval over the seeds, wins/seeds); "
+              "resolved only when its "
               f"paired-t p, Holm-adjusted over the table's {len(family)} comparisons, is < 0.05."]
     return "\n".join(lines) + "\n"

@@ -405,7 +405,7 @@ def test_probe_comparisons_are_one_holm_family_and_resolve_only_after_it():
     from avlib.stages.shared.stats import holm
 
     p = SimpleNamespace(inits=["curriculum", "easy_only"], modalities=["video", "audio"],
-                        modes=["linear", "finetune"], epochs=10, dataset="avsync")
+                        modes=["linear", "finetune"], epochs=10, dataset="avsync", probe_draws=1)
     rows = []
     for modality in p.modalities:
         for mode in p.modes:
@@ -424,6 +424,25 @@ def test_probe_comparisons_are_one_holm_family_and_resolve_only_after_it():
     assert "Holm over 12 comparisons" in findings and "resolvable" not in findings
     assert "a gain, resolved after Holm correction over 12 comparisons" in findings  # zero-spread gains
     assert "18/18 runs select an epoch in the last 20%" in findings  # every fine-tuning run picked epoch 10 of 10
+
+
+def test_probe_draws_average_within_a_pretraining_seed_and_the_unit_stays_the_seed():
+    """Draw k of pretraining seed s trains at probe seed s + 1000 k; a seed's accuracy is the mean over its draws
+    and the paired Δ is over the pretraining seeds (n = 3 here, not the 6 runs)."""
+    from types import SimpleNamespace
+
+    from avlib.stages import avts_probe
+
+    assert avts_probe.seed_and_draw(2) == {"seed": 2, "draw": 0}
+    assert avts_probe.seed_and_draw(1002) == {"seed": 2, "draw": 1}
+    p = SimpleNamespace(inits=["curriculum"], modalities=["video"], modes=["finetune"])
+    rows = [{"init": init, "modality": "video", "mode": "finetune", "seed": seed, "draw": draw, "val": 0.0,
+             "test": base + 0.1 * seed + (0.04 if draw else -0.04) * (init == "scratch")}
+            for init, base in (("curriculum", 0.6), ("scratch", 0.4)) for seed in range(3) for draw in range(2)]
+    runs = pd.DataFrame(rows)
+    assert avts_probe._test(runs, "scratch", "video", "finetune") == pytest.approx([0.4, 0.5, 0.6])
+    d, _ = avts_probe.deltas(runs, p)[("video", "finetune", "curriculum", "scratch")]
+    assert d.n == 3 and d.mean == pytest.approx(20.0) and d.half == pytest.approx(0.0, abs=1e-9)
 
 
 @pytest.mark.slow
