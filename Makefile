@@ -28,7 +28,7 @@ repro-force: $(STAMP)  ## re-run every stage even if DVC finds it up to date
 
 test: $(STAMP)  ## the suite on every core (pytest-xdist; each test is independent of the others)
 	$(RUN) python -m pytest -n auto -m "not serial"
-	$(RUN) python -m pytest -m serial
+	$(RUN) python -m pytest -n 2 -m serial
 
 test-fast: $(STAMP)  ## the same on every core, without the tests marked slow (notebooks, pipelines, torchrun)
 	$(RUN) python -m pytest -n auto -m "not slow"
