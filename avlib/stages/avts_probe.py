@@ -275,6 +275,19 @@ def bars_figure(runs: pd.DataFrame, p):
     return fig
 
 
+def summary(family: dict, gain: dict) -> str:
+    """One line first: which of the table's comparisons are resolved after Holm, and which way."""
+    def name(key) -> str:
+        modality, mode, init, other = key
+        return f"{modality} {MODE_NAMES[mode]}, {INIT_NAMES[init]} vs {INIT_NAMES[other].split(' (')[0]}"
+
+    done = [f"{name(k)} {d} points" for k, (d, adj) in family.items() if resolved(d, adj)]
+    head = (f"Resolved after Holm over the {len(family)} comparisons: " + "; ".join(done) if done
+            else f"None of the {len(family)} comparisons is resolved after Holm")
+    return (f"{head} (the paper's fine-tuning gains over scratch: +{gain['UCF101']} UCF101, +{gain['HMDB51']} "
+            f"HMDB51); the other {len(family) - len(done)} are not resolved.")
+
+
 def findings(runs: pd.DataFrame, p, reference: dict, agree: pd.DataFrame | None = None) -> str:
     lines = [f"# Findings on {display_name(p.dataset)} (embedded data, not the paper's)", ""]
     gain, family = reference["gain_over_scratch_points"], deltas(runs, p)
@@ -283,6 +296,7 @@ def findings(runs: pd.DataFrame, p, reference: dict, agree: pd.DataFrame | None 
         side = ("a gain, " if d.mean > 0 else "a loss, ") if resolved(d, adj) else ""
         return side + holm_verdict(adj, len(family))
 
+    lines.append(f"- {summary(family, gain)}")
     for modality in p.modalities:
         for mode in p.modes:
             base = _test(runs, SCRATCH, modality, mode)

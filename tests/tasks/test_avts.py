@@ -422,6 +422,8 @@ def test_probe_comparisons_are_one_holm_family_and_resolve_only_after_it():
     assert [adj for _, adj in family.values()] == holm(raw)
     findings = avts_probe.findings(runs, p, {"gain_over_scratch_points": {"UCF101": 19.9, "HMDB51": 17.7}})
     assert "Holm over 12 comparisons" in findings and "resolvable" not in findings
+    first = findings.splitlines()[2]  # the summary leads: what is resolved, of the 12
+    assert first.startswith("- Resolved after Holm over the 12 comparisons: ") and "the other" in first
     assert "a gain, resolved after Holm correction over 12 comparisons" in findings  # zero-spread gains
     assert "18/18 runs select an epoch in the last 20%" in findings  # every fine-tuning run picked epoch 10 of 10
 
