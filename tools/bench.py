@@ -16,7 +16,8 @@
    fit time. Each candidate against the engine before the speed-ups (NCHW SmallCNN, deterministic mode's NaN
    fill of every new tensor): channels_last with the fill (the previous default), channels_last without it
    (kept, the default: `seed_everything`), + glibc malloc that keeps freed memory (rejected: within noise), +
-   torch.compile (rejected: slower, 20-40 s of compile per process, deterministic mode off). Each line says
+   torch.compile (rejected: slower, 20-40 s of compile per process, deterministic mode off), 2 seeds stacked under
+   vmap in one single-threaded process (the batched engine on the CPU; rejected). Each line says
    whether the trained weights are bit-identical to the previous default's. Goal >= 2.0x. Then where the
    default's step goes: the convolutions' share and FLOP rate against oneDNN's best rate on this core (a large
    conv), and the most that faster kernels at the same maths could still give (the step if only its
@@ -414,6 +415,32 @@ def run_cost(rounds: int, epochs: int, variants=RUN_VARIANTS) -> tuple:
     return {name: statistics.median(t) for name, t in times.items()}, hashes
 
 
+def cpu_batched_cost(rounds: int, epochs: int, stacked: int = 2) -> tuple:
+    """(per-run speed-up, {variant: seconds per run}): `stacked` seeds of one concat spec trained together under
+    vmap (the batched engine, one thread) against the same runs one after another (one thread): the issue's
+    candidate "several seeds of one spec batched through vmap on the CPU"."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _, _, data, train = table1_workload([0], epochs)
+        spec, seeds = [RunSpec("concat", "concat")], list(range(stacked))
+        variants = {engine: (lambda engine=engine: run_specs(spec, seeds, data, train=train, probe=False,
+                                                             progress=False, workers=1, engine=engine))
+                    for engine in ("workers", "batched")}
+        variants["workers"]()  # warm-up: oneDNN's primitives for every shape
+        variants["batched"]()
+        times = {name: [] for name in variants}
+        for r in range(rounds):
+            for name in list(variants) if r % 2 == 0 else list(variants)[::-1]:
+                start = time.perf_counter()
+                variants[name]()
+                times[name].append((time.perf_counter() - start) / stacked)
+    finally:
+        torch.set_num_threads(threads)
+    t = {name: statistics.median(v) for name, v in times.items()}
+    return t["workers"] / t["batched"], t
+
+
 def ddp_scaling(quick: bool):
     """(speed-up 1 rank / 2 ranks, label, seconds per variant): fit's own wall time (start-up excluded)."""
     gpus = torch.cuda.device_count()
@@ -485,6 +512,9 @@ def main():
         for name, seconds in t.items():
             same = "identical" if hashes[name] == reference else "differ"
             print(f"    {name:45s} {before / seconds:.2f}x  ({seconds:.1f} s, weights {same})")
+        ratio, t = cpu_batched_cost(rounds=2 if args.quick else 3, epochs=1)
+        print(f"    {'2 seeds stacked under vmap (batched engine)':45s} {ratio:.2f}x of one run at a time, per run "
+              f"(rejected: {t['batched']:.2f} s against {t['workers']:.2f} s per run of 1 epoch, 1 thread each)")
         r = conv_roofline()
         print(f"    where the default's step goes (1 thread, batch 64): convolutions {r['conv_share']:.0%} of "
               f"{r['step_ms']:.1f} ms at {r['conv_gflops']:.0f} GFLOP/s, oneDNN's best on this core "
