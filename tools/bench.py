@@ -15,7 +15,8 @@
    as the CPU engine runs it, deterministic mode on) in a fresh process per variant, interleaved rounds, median
    fit time. Each candidate against the engine before the speed-ups (NCHW SmallCNN, deterministic mode's NaN
    fill of every new tensor): channels_last with the fill (the previous default), channels_last without it
-   (kept, the default: `seed_everything`), + glibc malloc that keeps freed memory (rejected: within noise), +
+   (kept, the default: `seed_everything`), + glibc malloc that keeps freed memory (1.14x in 7 rounds, the same
+   weights, 2026-12-07; once within noise; not yet adopted, see docs/training.md), +
    torch.compile (rejected: slower, 20-40 s of compile per process, deterministic mode off), 2 seeds stacked under
    vmap in one single-threaded process (the batched engine on the CPU; rejected). Each line says
    whether the trained weights are bit-identical to the previous default's. Goal >= 2.0x. Then where the
