@@ -14,12 +14,12 @@
 4. Per-run cost on 2 cores: one Table 1 concat run (AV-Digits-shaped data, 3500 clips, batch 64, one thread,
    as the CPU engine runs it, deterministic mode on) in a fresh process per variant, interleaved rounds, median
    fit time. Each candidate against the engine before the speed-ups (NCHW SmallCNN, deterministic mode's NaN
-   fill of every new tensor): channels_last with the fill (the previous default), channels_last without it
-   (kept, the default: `seed_everything`), + glibc malloc that keeps freed memory (1.14x in 7 rounds, the same
-   weights, 2026-12-07; once within noise; not yet adopted, see docs/training.md), +
-   torch.compile (rejected: slower, 20-40 s of compile per process, deterministic mode off), 2 seeds stacked under
-   vmap in one single-threaded process (the batched engine on the CPU; rejected). Each line says
-   whether the trained weights are bit-identical to the previous default's. Goal >= 2.0x. Then where the
+   fill of every new tensor, glibc handing freed memory back): channels_last with the fill, channels_last without
+   it (kept: `seed_everything`; the previous default), + glibc keeping freed memory (kept, the default since
+   2026-12-07: `avlib/core/memory.py`, called by `fit`), + torch.compile (rejected: slower, 20-40 s of compile per
+   process, deterministic mode off), 2 seeds stacked under vmap in one single-threaded process (the batched
+   engine on the CPU; rejected). Each line says whether the trained weights are bit-identical to the previous
+   default's. Goal >= 2.0x. Then where the
    default's step goes: the convolutions' share and FLOP rate against oneDNN's best rate on this core (a large
    conv), and the most that faster kernels at the same maths could still give (the step if only its
    convolutions ran, at that rate).
@@ -328,13 +328,14 @@ def qa_step_route_cost(rounds: int, steps: int = 6) -> dict:
 
 
 NAN_FILL = {"AVLAB_BENCH_NAN_FILL": "1"}  # deterministic mode's NaN fill of new tensors, as before it was turned off
+GIVE_BACK = {"AVLAB_BENCH_GIVE_BACK": "1"}  # glibc's own thresholds: freed memory handed back, as before 2026-12-07
+PREVIOUS = "channels_last, no NaN fill (previous default; in-place ReLUs, eval batches of 128)"
 RUN_VARIANTS = {  # name: (SmallCNN layout, torch.compile, extra environment)
-    "NCHW (before)": ("nchw", False, NAN_FILL),
-    "channels_last + NaN fill (previous default)": ("cl", False, NAN_FILL),
-    "channels_last, no NaN fill (default; in-place ReLUs, eval batches of 128)": ("cl", False, {}),
-    "no NaN fill + malloc keeps memory": ("cl", False, {"MALLOC_MMAP_THRESHOLD_": "33554432",
-                                                           "MALLOC_TRIM_THRESHOLD_": "1073741824"}),
-    "no NaN fill + torch.compile": ("cl", True, {}),
+    "NCHW (before)": ("nchw", False, NAN_FILL | GIVE_BACK),
+    "channels_last + NaN fill": ("cl", False, NAN_FILL | GIVE_BACK),
+    PREVIOUS: ("cl", False, GIVE_BACK),
+    "+ freed memory kept (default)": ("cl", False, {}),
+    "+ freed memory kept + torch.compile": ("cl", True, {}),
 }
 
 
@@ -350,6 +351,10 @@ def one_run(layout: str, compiled: bool, epochs: int) -> tuple:
     _, _, data, train = table1_workload([0], epochs)
     seed_everything(0)
     torch.utils.deterministic.fill_uninitialized_memory = bool(os.environ.get("AVLAB_BENCH_NAN_FILL"))
+    if os.environ.get("AVLAB_BENCH_GIVE_BACK"):  # fit's allocator setting off: glibc's defaults
+        import avlib.tasks.classify.fit as fit_module
+
+        fit_module.keep_freed_memory = lambda: False
     model = build_classifier("concat", n_classes=10, encoder="small_cnn", width=8)
     if layout == "nchw":  # the path before: NCHW, out-of-place ReLUs, evaluation in batches of 256
         import avlib.tasks.classify.fit as fit_module
@@ -507,7 +512,7 @@ def main():
     if device.type == "cpu":
         t, hashes = run_cost(rounds=2 if args.quick else 3, epochs=1 if args.quick else 3)
         before = t.pop("NCHW (before)")
-        reference = hashes["channels_last + NaN fill (previous default)"]
+        reference = hashes[PREVIOUS]
         print(f"per-run cost, one concat run, NCHW before / candidate (goal >= 2.0x; NCHW {before:.1f} s; "
               f"bits: the trained weights against the previous default's):")
         for name, seconds in t.items():
