@@ -7,7 +7,7 @@ less (`make bench`, "per-run cost", 7 interleaved rounds, 2026-12-07) with the s
 
 Allocator settings only: what is computed, and so every reported number, is bit-identical. Set by `fit` in the
 process that trains (a pool worker, the kernel, a torchrun rank); where there is no `mallopt` (not glibc) it
-does nothing. (The QA family sets its own, larger, thresholds: avlib/tasks/qa/memory.py.)
+does nothing. The QA family calls it with larger thresholds (avlib/tasks/qa/memory.py).
 """
 
 import ctypes

@@ -12,19 +12,13 @@ family, which it was measured for, and is set by `train` in the process that run
 kernel); elsewhere (not glibc) it does nothing.
 """
 
-import ctypes
+from avlib.core.memory import keep_freed_memory
 
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # <malloc.h>
 MMAP_THRESHOLD = 256 << 20  # above the largest block a QA run allocates on AV-Scenes (84 MB)
 TRIM_THRESHOLD = 512 << 20  # free memory kept at the heap's top before it is handed back: bounds what is held
 
 
 def keep_large_blocks() -> bool:
-    """Raise glibc's mmap and trim thresholds for this process; True when the allocator took them, False
-    where there is no `mallopt` (macOS, Windows) or it refused them (nothing changes then)."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError, TypeError):
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    """Raise glibc's mmap and trim thresholds for this process to the QA family's (`avlib.core.memory`); True
+    when the allocator took them, False where there is no `mallopt` or it refused them (nothing changes then)."""
+    return keep_freed_memory(MMAP_THRESHOLD, TRIM_THRESHOLD)
