@@ -39,6 +39,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from avlib.core.memory import keep_freed_memory
 from avlib.core.runtime import seed_everything
 from avlib.models.avts import AVTSNet, ClipClassifier, contrastive_loss, pair_distance
 from avlib.tasks.avts.events import Events
@@ -124,6 +125,7 @@ def build_net(net: NetConfig, split, window: int) -> AVTSNet:
 def train(job, data: dict) -> PretrainResult | ProbeResult:
     """One job: a PretrainJob -> PretrainResult, a ProbeJob -> ProbeResult (see the module docstring)."""
     start, start_cpu = time.perf_counter(), time.process_time()
+    keep_freed_memory()  # allocator only: ~1.05x per job, the same numbers (avlib/core/memory.py)
     seed_everything(job.seed)
     if isinstance(job, PretrainJob):
         out = _pretrain(job, data)
