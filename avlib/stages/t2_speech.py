@@ -2,10 +2,9 @@
 (X-vector, I-vector-lite) fused with a visual branch, each ± OGM-GE on AV-Digits clips, beside the paper's
 CREMA-D numbers (MWTSM: the paper's numbers only, its source not found).
 
-Reported on its own, never pooled with the video side (t2_video). Its schedule (lr 0.05 decayed x0.1 after 60%
-of the epochs) was chosen for the speech family on val at pilot seeds 200-203 by the rule in params.yaml (above
-t2_speech.width), written before its pilot; its length (25 epochs) by a later rule there, when the table's runs
-still rose at 20. OGM-GE's alpha
+Reported on its own, never pooled with the video side (t2_video). Its schedule (20 epochs, lr 0.05 decayed x0.1
+after epoch 12) was chosen for the speech family on val at pilot seeds 200-203 by the rule in params.yaml (above
+t2_speech.width), written before its pilot. OGM-GE's alpha
 is chosen on val with `selection_model` at `selection_seed`; every model ± OGM-GE trains at every seed; each
 paired Δ gets its paired-t p-value, Holm-adjusted over this side's models. runs.csv holds every run.
 The machinery is `avlib.stages.shared.plugin`, shared with t2_video."""
