@@ -61,16 +61,18 @@ def merged(profile: dict) -> dict:
 
 def runs(stage: str, p: dict) -> int:
     """How many trainings a stage runs with params `p` (each of `epochs` epochs)."""
-    seeds = len(p["seeds"])
+    seeds = len(p.get("seeds", []))
     selection = len(p.get("selection_seeds", [0]))
     if stage == "t1_fusion":  # the alpha x window grid at each selection seed, then rows (+ OGM-GE on the two-
         two = [r for r in p["rows"] if not r.endswith("_only")]  # modality rows) x seeds,
         main = 2 * len(p.get("main_seeds", []))  # + concat with and without OGM-GE at main_seeds
         return len(p["alpha_grid"]) * len(p["window_grid"]) * selection + (len(p["rows"]) + len(two)) * seeds + main
-    if stage == "t3_imbalance":  # each method's cartesian grid with 2+ points at each selection seed, then rows
+    if stage == "t3_grid":  # each method's cartesian grid with 2+ points at each selection seed
         points = [math.prod(len(v) for v in (options or {}).values()) for options in p["grids"].values()]
-        late = p["rows"].count("late_fusion")  # the late-fusion row trains two uni-modal models per seed
-        return sum(n for n in points if n > 1) * selection + (len(p["rows"]) + late) * seeds
+        return sum(n for n in points if n > 1) * selection
+    if stage == "t3_imbalance":  # rows x seeds, the late-fusion row two uni-modal models a seed; its grid's runs are
+        late = p["rows"].count("late_fusion")  # t3_grid's (the profile gives both the same knobs), read back
+        return (len(p["rows"]) + late) * seeds
     if stage == "fig_underopt":
         return 4 * seeds  # audio-only, visual-only, fusion, fusion + OGM-GE (+ probes each epoch: not counted)
     raise ValueError(stage)

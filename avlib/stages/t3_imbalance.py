@@ -1,5 +1,6 @@
 """Stage `t3_imbalance`: OGM-GE Table 3 (OGM-GE against other imbalance methods), each method's knobs chosen
-on val, the table beside the paper's and BalanceBenchmark's numbers, and the findings."""
+on val over the selection seeds (the grid's runs trained by stage t3_grid and read back here), the table beside
+the paper's and BalanceBenchmark's numbers, and the findings."""
 
 import itertools
 from dataclasses import replace
@@ -113,7 +114,7 @@ PARAMS = Schema(
     paper_only_rows=ListOf(Choice("MLA", "MMPareto"), min_len=0),
     **TRAIN_FIELDS, lr_unimodal=Float(positive=True),
     grids=_grids, selection_seeds=ListOf(Int(min=0)), ogm_grid=Str(), ogm_params=Choice("conv", "all"),
-    reuse_from=Str(),
+    reuse_from=Str(), grid_from=Str(),
     device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0), ddp=Int(min=0),
     loader=LOADER_FIELD,
 )
@@ -176,20 +177,42 @@ def grid_specs(p) -> list:
     return specs
 
 
-def choose_methods(p, data, train, model) -> tuple[pd.DataFrame, dict]:
-    """(grid table, {method: chosen config}): every grid point trained at each selection seed (all methods'
-    points in one batch of runs), the best val accuracy averaged over the seeds per method kept (ties: the
-    first). Columns: method, setting, val_acc_s<seed> per seed, val_acc (mean), val_acc_spread (max - min),
-    val_audio_acc, val_visual_acc (means), chosen."""
+def grid_runs(p, data, *, train, model, store: str | None = None) -> list:
+    """Every grid point (`grid_specs`) at each selection seed, spec-major, without probes. A point whose run at
+    every selection seed is in `store` (stage t3_grid's trained_runs.json.gz) with the very same job and data is
+    read back (`stages/shared/run_store.py`: bit-identical); every other point trains here."""
     specs = grid_specs(p)
+    if not specs:
+        return []
+    jobs = make_jobs(specs, p.selection_seeds, train=train, model=model, probe=False, lr_unimodal=None)
+    found = reuse(store, jobs, data=data) if store else {}
+    n = len(p.selection_seeds)
+    whole = [k for k in range(len(specs)) if all(k * n + j in found for j in range(n))]
+    todo = [s for k, s in enumerate(specs) if k not in whole]
+    trained = iter(run_specs(todo, p.selection_seeds, data, train=train, model=model, probe=False,
+                             workers=p.workers, ddp=p.ddp) if todo else [])
+    return [found[k * n + j] if k in whole else next(trained) for k in range(len(specs)) for j in range(n)]
+
+
+def choose_methods(p, data, train, model) -> tuple[pd.DataFrame, dict]:
+    """(grid table, {method: chosen config}): every grid point at each selection seed (`grid_runs`: read back
+    from stage t3_grid's runs, `grid_from`, where it trained the very same jobs), the best val accuracy averaged
+    over the seeds per method kept (ties: the first)."""
     fixed = {name: method_config(name, **grid_points(p.grids[name])[0], **run_schedule(p, name)) for name in p.rows
              if name not in (PLAIN, LATE, *FROM_T1) and name not in DERIVED and len(grid_points(p.grids[name])) == 1}
     if "ogm_ge" in p.rows:
         fixed["ogm_ge"] = chosen_ogm(p.ogm_grid, epochs=p.epochs, params=p.ogm_params)
+    grid, chosen = choose_from_runs(p, grid_runs(p, data, train=train, model=model, store=p.grid_from))
+    return grid, chosen | fixed
+
+
+def choose_from_runs(p, runs: list) -> tuple[pd.DataFrame, dict]:
+    """(grid table, {method: chosen config}) from `grid_runs`'s results. Columns: method, setting,
+    val_acc_s<seed> per seed, val_acc (mean), val_acc_spread (max - min), val_audio_acc, val_visual_acc
+    (means), chosen."""
+    specs = grid_specs(p)
     if not specs:
-        return pd.DataFrame(columns=["method", "setting", "val_acc", "chosen"]), fixed
-    runs = run_specs(specs, p.selection_seeds, data, train=train, model=model, probe=False, workers=p.workers,
-                     ddp=p.ddp)
+        return pd.DataFrame(columns=["method", "setting", "val_acc", "chosen"]), {}
     grid = selection_grid(runs)
     labels = grid.pop("setting")
     grid.insert(0, "method", [label.split("|")[0] for label in labels])
@@ -202,7 +225,7 @@ def choose_methods(p, data, train, model) -> tuple[pd.DataFrame, dict]:
         if i == best:
             chosen[name] = specs[i].method
     grid["chosen"] = flags
-    return grid, chosen | fixed
+    return grid, chosen
 
 
 def margins(grid: pd.DataFrame) -> dict:
@@ -365,8 +388,9 @@ def _published(name, reference, benchmark) -> dict:
 def table_note(p, reused: list = ()) -> str:
     data = display_name(p.dataset)
     return (f"Ours: {data} test split, {p.fusion} fusion, mean ± 95% t-interval over seeds {p.seeds}, model "
-            "selected on val; each method's setting chosen on val from the grid in params.yaml at seed "
-            f"seeds {p.selection_seeds} (mean val accuracy; not reported; `grid.md`). Δ = per-seed paired difference "
+            "selected on val; each method's setting chosen on val from the grid in params.yaml over selection "
+            f"seeds {p.selection_seeds} (mean val accuracy; not reported; `grid.md`; the runs are stage t3_grid's, "
+            "read back for the very same jobs). Δ = per-seed paired difference "
             "with Concatenation (same init and data order): mean ± 95% t-interval (wins/seeds); Holm p = its "
             "two-sided paired-t p-value, Holm-adjusted over every method's Δ in this table (resolved: < 0.05). "
             f"'{TEST_SELECTED}': each run at the epoch with the best test accuracy (the official OGM-GE code's and "

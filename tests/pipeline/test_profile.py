@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_paper_profile_passes_every_stage_schema():
     profile = exp_profile.load_profile("paper")
-    assert set(profile) == {"t1_fusion", "t3_imbalance", "fig_underopt"}
+    assert set(profile) == {"t1_fusion", "t3_grid", "t3_imbalance", "fig_underopt"}
     params = exp_profile.merged(profile)
     for stage in profile:
         importlib.import_module(f"avlib.stages.{stage}").PARAMS.check(params[stage])
@@ -36,6 +36,8 @@ def test_run_counts_follow_the_stages_params():
     # concat with and without OGM-GE at the 3 main seeds
     assert exp_profile.runs("t1_fusion", p) == (len(p["alpha_grid"]) * len(p["window_grid"]) * 2
                                                + 10 * len(p["seeds"]) + 2 * len(p["main_seeds"])) == 44
-    # grids with two points (drop audio, drop visual, G-Blend) at 1 selection seed, then 13 rows x 3 seeds, the
-    # late-fusion row two runs a seed (OGM-GE's setting is t1_fusion's choice: no grid here)
-    assert exp_profile.runs("t3_imbalance", params["t3_imbalance"]) == 6 + 14 * 3
+    # t3_grid: grids with two points (drop audio, drop visual, G-Blend) at 2 selection seeds; t3_imbalance: 13 rows
+    # x 3 seeds, the late-fusion row two runs a seed (its grid read back from t3_grid; OGM-GE's setting is
+    # t1_fusion's choice: no grid)
+    assert exp_profile.runs("t3_grid", params["t3_grid"]) == 6 * 2
+    assert exp_profile.runs("t3_imbalance", params["t3_imbalance"]) == 14 * 3
