@@ -27,7 +27,7 @@ repro-force: $(STAMP)  ## re-run every stage even if DVC finds it up to date
 	$(RUN) dvc repro --force
 
 test: $(STAMP)  ## the suite on every core (pytest-xdist; each test is independent of the others)
-	$(RUN) python -m pytest -n auto -m "not serial"
+	$(RUN) python -m pytest -n auto --dist worksteal -m "not serial"  # idle workers take queued tests
 	$(RUN) python -m pytest -n 2 -m serial
 
 test-fast: $(STAMP)  ## the same on every core, without the tests marked slow (notebooks, pipelines, torchrun)
