@@ -186,12 +186,21 @@ def grid_runs(p, data, *, train, model, store: str | None = None) -> list:
         return []
     jobs = make_jobs(specs, p.selection_seeds, train=train, model=model, probe=False, lr_unimodal=None)
     found = reuse(store, jobs, data=data) if store else {}
-    n = len(p.selection_seeds)
+    runs, _ = read_back_or_train(specs, p.selection_seeds, found, lambda todo: run_specs(
+        todo, p.selection_seeds, data, train=train, model=model, probe=False, workers=p.workers, ddp=p.ddp))
+    return runs
+
+
+def read_back_or_train(specs: list, seeds: list, found: dict, train_rest) -> tuple[list, list]:
+    """(runs of specs x seeds, spec-major; labels of the specs read back): a spec whose run at every seed is in
+    `found` ({job index: result}, `run_store.reuse`) is read back whole; the others are trained together by
+    `train_rest(specs)` (spec-major, at `seeds`)."""
+    n = len(seeds)
     whole = [k for k in range(len(specs)) if all(k * n + j in found for j in range(n))]
     todo = [s for k, s in enumerate(specs) if k not in whole]
-    trained = iter(run_specs(todo, p.selection_seeds, data, train=train, model=model, probe=False,
-                             workers=p.workers, ddp=p.ddp) if todo else [])
-    return [found[k * n + j] if k in whole else next(trained) for k in range(len(specs)) for j in range(n)]
+    trained = iter(train_rest(todo) if todo else [])
+    runs = [found[k * n + j] if k in whole else next(trained) for k in range(len(specs)) for j in range(n)]
+    return runs, [specs[k].label for k in whole]
 
 
 def choose_methods(p, data, train, model) -> tuple[pd.DataFrame, dict]:
@@ -253,13 +262,8 @@ def table_runs(p, specs: list, data: dict, *, train, model) -> tuple[list, list]
     results are bit-identical); every other row is trained here."""
     jobs = make_jobs(specs, p.seeds, train=train, model=model, probe=True, lr_unimodal=p.lr_unimodal)
     found = reuse(p.reuse_from, jobs, data=data)
-    n = len(p.seeds)
-    whole = [k for k in range(len(specs)) if all(k * n + j in found for j in range(n))]
-    todo = [s for k, s in enumerate(specs) if k not in whole]
-    trained = iter(run_specs(todo, p.seeds, data, train=train, model=model, workers=p.workers, ddp=p.ddp,
-                             lr_unimodal=p.lr_unimodal) if todo else [])
-    runs = [found[k * n + j] if k in whole else next(trained) for k in range(len(specs)) for j in range(n)]
-    return runs, [specs[k].label for k in whole]
+    return read_back_or_train(specs, p.seeds, found, lambda todo: run_specs(
+        todo, p.seeds, data, train=train, model=model, workers=p.workers, ddp=p.ddp, lr_unimodal=p.lr_unimodal))
 
 
 def reuse_sentence(p, reused: list) -> str:
