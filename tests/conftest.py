@@ -1,8 +1,19 @@
 import os
-from pathlib import Path
+import sys
 
-import pytest
-from fixtures.avdigits import TINY
+# The kernel pins (avlib/core/pins.py) before any test module loads numpy or torch: a test module that imports
+# pandas or torch before avlib would otherwise get the machine's own kernels, and its in-process numbers would
+# not match the stages' (pinned) ones on an AVX-512 machine (seen on an Intel Xeon: an AVST loss 3.5041220 in
+# the notebook, 3.5041222 retrained in the test process).
+assert "numpy" not in sys.modules and "torch" not in sys.modules, "conftest must load before numpy and torch"
+from avlib.core.pins import pin_kernels  # noqa: E402
+
+pin_kernels()
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from fixtures.avdigits import TINY  # noqa: E402
 
 # pyproject's [tool.pytest.ini_options] pythonpath puts the project root, tests/ and tools/ on sys.path.
 os.environ.setdefault("MPLBACKEND", "Agg")  # figures are files, as under tools/run_stage.py

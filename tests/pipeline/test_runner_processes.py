@@ -22,11 +22,12 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# serial: under the parallel suite's load on 2 cores the killed kernels outlived the grace period (CI, an earlier
-# session); apart from it they stop in seconds. `make test` runs them after the rest, two at a time (their stages'
-# jobs sleep: the load is two kernels starting, not the training suite's).
-pytestmark = [pytest.mark.slow, pytest.mark.serial,
-              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]
+# serial, the tests that watch processes die or wait on a live run: under the parallel suite's load on 2 cores the
+# killed kernels outlived the grace period (CI, an earlier session); apart from it they stop in seconds. `make test`
+# runs them after the rest, two at a time (their stages' jobs sleep: the load is two kernels starting, not the
+# training suite's). The checkpoint and notebook.html tests wait on nothing and run with the rest.
+serial = pytest.mark.serial
 
 STAGE_MODULE = '''"""A test stage: run_tasks over four jobs on two spawned workers, the last two sleeping `seconds`."""
 
@@ -178,6 +179,7 @@ def _stop(proc):
 
 # --- nothing orphaned ---------------------------------------------------------------------------------
 
+@serial
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP], ids=["SIGKILL", "SIGHUP"])
 def test_killing_the_runner_leaves_no_process_of_the_stage(project, tmp_path, sig):
     reports = tmp_path / "reports"
@@ -196,6 +198,7 @@ def test_killing_the_runner_leaves_no_process_of_the_stage(project, tmp_path, si
         assert not (reports / "proc_probe").exists() and not (reports / ".proc_probe.tmp").exists()
 
 
+@serial
 @pytest.mark.parametrize("through_shell", [False, True], ids=["direct", "via-sh-c"])
 def test_when_its_parent_dies_the_stage_stops(project, tmp_path, through_shell):
     # a stand-in for `dvc repro`: starts the runner (directly, or through `sh -c` as dvc does) and is killed
@@ -218,6 +221,7 @@ def test_when_its_parent_dies_the_stage_stops(project, tmp_path, through_shell):
 
 # --- one run at a time --------------------------------------------------------------------------------
 
+@serial
 def test_a_second_run_of_the_stage_is_refused_and_leaves_the_first_alone(project, tmp_path):
     reports = tmp_path / "reports"
     first = _start(project, tmp_path, reports, "seconds=120")

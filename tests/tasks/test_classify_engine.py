@@ -244,3 +244,19 @@ def test_run_groups_runs_every_group_in_one_pool_and_splits_the_results(monkeypa
     out = engine.run_groups([([a], [100, 101], False), ([a, b], [0], True)], {}, train=TRAIN)
     assert pools == [[("a", 100, False), ("a", 101, False), ("a", 0, True), ("b", 0, True)]]
     assert out == [[("a", 100), ("a", 101)], [("a", 0), ("b", 0)]]
+
+
+def test_run_groups_under_ddp_hands_each_group_to_run_specs_with_its_process_count(monkeypatch):
+    """A stage's `ddp: N` reaches torchrun: run_groups passes it to run_specs group by group (the launch itself,
+    against the in-process runs: tests/core/test_ddp.py)."""
+    calls = []
+
+    def fake_run_specs(specs, seeds, data, **kwargs):
+        calls.append(([s.label for s in specs], seeds, kwargs["ddp"], kwargs["probe"]))
+        return [(s.label, seed) for s in specs for seed in seeds]
+
+    monkeypatch.setattr(engine, "run_specs", fake_run_specs)
+    a, b = RunSpec("a", "concat"), RunSpec("b", "sum")
+    out = engine.run_groups([([a], [100], False), ([a, b], [0], True)], {}, train=TRAIN, ddp=2)
+    assert calls == [(["a"], [100], 2, False), (["a", "b"], [0], 2, True)]
+    assert out == [[("a", 100)], [("a", 0), ("b", 0)]]
