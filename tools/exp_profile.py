@@ -59,8 +59,9 @@ def merged(profile: dict) -> dict:
     return params
 
 
-def runs(stage: str, p: dict) -> int:
-    """How many trainings a stage runs with params `p` (each of `epochs` epochs)."""
+def runs(stage: str, p: dict, params: dict | None = None) -> int:
+    """How many trainings a stage runs with params `p` (each of `epochs` epochs); `params`: every stage's (the
+    seeds t3_imbalance reads back are t3_seeds's)."""
     seeds = len(p.get("seeds", []))
     selection = len(p.get("selection_seeds", [0]))
     if stage == "t1_fusion":  # the alpha x window grid at each selection seed, then rows (+ OGM-GE on the two-
@@ -70,8 +71,10 @@ def runs(stage: str, p: dict) -> int:
     if stage == "t3_grid":  # each method's cartesian grid with 2+ points at each selection seed
         points = [math.prod(len(v) for v in (options or {}).values()) for options in p["grids"].values()]
         return sum(n for n in points if n > 1) * selection
-    if stage == "t3_imbalance":  # rows x seeds, the late-fusion row two uni-modal models a seed; its grid's runs are
-        late = p["rows"].count("late_fusion")  # t3_grid's (the profile gives both the same knobs), read back
+    if stage in ("t3_seeds", "t3_imbalance"):  # rows x seeds, the late-fusion row two uni-modal models a seed;
+        late = p["rows"].count("late_fusion")  # the grid's runs are t3_grid's (the profile gives the three
+        if stage == "t3_imbalance" and p.get("seeds_from") and params:  # stages the same knobs), read back, as
+            seeds -= len(set(p["seeds"]) & set(params["t3_seeds"]["seeds"]))  # are the seeds t3_seeds trained
         return (len(p["rows"]) + late) * seeds
     if stage == "fig_underopt":
         return 4 * seeds  # audio-only, visual-only, fusion, fusion + OGM-GE (+ probes each epoch: not counted)
@@ -143,8 +146,9 @@ def estimate(profile: dict, tflops: float) -> list:
         gpu = (3 * n_train + n_val) * fwd / (tflops * 1e12)
         loader = (n_train + n_val) * per_item / max(1, p["num_workers"])
         epoch = max(gpu, loader)
-        total = epoch * p["epochs"] * runs(stage, p)
-        lines.append(f"{stage}: {runs(stage, p)} runs x {p['epochs']} epochs; epoch ~{epoch:.1f} s (GPU {gpu:.1f} s, "
+        n = runs(stage, p, params)
+        total = epoch * p["epochs"] * n
+        lines.append(f"{stage}: {n} runs x {p['epochs']} epochs; epoch ~{epoch:.1f} s (GPU {gpu:.1f} s, "
                      f"loader {loader:.1f} s with {p['num_workers']} workers) -> ~{total / 3600:.1f} h")
     return lines
 

@@ -174,7 +174,8 @@ def insert_dvc(text: str, name: str, like: str, block: str) -> str:
     import stage_deps
 
     lines = text.splitlines(keepends=True)
-    start = lines.index(f"  {like}:\n")
+    # the like-stage's first line, a comment after its name or not
+    start = next(i for i, line in enumerate(lines) if re.fullmatch(rf"  {like}:(\s*#.*)?\n", line))
     end = start + 1
     while end < len(lines) and not re.match(r"(  [#\w]|\S)", lines[end]):
         end += 1

@@ -45,7 +45,7 @@ from avlib.tasks.classify.engine import (
     SELECTION_RULE,
     make_jobs,
     margin_sentence,
-    run_specs,
+    run_groups,
     selection_grid,
     selection_margin,
 )
@@ -114,7 +114,7 @@ PARAMS = Schema(
     paper_only_rows=ListOf(Choice("MLA", "MMPareto"), min_len=0),
     **TRAIN_FIELDS, lr_unimodal=Float(positive=True),
     grids=_grids, selection_seeds=ListOf(Int(min=0)), ogm_grid=Str(), ogm_params=Choice("conv", "all"),
-    reuse_from=Str(), grid_from=Str(),
+    reuse_from=Str(), grid_from=Str(), seeds_from=Str(),
     device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0), ddp=Int(min=0),
     loader=LOADER_FIELD,
 )
@@ -186,21 +186,30 @@ def grid_runs(p, data, *, train, model, store: str | None = None) -> list:
         return []
     jobs = make_jobs(specs, p.selection_seeds, train=train, model=model, probe=False, lr_unimodal=None)
     found = reuse(store, jobs, data=data) if store else {}
-    runs, _ = read_back_or_train(specs, p.selection_seeds, found, lambda todo: run_specs(
-        todo, p.selection_seeds, data, train=train, model=model, probe=False, workers=p.workers, ddp=p.ddp))
+    runs, _ = read_back_or_train(specs, p.selection_seeds, found, job_trainer(p, data, train=train, model=model,
+                                                                              probe=False, lr_unimodal=None))
     return runs
 
 
-def read_back_or_train(specs: list, seeds: list, found: dict, train_rest) -> tuple[list, list]:
-    """(runs of specs x seeds, spec-major; labels of the specs read back): a spec whose run at every seed is in
-    `found` ({job index: result}, `run_store.reuse`) is read back whole; the others are trained together by
-    `train_rest(specs)` (spec-major, at `seeds`)."""
+def job_trainer(p, data, *, train, model, probe: bool, lr_unimodal):
+    """todo [(spec, seed)] -> their runs, in that order: every job in one pool (`run_groups`, a job per group),
+    as `run_specs` would train each (the same bits)."""
+    def train_jobs(todo: list) -> list:
+        groups = run_groups([([spec], [seed], probe) for spec, seed in todo], data, train=train, model=model,
+                            workers=p.workers, ddp=p.ddp, lr_unimodal=lr_unimodal)
+        return [run for group in groups for run in group]
+    return train_jobs
+
+
+def read_back_or_train(specs: list, seeds: list, found: dict, train_jobs) -> tuple[list, list]:
+    """(runs of specs x seeds, spec-major; labels of the specs read back at every seed): each job in `found`
+    ({job index: result}, `run_store.reuse`) is read back; the others, [(spec, seed)], are trained by
+    `train_jobs` (`job_trainer`)."""
     n = len(seeds)
-    whole = [k for k in range(len(specs)) if all(k * n + j in found for j in range(n))]
-    todo = [s for k, s in enumerate(specs) if k not in whole]
-    trained = iter(train_rest(todo) if todo else [])
-    runs = [found[k * n + j] if k in whole else next(trained) for k in range(len(specs)) for j in range(n)]
-    return runs, [specs[k].label for k in whole]
+    todo = [(spec, seed) for k, spec in enumerate(specs) for j, seed in enumerate(seeds) if k * n + j not in found]
+    trained = iter(train_jobs(todo) if todo else [])
+    runs = [found[k * n + j] if k * n + j in found else next(trained) for k in range(len(specs)) for j in range(n)]
+    return runs, [spec.label for k, spec in enumerate(specs) if all(k * n + j in found for j in range(n))]
 
 
 def choose_methods(p, data, train, model) -> tuple[pd.DataFrame, dict]:
@@ -255,25 +264,36 @@ def table_specs(p, chosen: dict) -> list:
     return specs
 
 
-def table_runs(p, specs: list, data: dict, *, train, model) -> tuple[list, list]:
-    """(runs, labels of the rows taken from `reuse_from`): every spec at every seed, spec-major (as
-    `run_specs`). A row whose run at every seed is in `p.reuse_from` (t1_fusion's trained_runs.json.gz) with
-    the very same job and data is read from it instead of trained again (`stages/shared/run_store.py`: the
-    results are bit-identical); every other row is trained here."""
+def table_runs(p, specs: list, data: dict, *, train, model) -> tuple[list, list, list]:
+    """(runs, labels of the rows taken whole from `reuse_from`, the seeds taken whole from `seeds_from`): every
+    spec at every seed, spec-major (as `run_specs`). A job that t1_fusion (`p.reuse_from`, its
+    trained_runs.json.gz) or t3_seeds (`p.seeds_from`, where set) ran with the very same job and data is read
+    back instead of trained again (`stages/shared/run_store.py`: the results are bit-identical); every other
+    job is trained here."""
     jobs = make_jobs(specs, p.seeds, train=train, model=model, probe=True, lr_unimodal=p.lr_unimodal)
-    found = reuse(p.reuse_from, jobs, data=data)
-    return read_back_or_train(specs, p.seeds, found, lambda todo: run_specs(
-        todo, p.seeds, data, train=train, model=model, workers=p.workers, ddp=p.ddp, lr_unimodal=p.lr_unimodal))
+    from_t1 = reuse(p.reuse_from, jobs, data=data)
+    more = reuse(p.seeds_from, jobs, data=data) if getattr(p, "seeds_from", "") else {}
+    runs, reused = read_back_or_train(specs, p.seeds, more | from_t1, job_trainer(
+        p, data, train=train, model=model, probe=True, lr_unimodal=p.lr_unimodal))
+    n = len(p.seeds)
+    reused = [spec.label for k, spec in enumerate(specs) if all(k * n + j in from_t1 for j in range(n))]
+    read_seeds = [seed for j, seed in enumerate(p.seeds) if more and all(k * n + j in more for k in range(len(specs)))]
+    return runs, reused, read_seeds
 
 
-def reuse_sentence(p, reused: list) -> str:
-    """Which rows were read from `reuse_from` rather than trained here (the table note's last sentence)."""
-    if not reused:
-        return ""
-    rows = sorted({label.split("|")[0] for label in reused})
-    return (f" Rows {', '.join(ROW_NAMES.get(r, r) for r in rows)}: the runs stage t1_fusion trained with the very "
-            f"same jobs and data ({p.reuse_from}), read back, not trained twice (bit-identical; their training "
-            "time is t1_fusion's).")
+def reuse_sentence(p, reused: list, read_seeds: list = ()) -> str:
+    """Which rows were read from `reuse_from`, and which seeds from `seeds_from`, rather than trained here (the
+    table note's last sentences)."""
+    text = ""
+    if reused:
+        rows = sorted({label.split("|")[0] for label in reused})
+        text += (f" Rows {', '.join(ROW_NAMES.get(r, r) for r in rows)}: the runs stage t1_fusion trained with the "
+                 f"very same jobs and data ({p.reuse_from}), read back, not trained twice (bit-identical; their "
+                 "training time is t1_fusion's).")
+    if read_seeds:
+        text += (f" Seeds {list(read_seeds)}: every row's runs as stage t3_seeds trained them with the very same "
+                 f"jobs and data ({p.seeds_from}), read back (bit-identical; their training time is t3_seeds's).")
+    return text
 
 
 def late_fusion(runs: list) -> tuple[list, list]:
@@ -389,7 +409,7 @@ def _published(name, reference, benchmark) -> dict:
     return out | {f"BalanceBenchmark ({d}) acc": benchmark_value(benchmark, name, d) for d in BENCHMARK_DATASETS}
 
 
-def table_note(p, reused: list = ()) -> str:
+def table_note(p, reused: list = (), read_seeds: list = ()) -> str:
     data = display_name(p.dataset)
     return (f"Ours: {data} test split, {p.fusion} fusion, mean ± 95% t-interval over seeds {p.seeds}, model "
             "selected on val; each method's setting chosen on val from the grid in params.yaml over selection "
@@ -416,7 +436,7 @@ def table_note(p, reused: list = ()) -> str:
             "MLA-reduced: see avlib/balance/mla.py (alternation across mini-batches; test-time fusion = the sum "
             "of the shared head's uni-modal logits, not the paper's entropy weighting). "
             "– = not reported there. Published numbers are other datasets and setups: compare orderings, "
-            "not values." + reuse_sentence(p, reused))
+            "not values." + reuse_sentence(p, reused, read_seeds))
 
 
 def grid_note(p, chosen: dict) -> str:

@@ -89,16 +89,46 @@ def test_t3_table_runs_reads_whole_rows_and_trains_the_rest_in_order(stored, mon
     path, data, runs = stored
     trained = []
 
-    def fake_run_specs(specs, seeds, data, **kwargs):
-        trained.extend(s.label for s in specs)
-        return [SimpleNamespace(label=s.label, seed=seed) for s in specs for seed in seeds]
+    def fake_run_groups(groups, data, **kwargs):
+        trained.extend((s.label, seed) for specs, seeds, _ in groups for s in specs for seed in seeds)
+        return [[SimpleNamespace(label=s.label, seed=seed) for s in specs for seed in seeds]
+                for specs, seeds, _ in groups]
 
-    monkeypatch.setattr(t3_imbalance, "run_specs", fake_run_specs)
+    monkeypatch.setattr(t3_imbalance, "run_groups", fake_run_groups)
     p = SimpleNamespace(seeds=[0, 1], lr_unimodal=0.1, reuse_from=path, workers=0, ddp=0)
     specs = [RunSpec("concat", "concat"), RunSpec("opm", "concat", OGMConfig(alpha=0.5, end_epoch=2)),
              RunSpec("late_fusion|audio_only", "audio_only", keep_outputs=True)]
-    out, reused = t3_imbalance.table_runs(p, specs, data, train=TRAIN, model=MODEL)
-    assert trained == ["opm"] and reused == ["concat", "late_fusion|audio_only"]
+    out, reused, read_seeds = t3_imbalance.table_runs(p, specs, data, train=TRAIN, model=MODEL)
+    assert trained == [("opm", 0), ("opm", 1)] and reused == ["concat", "late_fusion|audio_only"]
+    assert read_seeds == []  # no seeds_from
     assert [(r.label, r.seed) for r in out] == [(s.label, seed) for s in specs for seed in (0, 1)]
     assert out[0].test == runs[0].test and torch.equal(out[4].outputs["test"], runs[4].outputs["test"])
     assert "Concatenation (ours), Late fusion" in t3_imbalance.reuse_sentence(p, reused)
+
+
+def test_t3_table_runs_reads_each_job_from_either_store_and_trains_only_the_missing_ones(stored, tmp_path,
+                                                                                         monkeypatch):
+    """t1_fusion's store has seeds 0-1, t3_seeds's store (`seeds_from`) seed 2 of concat: only the one job in
+    neither trains, alone; a row is 'read whole' from t1 only at every seed, a seed only with every row."""
+    path, data, runs = stored
+    seed2 = run_specs([RunSpec("concat", "concat")], [2], data, train=TRAIN, model=MODEL, progress=False)
+    more = run_store.write_run_store(seed2, tmp_path, data=data, stage="t3_seeds")
+    trained = []
+
+    def fake_run_groups(groups, data, **kwargs):
+        trained.extend((s.label, seed) for specs, seeds, _ in groups for s in specs for seed in seeds)
+        return [[SimpleNamespace(label=s.label, seed=seed) for s in specs for seed in seeds]
+                for specs, seeds, _ in groups]
+
+    monkeypatch.setattr(t3_imbalance, "run_groups", fake_run_groups)
+    p = SimpleNamespace(seeds=[0, 1, 2], lr_unimodal=0.1, reuse_from=path, seeds_from=more, workers=0, ddp=0)
+    specs = [RunSpec("concat", "concat"), RunSpec("late_fusion|audio_only", "audio_only", keep_outputs=True)]
+    out, reused, read_seeds = t3_imbalance.table_runs(p, specs, data, train=TRAIN, model=MODEL)
+    assert trained == [("late_fusion|audio_only", 2)]
+    assert reused == [] and read_seeds == []  # concat lacks seed 2 in t1's store; seed 2 lacks a row in t3_seeds's
+    assert [r.test for r in out[:3]] == [runs[0].test, runs[1].test, seed2[0].test]
+    assert out[3].test == runs[4].test and out[5].label == "late_fusion|audio_only"
+    p.seeds = [2]
+    _, _, read_seeds = t3_imbalance.table_runs(p, specs[:1], data, train=TRAIN, model=MODEL)
+    assert read_seeds == [2]
+    assert "Seeds [2]: every row's runs as stage t3_seeds trained them" in t3_imbalance.reuse_sentence(p, [], [2])

@@ -44,7 +44,7 @@ def test_t3_imbalance_reads_the_grid_back_and_chooses_the_same(tmp_path, tiny_av
     def no_training(*args, **kwargs):
         raise AssertionError("t3_imbalance trained a grid run the grid stage had stored")
 
-    monkeypatch.setattr(table, "run_specs", no_training)
+    monkeypatch.setattr(table, "run_groups", no_training)
     again = table.grid_runs(p, data, train=train, model=model, store=str(tmp_path / "trained_runs.json.gz"))
     assert [(r.job.spec.label, r.job.seed, r.val) for r in again] == [(r.job.spec.label, r.job.seed, r.val)
                                                                        for r in runs]

@@ -35,14 +35,18 @@ def test_each_method_keeps_its_own_best_val_point_and_never_reads_test(monkeypat
     vals = [0.70, 0.75, 0.75, 0.90, 0.60]  # ogm: a tie, the first wins; agm: the first
     seen = []
 
-    def fake_run_specs(specs, seeds, data, **kwargs):
-        seen.append((seeds, kwargs["probe"]))
-        return [RunResult(job=RunJob(s, seed, TrainConfig()), test=_Untouchable(), val={"acc": v + seed / 1000},
-                          best_epoch=0, probe={}) for s, v in zip(specs, vals, strict=True) for seed in seeds]
+    value = dict(zip((s.label for s in stage.grid_specs(p)), vals, strict=True))
 
-    monkeypatch.setattr(stage, "run_specs", fake_run_specs)
+    def fake_run_groups(groups, data, **kwargs):
+        seen.append([(s.label, seed, probe) for specs, seeds, probe in groups for s in specs for seed in seeds])
+        return [[RunResult(job=RunJob(s, seed, TrainConfig()), test=_Untouchable(),
+                           val={"acc": value[s.label] + seed / 1000}, best_epoch=0, probe={}) for s in specs
+                 for seed in seeds] for specs, seeds, _ in groups]
+
+    monkeypatch.setattr(stage, "run_groups", fake_run_groups)
     grid, chosen = stage.choose_methods(p, {}, None, None)
-    assert seen == [([100, 101], False)]  # every selection seed, no probes, all points in one call
+    # every point at every selection seed, no probes, all in one call (one pool)
+    assert seen == [[(label, seed, False) for label in value for seed in (100, 101)]]
     assert list(grid.columns[:4]) == ["method", "setting", "val_acc_s100", "val_acc_s101"]
     assert grid["val_acc"].tolist() == pytest.approx([v + 0.1005 for v in vals])  # the mean over the seeds
     assert grid["val_acc_spread"].tolist() == pytest.approx([0.001] * 5)
