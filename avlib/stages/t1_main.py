@@ -52,7 +52,7 @@ PARAMS = Schema(
     "t1_main",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0)),
     extra_seeds=Dict(**{f: ListOf(Int(min=0)) for f in FUSIONS}), fusions=ListOf(Choice(*FUSIONS)),
-    **TRAIN_FIELDS, ogm_grid=Str(), ogm_params=Choice("conv", "all"), reuse_from=Str(),
+    **TRAIN_FIELDS, ogm_grid=Str(), ogm_params=Choice("conv", "all"), reuse_from=Str(), seeds_from=Str(),
     device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0), ddp=Int(min=0),
     loader=LOADER_FIELD,
 )
@@ -98,20 +98,23 @@ def seeds_of(p, kind: str) -> list:
     return p.seeds + p.extra_seeds.get(kind, [])
 
 
-def table_runs(p, data: dict, *, train, model, chosen: OGMConfig) -> tuple[list, int]:
-    """(runs, how many were read back): every row at `seeds`, then each pair in `extra_seeds` at its extra
-    seeds. Each job t1_fusion ran with the same job and data comes from `reuse_from`; the rest train here, in
-    one pool."""
+def table_runs(p, data: dict, *, train, model, chosen: OGMConfig) -> tuple[list, dict]:
+    """(runs, {store: how many runs were read back from it}): every row at `seeds`, then each pair in
+    `extra_seeds` at its extra seeds. Each job t1_fusion (`reuse_from`) or t1_seeds (`seeds_from`, where set)
+    ran with the same job and data is read back from its store; the rest train here, in one pool."""
     rows = [s for kind in p.fusions for s in pair(kind, chosen)]
     jobs = make_jobs(rows, p.seeds, train=train, model=model, probe=True, lr_unimodal=None)
     for kind, seeds in p.extra_seeds.items():
         jobs += make_jobs(pair(kind, chosen), seeds, train=train, model=model, probe=True, lr_unimodal=None)
-    found = reuse(p.reuse_from, jobs, data=data)
+    from_t1 = reuse(p.reuse_from, jobs, data=data)
+    more = reuse(p.seeds_from, jobs, data=data) if getattr(p, "seeds_from", "") else {}
+    found = more | from_t1
     todo = [job for i, job in enumerate(jobs) if i not in found]
     trained = run_groups([([job.spec], [job.seed], True) for job in todo], data, train=train, model=model,
                          workers=p.workers, ddp=p.ddp) if todo else []
     trained = iter(r for group in trained for r in group)
-    return [found[i] if i in found else next(trained) for i in range(len(jobs))], len(found)
+    read_back = {p.reuse_from: len(from_t1)} | ({p.seeds_from: len(set(more) - set(from_t1))} if more else {})
+    return [found[i] if i in found else next(trained) for i in range(len(jobs))], read_back
 
 
 def pairs(runs: list, kind: str) -> list:
@@ -168,15 +171,19 @@ def seed_lists(p) -> str:
     return "; ".join(f"{NAMES[kind]} {seeds_of(p, kind)}" for kind in p.fusions)
 
 
-def table_note(p, chosen: OGMConfig, read_back: int, total: int) -> str:
-    trained = total - read_back
+def table_note(p, chosen: OGMConfig, read_back: dict, total: int) -> str:
+    """`read_back`: {store: runs read back from it} (`table_runs`)."""
+    trained = total - sum(read_back.values())
+    names = {p.reuse_from: "t1_fusion's", getattr(p, "seeds_from", ""): "t1_seeds's"}
+    stores = " and ".join(f"{n} are {names.get(path, 'stored runs')}, read back from {path}"
+                          for path, n in read_back.items() if n)
     return (f"Ours: {display_name(p.dataset)} test split, mean ± 95% t-interval over the seeds each row ran "
             f"({seed_lists(p)}; seeds {p.seeds} as in t1_fusion, the rest by the rule in params.yaml), model "
             f"selected on val. OGM-GE at t1_fusion's choice on val ({chosen.describe()}). Δ = per-seed paired "
             "difference, with minus without OGM-GE (same init and data order): mean ± 95% t-interval (wins/seeds); "
             "Holm p = its two-sided paired-t p-value, Holm-adjusted over the four comparisons (Table 1's family; "
-            f"resolved: < 0.05). Of the {total} runs, {read_back} are t1_fusion's, read back from {p.reuse_from} "
-            f"(the very same jobs and data: bit-identical), {trained} trained here. ‡ = our reading of the paper's "
+            f"resolved: < 0.05). Of the {total} runs, {stores or 'none are read back'} (the very same jobs and "
+            f"data: bit-identical), {trained} trained here. ‡ = our reading of the paper's "
             "Baseline. Paper: CREMA-D, Peng et al. CVPR 2022 Table 1, OGM-GE's gain.")
 
 

@@ -76,11 +76,11 @@ def test_the_main_comparison_pairs_every_seed_and_holm_covers_table_1s_family():
 
 
 def test_the_seeds_rule_in_params_yaml_is_what_the_stage_runs():
-    """Each fusion's seeds: t1_fusion's three, then its extra ones (params.yaml's rules; Baseline at 8, what the
-    budget holds)."""
+    """Each fusion's seeds: t1_fusion's three, then its extra ones (params.yaml's rules; the last ones t1_seeds's, read
+    back)."""
     p = stage.PARAMS.check(PARAMS)
-    assert {kind: len(stage.seeds_of(p, kind)) for kind in p.fusions} == {"baseline": 8, "concat": 14, "sum": 4,
-                                                                          "film": 9}
+    assert {kind: len(stage.seeds_of(p, kind)) for kind in p.fusions} == {"baseline": 11, "concat": 17, "sum": 5,
+                                                                          "film": 11}
 
 
 @pytest.mark.slow  # trains t1_main's runs on the tiny data (~15 s): `make test`, not the inner loop
@@ -91,18 +91,20 @@ def test_runs_t1_fusion_trained_are_read_back_and_only_the_rest_train(tmp_path, 
 
     p = stage.PARAMS.check({**PARAMS, "root": str(tiny_avdigits), "seeds": [0], "extra_seeds": {"concat": [1]},
                             "epochs": 1,
-                            "fusions": ["concat", "sum"], "reuse_from": str(tmp_path / "trained_runs.json.gz")})
+                            "fusions": ["concat", "sum"], "reuse_from": str(tmp_path / "trained_runs.json.gz"),
+                            "seeds_from": str(tmp_path / "no_seeds_store.json.gz")})
     p.smoke = True
     data, train, model = stage.load_data(p), stage.train_config(p), stage.model_kwargs(p)
     chosen = OGMConfig(alpha=0.03, end_epoch=1)
     first, read = stage.table_runs(p, data, train=train, model=model, chosen=chosen)
-    assert read == 0 and len(first) == 6  # nothing stored yet: all trained
+    assert read == {p.reuse_from: 0} and len(first) == 6  # nothing stored yet: all trained
     write_run_store(first[:4], tmp_path, data=data, stage="t1_fusion")  # the rows at seed 0
     trained = []
     real = engine.run_groups
     monkeypatch.setattr(stage, "run_groups", lambda groups, *a, **k: trained.extend(groups) or real(groups, *a, **k))
     again, read = stage.table_runs(p, data, train=train, model=model, chosen=chosen)
-    assert read == 4 and [(g[0][0].label, g[1]) for g in trained] == [("concat", [1]), ("concat+ogm_ge", [1])]
+    assert read == {p.reuse_from: 4}
+    assert [(g[0][0].label, g[1]) for g in trained] == [("concat", [1]), ("concat+ogm_ge", [1])]
     assert [(r.label, r.seed, r.test) for r in again] == [(r.label, r.seed, r.test) for r in first]
 
 
