@@ -264,10 +264,11 @@ def findings(runs: list, *, dataset: str, reference: pd.DataFrame) -> str:
                      f"paper reports +{ref[MAIN, True] - ref[MAIN, False]:.1f} on CREMA-D.")
     if d.n > 1:
         sd = paired_sd(runs, MAIN)
-        lines.append(f"- Seeds: {d.n}, chosen before this stage ran from t1_fusion's paired SD (params.yaml; the "
-                     "other fusions' by the same rule, cheapest first within the 12-minute budget). The "
-                     f"paired SD over all {d.n} seeds is {sd:.2f} points, for which the target needs "
-                     f"{seeds_for(sd)} seeds.")
+        lines.append(f"- Seeds: {d.n}, by the rules in params.yaml, each written before its run: first from "
+                     "t1_fusion's paired SD (the other fusions' by the same rule), then, where the half-width "
+                     "missed the target, from the paired SD over the seeds run so far, blind to the Δ (stage "
+                     f"t1_seeds). The paired SD over all {d.n} seeds is {sd:.2f} points, for which the target "
+                     f"needs {seeds_for(sd)} seeds.")
     lines += [f"- {other_line(runs, kind, family[kind], adjusted[kind], m)}" for kind in family if kind != MAIN]
     lines.append("- " + convergence_sentence(convergence(runs_frame(runs))))
     lines += ["", "Δ: per-seed paired differences (mean ± 95% t-interval, wins/seeds). Resolved: the two-sided "
