@@ -273,7 +273,7 @@ def table_runs(p, specs: list, data: dict, *, train, model) -> tuple[list, list,
     jobs = make_jobs(specs, p.seeds, train=train, model=model, probe=True, lr_unimodal=p.lr_unimodal)
     from_t1 = reuse(p.reuse_from, jobs, data=data)
     more = reuse(p.seeds_from, jobs, data=data) if getattr(p, "seeds_from", "") else {}
-    runs, reused = read_back_or_train(specs, p.seeds, more | from_t1, job_trainer(
+    runs, _ = read_back_or_train(specs, p.seeds, more | from_t1, job_trainer(
         p, data, train=train, model=model, probe=True, lr_unimodal=p.lr_unimodal))
     n = len(p.seeds)
     reused = [spec.label for k, spec in enumerate(specs) if all(k * n + j in from_t1 for j in range(n))]
