@@ -17,10 +17,9 @@ import numpy as np
 import yaml
 
 from avlib.core.metrics import mean_ci
-from avlib.core.pool import run_tasks
 from avlib.stages import avts_pretrain as stage
 from avlib.stages.convergence import run_reading
-from avlib.tasks.avts.train import SELECT, train
+from avlib.tasks.avts.train import SELECT, pretrain_all
 
 
 def main():
@@ -37,7 +36,7 @@ def main():
     seconds = args.second_decay_at or [p.lr_second_decay_at]
     candidates = [(at, second) for at in args.decay_at for second in seconds]
     jobs = [replace(job, lr_decay_at=at, lr_second_decay_at=second) for at, second in candidates for job in base]
-    runs = run_tasks(train, jobs, data, workers=args.workers, desc="pilot")
+    runs = pretrain_all(jobs, data, workers=args.workers, desc="pilot")
     print(f"lr {p.lr:g}, {p.epochs} epochs, x{p.lr_gamma:g} from round(decay_at * epochs) and again from "
           f"round(second * epochs) (1.0: none); seeds {args.seeds}")
     print("decay_at second schedule      best_val_auc  best_epochs  gain_last20")

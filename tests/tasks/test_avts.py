@@ -31,12 +31,16 @@ from avlib.tasks.avts.train import (
     PretrainJob,
     ProbeJob,
     ProbeResult,
+    SharedStart,
     build_net,
     choose_threshold,
     decay_epoch,
     decay_epochs,
     distances,
     lr_at,
+    pretrain_all,
+    share_starts,
+    shared_epochs,
     sync_metrics,
     train,
 )
@@ -306,6 +310,40 @@ def test_jobs_are_deterministic(tiny_avsync):
     assert a.history[a.best_epoch]["val_acc"] == a.val["acc"]
     linear = train(replace(probe, mode="linear", modality="video", state=runs[0].state["video"]), data)
     assert 0.0 <= linear.test["acc"] <= 1.0 and linear.best_epoch is None
+
+
+def test_runs_that_draw_the_same_pairs_share_their_first_epochs():
+    """The curriculum and L3-style draw only easy negatives before the switch: one SharedStart per seed, forked at
+    the switch; mixed (hard negatives from epoch 0) and other knobs share nothing; the longest task goes first."""
+    job = PretrainJob(schedule="curriculum", seed=0, epochs=48, switch_fraction=0.5556)
+    easy, mixed = replace(job, schedule="easy_only"), replace(job, schedule="mixed")
+    assert shared_epochs(job, easy) == switch_epoch(48, 0.5556) == 27
+    assert shared_epochs(job, mixed) == 0 and shared_epochs(job, replace(easy, seed=1)) == 0
+    assert shared_epochs(easy, replace(easy, lr=0.01)) == 0 and shared_epochs(easy, easy) == 48
+    jobs = [replace(j, seed=s) for j in (job, mixed, easy) for s in (0, 1)]
+    tasks = share_starts(jobs)
+    assert tasks[:2] == [SharedStart((jobs[0], jobs[4]), 27), SharedStart((jobs[1], jobs[5]), 27)]
+    assert tasks[2:] == [jobs[2], jobs[3]]  # 27 + 2 x 21 = 69 epochs before 48
+
+
+@pytest.mark.slow
+def test_a_shared_start_gives_the_bits_of_each_run_alone(tiny_avsync):
+    from avlib.core.runtime import single_threaded
+
+    data = {s: AVSync(tiny_avsync, s) for s in ("train", "val", "test")}
+    jobs = [PretrainJob(schedule=s, seed=seed, epochs=5, pairs_per_epoch=64, batch_size=32, net=SMALL,
+                        switch_fraction=0.6, lr_decay_at=0.8) for s in ("curriculum", "mixed", "easy_only")
+            for seed in (3, 4)]
+    assert isinstance(share_starts(jobs)[0], SharedStart) and share_starts(jobs)[0].fork == 3
+    shared = pretrain_all(jobs, data, workers=1, progress=False)
+    with single_threaded():  # as the engine runs every job
+        alone = [train(job, data) for job in jobs]
+    for a, b in zip(shared, alone, strict=True):
+        assert a.job == b.job and a.history == b.history and a.best_epoch == b.best_epoch
+        assert a.val == b.val and a.test == b.test and a.auc_shift == b.auc_shift
+        for m in ("video", "audio"):
+            assert all(torch.equal(v, b.state[m][k]) for k, v in a.state[m].items()), (a.job, m)
+    assert shared[0].history[:3] == shared[4].history[:3] and shared[0].history[3:] != shared[4].history[3:]
 
 
 # --- the notebooks ---------------------------------------------------------------------------------

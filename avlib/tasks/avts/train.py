@@ -24,13 +24,20 @@ variant, from L3-style pretraining or from scratch, on the clip labels with few 
             clip accuracy (window logits averaged; ties: the earlier epoch), then test.
 A ProbeResult's val and test are {"acc": clip accuracy}; it keeps its test predictions, so two inits whose
 accuracies tie can be told apart (or not) clip by clip (avts_probe's agreement table).
+SharedStart: pretraining runs that draw the same pairs until some epoch (one seed, the same knobs; the
+curriculum and L3-style draw only easy negatives until the curriculum's switch) train once up to that
+epoch (the fork); each then goes on from its own copy of the model, the optimizer and the selection so
+far. Bit-identical to training each alone (every epoch's pairs come from a generator seeded by the run's
+seed and the epoch; tests/tasks/test_avts.py), for the cost of the shared epochs once.
+`pretrain_all(jobs, data)` finds them and returns the results in job order.
 Reductions (AVTS-lite): Adam with one step decay of the lr (`lr_decay_at`) instead of the paper's SGD with a
 plateau schedule; tiny networks
 (avlib/models/avts.py); one labelled dataset drawn from the same generator as the pretraining clips.
 """
 
+import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -40,6 +47,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from avlib.core.memory import keep_freed_memory
+from avlib.core.pool import run_tasks
 from avlib.core.runtime import seed_everything
 from avlib.models.avts import AVTSNet, ClipClassifier, contrastive_loss, pair_distance
 from avlib.tasks.avts.events import Events
@@ -122,17 +130,20 @@ def build_net(net: NetConfig, split, window: int) -> AVTSNet:
                    dim=net.dim, n_3d=net.n_3d)
 
 
-def train(job, data: dict) -> PretrainResult | ProbeResult:
-    """One job: a PretrainJob -> PretrainResult, a ProbeJob -> ProbeResult (see the module docstring)."""
+def train(job, data: dict) -> PretrainResult | ProbeResult | tuple:
+    """One job: a PretrainJob -> PretrainResult, a ProbeJob -> ProbeResult, a SharedStart -> a PretrainResult per
+    job it holds, in its order (see the module docstring)."""
     start, start_cpu = time.perf_counter(), time.process_time()
     keep_freed_memory()  # allocator only: ~1.05x per job, the same numbers (avlib/core/memory.py)
     seed_everything(job.seed)
+    if isinstance(job, SharedStart):
+        return _pretrain_shared(job, data)
     if isinstance(job, PretrainJob):
         out = _pretrain(job, data)
     elif isinstance(job, ProbeJob):
         out = _downstream(job, data)
     else:
-        raise TypeError(f"avts train takes a PretrainJob or ProbeJob, got {type(job).__name__}")
+        raise TypeError(f"avts train takes a PretrainJob, SharedStart or ProbeJob, got {type(job).__name__}")
     out.wall_s, out.cpu_s = time.perf_counter() - start, time.process_time() - start_cpu
     return out
 
@@ -217,14 +228,26 @@ def lr_at(epoch: int, job: PretrainJob) -> float:
     return job.lr * job.lr_gamma ** sum(epoch >= e for e in decay_epochs(job))
 
 
-def _pretrain(job: PretrainJob, data: dict) -> PretrainResult:
+@dataclass
+class _Training:
+    """What a pretraining carries from epoch to epoch: copied whole at a SharedStart's fork."""
+
+    model: AVTSNet
+    optimizer: torch.optim.Optimizer
+    best: BestEpoch
+    history: list
+
+
+def _begin(job: PretrainJob, data: dict) -> _Training:
+    model = build_net(job.net, data["train"], job.shifts.window)
+    return _Training(model, torch.optim.Adam(model.parameters(), lr=job.lr), BestEpoch(SELECT), [])
+
+
+def _train_epochs(run: _Training, job: PretrainJob, data: dict, evals: dict, epochs: range) -> None:
     train = data["train"]
     events = Events.of(train)
-    model = build_net(job.net, train, job.shifts.window)
-    optimizer = torch.optim.Adam(model.parameters(), lr=job.lr)
-    evals = {s: eval_pairs(data[s], job.shifts) for s in ("val", "test")}
-    best, history = BestEpoch(SELECT), []
-    for epoch in range(job.epochs):
+    model, optimizer = run.model, run.optimizer
+    for epoch in epochs:
         lr = lr_at(epoch, job)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -247,18 +270,120 @@ def _pretrain(job: PretrainJob, data: dict) -> PretrainResult:
         tau = choose_threshold(d_val, evals["val"]["kind"])
         val = sync_metrics(d_val, evals["val"]["kind"], tau)
         val["auc_mean"] = float(np.mean([val[f"auc_{k}"] for k in KINDS[1:]]))
-        history.append({"epoch": epoch, "hard_fraction": hard, "lr": lr, "loss": total / n, "threshold": tau,
-                        **{f"val_{k}": v for k, v in val.items()}})
-        best.update(history[-1], model)
+        run.history.append({"epoch": epoch, "hard_fraction": hard, "lr": lr, "loss": total / n, "threshold": tau,
+                            **{f"val_{k}": v for k, v in val.items()}})
+        run.best.update(run.history[-1], model)
+
+
+def _result(run: _Training, job: PretrainJob, data: dict, evals: dict) -> PretrainResult:
+    model, best = run.model, run.best
     best.restore(model)
     tau = best.record["threshold"]
     d_test = distances(model, data["test"], evals["test"], job.shifts.window)
     test = sync_metrics(d_test, evals["test"]["kind"], tau)
     test["auc_mean"] = float(np.mean([test[f"auc_{k}"] for k in KINDS[1:]]))
     curve = auc_by_shift(model, data["test"], job.shifts.window, d_test[evals["test"]["kind"] == 0])
-    return PretrainResult(job=job, val=best.val, test=test, best_epoch=best.epoch, history=history, threshold=tau,
-                          state={m: {k: v.clone() for k, v in getattr(model, m).state_dict().items()}
-                                 for m in ("video", "audio")}, auc_shift=curve)
+    return PretrainResult(job=job, val=best.val, test=test, best_epoch=best.epoch, history=run.history,
+                          threshold=tau, state={m: {k: v.clone() for k, v in getattr(model, m).state_dict().items()}
+                                                for m in ("video", "audio")}, auc_shift=curve)
+
+
+def _evals(job: PretrainJob, data: dict) -> dict:
+    return {s: eval_pairs(data[s], job.shifts) for s in ("val", "test")}
+
+
+def _pretrain(job: PretrainJob, data: dict) -> PretrainResult:
+    run = _begin(job, data)
+    evals = _evals(job, data)
+    _train_epochs(run, job, data, evals, range(job.epochs))
+    return _result(run, job, data, evals)
+
+
+# --- runs that share their first epochs -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SharedStart:
+    """PretrainJobs that draw the same pairs for epochs 0..fork-1: trained once that far, then each from a copy."""
+
+    jobs: tuple  # of PretrainJob: equal but for the schedule
+    fork: int
+
+    @property
+    def seed(self) -> int:
+        return self.jobs[0].seed
+
+
+def hard_fractions(job: PretrainJob) -> list:
+    """The share of hard negatives at every epoch: what, with the seed, decides an epoch's pairs."""
+    return [hard_fraction(e, job.epochs, job.schedule, switch_fraction=job.switch_fraction,
+                          hard_share=job.hard_share) for e in range(job.epochs)]
+
+
+def shared_epochs(a: PretrainJob, b: PretrainJob) -> int:
+    """How many first epochs a and b train identically: 0 unless they differ in the schedule alone."""
+    if replace(a, schedule=b.schedule) != b:
+        return 0
+    return next((e for e, (x, y) in enumerate(zip(hard_fractions(a), hard_fractions(b), strict=True)) if x != y),
+                a.epochs)
+
+
+def share_starts(jobs: list) -> list:
+    """`jobs` with each set that shares first epochs (with the first job of the set) as one SharedStart; the
+    others as they are. Longest first: the pool hands them out in this order, so the long ones do not finish
+    last."""
+    tasks, taken = [], set()
+    for i, job in enumerate(jobs):
+        if i in taken or not isinstance(job, PretrainJob):
+            continue
+        mates = [j for j in range(i + 1, len(jobs)) if j not in taken and isinstance(jobs[j], PretrainJob)
+                 and shared_epochs(job, jobs[j]) > 0]
+        if mates:
+            group = (job, *(jobs[j] for j in mates))
+            fork = min(shared_epochs(job, other) for other in group[1:])
+            taken.update(mates)
+            tasks.append(SharedStart(group, fork))
+        else:
+            tasks.append(job)
+    tasks += [job for job in jobs if not isinstance(job, PretrainJob)]
+    return sorted(tasks, key=cost, reverse=True)  # stable: equal costs keep the jobs' order
+
+
+def cost(task) -> int:
+    """Epochs trained (a SharedStart: the shared ones once)."""
+    if isinstance(task, SharedStart):
+        return task.fork + sum(job.epochs - task.fork for job in task.jobs)
+    return task.epochs
+
+
+def _pretrain_shared(task: SharedStart, data: dict) -> tuple:
+    """Each job's PretrainResult; its wall and CPU time: its own epochs plus an equal share of the shared ones."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    first = task.jobs[0]
+    trunk = _begin(first, data)
+    evals = _evals(first, data)
+    _train_epochs(trunk, first, data, evals, range(task.fork))
+    shared_s = (time.perf_counter() - start) / len(task.jobs), (time.process_time() - start_cpu) / len(task.jobs)
+    out = []
+    for job in task.jobs:
+        start, start_cpu = time.perf_counter(), time.process_time()
+        run = copy.deepcopy(trunk)  # model, optimizer (its state and its references to the model), selection
+        _train_epochs(run, job, data, evals, range(task.fork, job.epochs))
+        result = _result(run, job, data, evals)
+        result.wall_s = shared_s[0] + time.perf_counter() - start
+        result.cpu_s = shared_s[1] + time.process_time() - start_cpu
+        out.append(result)
+    return tuple(out)
+
+
+def pretrain_all(jobs: list, data: dict, **engine) -> list:
+    """`run_tasks(train, ...)` over `jobs` (`engine`: its keywords), the runs that share first epochs trained
+    as one SharedStart; a PretrainResult per job, in `jobs` order, each bit-identical to its job alone."""
+    tasks = share_starts(jobs)
+    results = {}
+    for task, result in zip(tasks, run_tasks(train, tasks, data, **engine), strict=True):
+        pairs = zip(task.jobs, result, strict=True) if isinstance(task, SharedStart) else [(task, result)]
+        results.update({id(job): r for job, r in pairs})
+    return [results[id(job)] for job in jobs]
 
 
 # --- downstream classification ---------------------------------------------------------------------
