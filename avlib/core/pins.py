@@ -18,6 +18,7 @@ rely on them: avlib/data/synth/dsp.py makes the data path itself machine-indepen
 import os
 import platform
 import sys
+from pathlib import Path
 
 CORETYPE = "Haswell"
 
@@ -55,3 +56,26 @@ def pin_kernels(environ=os.environ, report: bool = True) -> dict:
         print(f"avlib: CPU kernels not pinned ({platform.machine()} without AVX2): {', '.join(PINS)} left as set "
               "(numbers may differ in the last bits from an x86-64 AVX2 machine)", file=sys.stderr)
     return {name: environ.get(name) for name in PINS}
+
+
+def cpu() -> dict:
+    """The CPU that computed a result, as far as its bits can depend on it: vendor and model, the vector
+    extensions the pins cap (their presence, not their use) and the per-core cache sizes, which some of oneDNN's
+    kernels block by (tools/cross_cpu_audit.py: the same pins, other bits on another CPU). Linux; elsewhere
+    the platform's own string."""
+    info = {"model": platform.processor() or platform.machine()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        flags = set(fields.get("flags", "").split())
+        info = {"vendor": fields.get("vendor_id", ""), "model": fields.get("model name", info["model"]),
+                "extensions": [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags]}
+        caches = Path("/sys/devices/system/cpu/cpu0/cache")
+        for index in sorted(caches.glob("index*")):
+            kind = (index / "type").read_text().strip()
+            if kind != "Instruction":
+                info[f"L{(index / 'level').read_text().strip()}"] = (index / "size").read_text().strip()
+    except (OSError, ValueError):
+        pass
+    return info

@@ -77,9 +77,10 @@ def versions() -> dict:
             out[name] = "not installed"
     out["torch_threads"] = torch.get_num_threads()
     out["openblas_coretype"] = os.environ.get("OPENBLAS_CORETYPE", "by CPU")  # avlib/core/pins.py
-    from avlib.core.pins import PINS
+    from avlib.core.pins import PINS, cpu
 
     out["kernel_pins"] = {name: os.environ.get(name, "by CPU") for name in PINS}  # avlib/core/pins.py
+    out["cpu"] = cpu()  # the pins hold one kernel family; some of its kernels still block by this CPU's caches
     out["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     out["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
     return out
