@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # The venv's tools first on PATH: dvc's `python tools/run_stage.py` and papermill's kernel use the venv.
 RUN    := PATH="$(BIN):$$PATH" VIRTUAL_ENV="$(abspath $(VENV))"
 
-.PHONY: venv repro repro-force test test-fast lint lab bench site site-check clean exp-show metrics
+.PHONY: venv repro repro-force test test-fast lint lab bench cross-cpu-audit site site-check clean exp-show metrics
 
 venv: $(STAMP)
 
@@ -52,6 +52,11 @@ site-check: site
 
 bench: $(STAMP)
 	$(RUN) python tools/bench.py
+
+# Would this machine reproduce the committed results bit for bit? One committed run's first epoch per training
+# family, trained here, against its committed history.csv (tools/cross_cpu_audit.py; ~3 min on 2 cores).
+cross-cpu-audit: $(STAMP)
+	$(RUN) python tools/cross_cpu_audit.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

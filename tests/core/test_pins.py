@@ -38,3 +38,28 @@ def test_a_process_that_imports_avlib_first_loads_openblas_with_the_pin():
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert set(json.loads(done.stdout)) == {"Haswell"}
+
+
+def test_provenance_names_the_cpu():
+    """What provenance.json records of the machine: the bits of some kernels depend on it despite the pins."""
+    info = blas.cpu()
+    assert info["model"]
+    if Path("/proc/cpuinfo").exists() and blas.platform.machine() in ("x86_64", "AMD64"):
+        assert info["vendor"] and isinstance(info["extensions"], list)
+    if Path("/sys/devices/system/cpu/cpu0/cache/index2").exists():
+        assert info["L2"].endswith("K")
+
+
+def test_the_cross_cpu_audit_compares_the_first_epoch_column_by_column():
+    import pandas as pd
+    from cross_cpu_audit import compare
+
+    committed = pd.DataFrame({"label": ["a", "a", "b"], "seed": [0, 0, 0], "epoch": [0, 1, 0],
+                              "loss": [1.5, 1.2, 9.0], "val_acc": [0.5, 0.6, 0.1], "k_audio": [None, None, None]})
+    mine = [{"epoch": 0, "loss": 1.5, "val_acc": 0.5, "k_audio": None, "extra": 3.0}]
+    assert compare(mine, committed, {"label": "a", "seed": 0}, whole=False) == {}
+    mine[0]["loss"] = 1.5 * (1 + 1e-6)
+    worst = compare(mine, committed, {"label": "a", "seed": 0}, whole=False)
+    assert list(worst) == ["loss"] and worst["loss"] == pytest.approx(1e-6)
+    with pytest.raises(SystemExit, match="2 committed records against 1"):
+        compare(mine, committed, {"label": "a", "seed": 0}, whole=True)
