@@ -45,7 +45,7 @@ def classify(stage: str):
     train = replace(module.train_config(p), epochs=1)
     seed = p.seeds[0]
     result = run_one(RunSpec("concat", "concat"), seed, data, train=train, model=module.model_kwargs(p), probe=False)
-    return result.fit.history, {"label": "concat", "seed": seed}
+    return result.history, {"label": "concat", "seed": seed}
 
 
 def clips(stage: str):
@@ -104,9 +104,8 @@ def asr(stage: str):
     from avlib.tasks.asr.train import train
 
     p = params(stage, module)
-    data = module.load_data(p)
     job = module.jobs(p)[0]
-    result = train(job, data[job.snr_db])
+    result = train(job, {job.snr_db: module.load_levels(p)[job.snr_db]})
     return result.history, {"snr_db": job.snr_db, "seed": job.seed}
 
 
