@@ -27,7 +27,9 @@
    COMPATIBLE (the pin: one code path on Intel and AMD), each in a fresh process, and the route the QA and AV-ASR
    families train on (`avlib/core/matmul.py`: numpy's OpenBLAS, pinned to its Haswell kernels) against the same
    COMPATIBLE path; then one full-AVST and one MCAN-lite training step (AV-Scenes shapes, batch 64, width 128,
-   one thread) with and without that route, interleaved in one process.
+   one thread) with and without that route, interleaved in one process. Then AVTS pretraining: a seed's
+   curriculum and L3-style runs trained apart against `pretrain_all`'s shared start (their epochs before the
+   switch trained once; the same bits).
 5. DDP scaling: training time of one run under `torchrun --nproc-per-node 2` / the same run on 1 rank (same
    global batches, tools/torchrun_fit.py): NCCL on a machine with >= 2 GPUs, else gloo on the CPU (labelled so;
    on a shared 2-core CPU the ratio says little about GPUs).
@@ -405,6 +407,37 @@ def avts_step_layout(rounds: int, steps: int = 5) -> tuple:
     return t["NCHW"] / t["channels-last"], {k: v * 1e3 for k, v in t.items()}
 
 
+def avts_shared_start(epochs: int = 6, pairs: int = 256) -> tuple | None:
+    """(apart / shared, {variant: seconds}, same bits): a seed's AVTS-lite (curriculum) and L3-style pretraining on
+    data/avsync at avts_pretrain's knobs but `epochs` and `pairs` per epoch (the switch at round(0.5556 epochs)):
+    each trained alone, one after the other, against `pretrain_all`'s shared start (the epochs before the switch
+    once); one thread. None without data/avsync."""
+    import yaml
+
+    from avlib.core.runtime import single_threaded
+    from avlib.stages import avts_pretrain as stage
+    from avlib.tasks.avts.train import pretrain_all, train
+
+    root = Path(__file__).resolve().parents[1]
+    knobs = yaml.safe_load((root / "params.yaml").read_text())["avts_pretrain"]
+    if not (root / knobs["root"] / "meta.json").is_file():
+        return None
+    p = stage.PARAMS.check({**knobs, "root": str(root / knobs["root"]), "epochs": epochs, "pairs_per_epoch": pairs,
+                            "schedules": ["curriculum", "easy_only"]})
+    data = stage.load_data(p)
+    jobs = [job for job in stage.jobs(p) if job.seed == p.seeds[0]]
+    times = {}
+    with single_threaded():
+        start = time.perf_counter()
+        apart = [train(job, data) for job in jobs]
+        times["apart"] = time.perf_counter() - start
+        start = time.perf_counter()
+        shared = pretrain_all(jobs, data, workers=1, progress=False)
+        times["shared start"] = time.perf_counter() - start
+    same = all(a.history == b.history and a.test == b.test for a, b in zip(apart, shared, strict=True))
+    return times["apart"] / times["shared start"], times, same
+
+
 def run_cost(rounds: int, epochs: int, variants=RUN_VARIANTS) -> tuple:
     """({variant: median fit seconds}, {variant: weights hash}), each round every variant in a fresh process
     (order alternating)."""
@@ -538,6 +571,14 @@ def main():
         ratio, t = avts_step_layout(rounds=3 if args.quick else 7)
         print(f"AVTS training step (1 thread, batch 64), NCHW / channels-last:  {ratio:.2f}x  "
               f"(NCHW {t['NCHW']:.1f} ms, channels-last {t['channels-last']:.1f} ms)")
+        shared = avts_shared_start(epochs=6 if args.quick else 9)
+        if shared is None:
+            print("AVTS pretraining, shared start / apart:  not measured (no data/avsync: `dvc repro data_avsync`)")
+        else:
+            ratio, t, same = shared
+            print(f"AVTS pretraining, a seed's curriculum + L3-style run, apart / shared start (1 thread):  "
+                  f"{ratio:.2f}x  (apart {t['apart']:.1f} s, shared {t['shared start']:.1f} s; bits "
+                  f"{'identical' if same else 'DIFFER'})")
     ratio, label, t = ddp_scaling(args.quick)
     detail = ", ".join(f"{k} {v:.1f} s" for k, v in t.items())
     print(f"DDP scaling, {label}, 2 ranks vs 1 (speed-up of fit):     {ratio:.2f}x  ({detail}; ideal 2x)")
