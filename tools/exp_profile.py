@@ -61,7 +61,7 @@ def merged(profile: dict) -> dict:
 
 def runs(stage: str, p: dict, params: dict | None = None) -> int:
     """How many trainings a stage runs with params `p` (each of `epochs` epochs); `params`: every stage's (the
-    seeds t3_imbalance reads back are t3_seeds's)."""
+    seeds t3_imbalance reads back are t3_more_seeds's, some of which it read back from t3_seeds)."""
     seeds = len(p.get("seeds", []))
     selection = len(p.get("selection_seeds", [0]))
     if stage == "t1_fusion":  # the alpha x window grid at each selection seed, then rows (+ OGM-GE on the two-
@@ -71,10 +71,11 @@ def runs(stage: str, p: dict, params: dict | None = None) -> int:
     if stage == "t3_grid":  # each method's cartesian grid with 2+ points at each selection seed
         points = [math.prod(len(v) for v in (options or {}).values()) for options in p["grids"].values()]
         return sum(n for n in points if n > 1) * selection
-    if stage in ("t3_seeds", "t3_imbalance"):  # rows x seeds, the late-fusion row two uni-modal models a seed;
-        late = p["rows"].count("late_fusion")  # the grid's runs are t3_grid's (the profile gives the three
-        if stage == "t3_imbalance" and p.get("seeds_from") and params:  # stages the same knobs), read back, as
-            seeds -= len(set(p["seeds"]) & set(params["t3_seeds"]["seeds"]))  # are the seeds t3_seeds trained
+    if stage in ("t3_seeds", "t3_more_seeds", "t3_imbalance"):  # rows x seeds, the late-fusion row two uni-modal
+        late = p["rows"].count("late_fusion")  # models a seed; the grid's runs are t3_grid's (the profile gives
+        source = {"t3_imbalance": "t3_more_seeds", "t3_more_seeds": "t3_seeds"}.get(stage)  # the stages the same
+        if source and p.get("seeds_from") and params:  # knobs), read back, as are the seeds a stage before trained
+            seeds -= len(set(p["seeds"]) & set(params[source]["seeds"]))
         return (len(p["rows"]) + late) * seeds
     if stage == "fig_underopt":
         return 4 * seeds  # audio-only, visual-only, fusion, fusion + OGM-GE (+ probes each epoch: not counted)

@@ -4,6 +4,7 @@ the paper's and BalanceBenchmark's numbers, and the findings."""
 
 import itertools
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -264,12 +265,12 @@ def table_specs(p, chosen: dict) -> list:
     return specs
 
 
-def table_runs(p, specs: list, data: dict, *, train, model) -> tuple[list, list, list]:
-    """(runs, labels of the rows taken whole from `reuse_from`, the seeds taken whole from `seeds_from`): every
-    spec at every seed, spec-major (as `run_specs`). A job that t1_fusion (`p.reuse_from`, its
-    trained_runs.json.gz) or t3_seeds (`p.seeds_from`, where set) ran with the very same job and data is read
-    back instead of trained again (`stages/shared/run_store.py`: the results are bit-identical); every other
-    job is trained here."""
+def table_runs(p, specs: list, data: dict, *, train, model, with_read: bool = False) -> tuple:
+    """(runs, labels of the rows taken whole from `reuse_from`, the seeds taken whole from `seeds_from`; with
+    `with_read` also the set of (label, seed) read back at all): every spec at every seed, spec-major (as
+    `run_specs`). A job that t1_fusion (`p.reuse_from`, its trained_runs.json.gz) or a seeds stage (`p.seeds_from`,
+    where set) ran with the very same job and data is read back instead of trained again
+    (`stages/shared/run_store.py`: the results are bit-identical); every other job is trained here."""
     jobs = make_jobs(specs, p.seeds, train=train, model=model, probe=True, lr_unimodal=p.lr_unimodal)
     from_t1 = reuse(p.reuse_from, jobs, data=data)
     more = reuse(p.seeds_from, jobs, data=data) if getattr(p, "seeds_from", "") else {}
@@ -278,6 +279,10 @@ def table_runs(p, specs: list, data: dict, *, train, model) -> tuple[list, list,
     n = len(p.seeds)
     reused = [spec.label for k, spec in enumerate(specs) if all(k * n + j in from_t1 for j in range(n))]
     read_seeds = [seed for j, seed in enumerate(p.seeds) if more and all(k * n + j in more for k in range(len(specs)))]
+    if with_read:
+        read = {(spec.label, seed) for k, spec in enumerate(specs) for j, seed in enumerate(p.seeds)
+                if k * n + j in more | from_t1}
+        return runs, reused, read_seeds, read
     return runs, reused, read_seeds
 
 
@@ -291,8 +296,9 @@ def reuse_sentence(p, reused: list, read_seeds: list = ()) -> str:
                  f"very same jobs and data ({p.reuse_from}), read back, not trained twice (bit-identical; their "
                  "training time is t1_fusion's).")
     if read_seeds:
-        text += (f" Seeds {list(read_seeds)}: every row's runs as stage t3_seeds trained them with the very same "
-                 f"jobs and data ({p.seeds_from}), read back (bit-identical; their training time is t3_seeds's).")
+        stage = Path(p.seeds_from).parent.name
+        text += (f" Seeds {list(read_seeds)}: every row's runs as stage {stage} stored them with the very same "
+                 f"jobs and data ({p.seeds_from}), read back (bit-identical; their training time is {stage}'s).")
     return text
 
 

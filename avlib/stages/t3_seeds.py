@@ -29,33 +29,39 @@ from avlib.stages.shared.records import write_runs  # noqa: F401 - the notebook'
 from avlib.stages.shared.run_store import write_run_store
 
 PART = ("ogmge", 2.95)  # where the reports site shows it: after t3_grid, just before Table 3
-PARAMS = Schema(
-    "t3_seeds",
-    dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=1), fusion=Choice(*FUSIONS),
-    rows=ListOf(Choice(table.PLAIN, *METHODS, *table.DERIVED, table.LATE)),
-    **TRAIN_FIELDS, lr_unimodal=Float(positive=True),
-    grids=table._grids, selection_seeds=ListOf(Int(min=0)), ogm_grid=Str(), ogm_params=Choice("conv", "all"),
-    reuse_from=Str(), grid_from=Str(),
-    device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0), ddp=Int(min=0), loader=LOADER_FIELD,
-)
-HEADLINE = ["runs/trained", "runs/read_back"]  # `dvc exp show`
 
 
-def check(p):
+def schema(stage: str, **extra) -> Schema:
+    """The knobs of a stage that trains Table 3's rows at more seeds (this one, t3_more_seeds: `extra` its own)."""
+    params = Schema(
+        stage,
+        dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=1), fusion=Choice(*FUSIONS),
+        rows=ListOf(Choice(table.PLAIN, *METHODS, *table.DERIVED, table.LATE)),
+        **TRAIN_FIELDS, lr_unimodal=Float(positive=True),
+        grids=table._grids, selection_seeds=ListOf(Int(min=0)), ogm_grid=Str(), ogm_params=Choice("conv", "all"),
+        reuse_from=Str(), grid_from=Str(), **extra,
+        device=device(), amp=Bool(), num_workers=Int(min=0), workers=Int(min=0), ddp=Int(min=0), loader=LOADER_FIELD,
+    )
+    params.rules += [lambda p: check(p, stage), ddp_rule(stage)]
+    return params
+
+
+def check(p, stage: str = "t3_seeds"):
     shared = sorted(set(p.selection_seeds) & set(p.seeds))
     if shared:
-        raise ParamError(f"t3_seeds.selection_seeds={p.selection_seeds}: expected seeds outside seeds {p.seeds} "
+        raise ParamError(f"{stage}.selection_seeds={p.selection_seeds}: expected seeds outside seeds {p.seeds} "
                          f"(the tuned runs must not be reported ones; {shared} in both)")
     if table.PLAIN not in p.rows:
-        raise ParamError(f"t3_seeds.rows={p.rows}: expected {table.PLAIN!r} among them (every Δ is paired with it)")
+        raise ParamError(f"{stage}.rows={p.rows}: expected {table.PLAIN!r} among them (every Δ is paired with it)")
     missing = [r for r in p.rows if r not in (table.PLAIN, table.LATE, *table.FROM_T1, *table.DERIVED)
                and r not in p.grids]
     if missing:
-        raise ParamError(f"t3_seeds.grids: expected a grid for every method row; none for {missing} "
+        raise ParamError(f"{stage}.grids: expected a grid for every method row; none for {missing} "
                          "(write {} for a method run at its defaults)")
 
 
-PARAMS.rules += [check, ddp_rule("t3_seeds")]
+PARAMS = schema("t3_seeds")
+HEADLINE = ["runs/trained", "runs/read_back"]  # `dvc exp show`
 
 
 def smoke(p):

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_paper_profile_passes_every_stage_schema():
     profile = exp_profile.load_profile("paper")
-    assert set(profile) == {"t1_fusion", "t3_grid", "t3_seeds", "t3_imbalance", "fig_underopt"}
+    assert set(profile) == {"t1_fusion", "t3_grid", "t3_seeds", "t3_more_seeds", "t3_imbalance", "fig_underopt"}
     params = exp_profile.merged(profile)
     for stage in profile:
         importlib.import_module(f"avlib.stages.{stage}").PARAMS.check(params[stage])
@@ -40,5 +40,6 @@ def test_run_counts_follow_the_stages_params():
     # x 3 seeds, the late-fusion row two runs a seed (its grid read back from t3_grid; OGM-GE's setting is
     # t1_fusion's choice: no grid)
     assert exp_profile.runs("t3_grid", params["t3_grid"]) == 6 * 2
-    assert exp_profile.runs("t3_imbalance", params["t3_imbalance"], params) == 14 * 3  # seeds 0-2: 3-4 read back
+    assert exp_profile.runs("t3_imbalance", params["t3_imbalance"], params) == 14 * 3  # seeds 0-2: 3-6 read back
     assert exp_profile.runs("t3_seeds", params["t3_seeds"]) == 14 * 2  # from t3_seeds, which trains them
+    assert exp_profile.runs("t3_more_seeds", params["t3_more_seeds"], params) == 14 * 2  # 5-6; 3-4 t3_seeds's

@@ -3,6 +3,7 @@ data are the very same; t3_imbalance.table_runs trains the rest."""
 
 import gzip
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -131,4 +132,5 @@ def test_t3_table_runs_reads_each_job_from_either_store_and_trains_only_the_miss
     p.seeds = [2]
     _, _, read_seeds = t3_imbalance.table_runs(p, specs[:1], data, train=TRAIN, model=MODEL)
     assert read_seeds == [2]
-    assert "Seeds [2]: every row's runs as stage t3_seeds trained them" in t3_imbalance.reuse_sentence(p, [], [2])
+    assert f"Seeds [2]: every row's runs as stage {Path(more).parent.name} stored them" in t3_imbalance.reuse_sentence(
+        p, [], [2])

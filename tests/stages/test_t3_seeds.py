@@ -37,7 +37,7 @@ def test_its_knobs_are_t3_imbalances_and_its_seeds_are_among_the_tables():
         if name not in ("seeds", "smoke"):
             assert table[name] == value, name
     assert set(PARAMS["seeds"]) <= set(table["seeds"])
-    assert table["seeds_from"] == "reports/t3_seeds/trained_runs.json.gz"
+    assert table["seeds_from"] == "reports/t3_more_seeds/trained_runs.json.gz"  # which reads these back
 
 
 def test_a_selection_seed_among_the_seeds_is_refused():
