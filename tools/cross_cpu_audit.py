@@ -1,6 +1,7 @@
 """Does this machine reproduce the committed results bit for bit? For each training family, the first epoch of one
-committed run (the stage's first reported seed, its first model, without a balancing method) trained here,
-single-threaded as the engine trains it, against that run's epoch-0 record in the committed history.csv.
+committed run (the stage's first reported seed; its first model, full AVST for MUSIC-AVQA; no balancing method)
+trained here, single-threaded as the engine trains it, against that run's epoch-0 record in the committed
+history.csv.
 
     python tools/cross_cpu_audit.py [STAGE ...]        # default: every stage below
 
