@@ -39,11 +39,17 @@ JOB_FIELDS = dict(epochs=Int(min=1), pairs_per_epoch=Int(min=4), batch_size=Int(
                   hard_share=Float(min=0, max=1))
 SHIFT_FIELDS = dict(window=Int(min=1), hard_min=Int(min=1), superhard=ListOf(Int(min=1), min_len=2, unique=False))
 NET_FIELDS = dict(width=Int(min=1), dim=Int(min=1), n_3d=Int(min=0, max=4))
-PARAMS = Schema(
-    "avts_pretrain",
-    dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=2), schedules=ListOf(Choice(*SCHEDULES)),
-    **JOB_FIELDS, **SHIFT_FIELDS, **NET_FIELDS, workers=Int(min=0),
-)
+
+
+def schema(stage: str) -> Schema:
+    """The knobs of a stage that pretrains AVTS (this one; avts_more_seeds: the same recipe at more seeds)."""
+    params = Schema(
+        stage,
+        dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=2),
+        schedules=ListOf(Choice(*SCHEDULES)), **JOB_FIELDS, **SHIFT_FIELDS, **NET_FIELDS, workers=Int(min=0),
+    )
+    params.rules.append(lambda p: check(p, stage))
+    return params
 
 
 # the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
@@ -52,28 +58,28 @@ HEADLINE = ["*/delta_auc_easy", "*/delta_auc_hard", "*/delta_auc_superhard", "*/
 COMPARED = {"mixed": "the curriculum (AVTS vs AVTS without curriculum)", "easy_only": "AVTS vs L3-style"}
 
 
-def check(p):
+def check(p, stage: str = "avts_pretrain"):
     if "curriculum" not in p.schedules:
-        raise ParamError(f"avts_pretrain.schedules={p.schedules}: expected 'curriculum' among them (every Δ is "
+        raise ParamError(f"{stage}.schedules={p.schedules}: expected 'curriculum' among them (every Δ is "
                          "paired with it)")
     if len(p.superhard) != 2:
-        raise ParamError(f"avts_pretrain.superhard={p.superhard}: expected [min, max] frames")
+        raise ParamError(f"{stage}.superhard={p.superhard}: expected [min, max] frames")
     lo, hi = p.superhard
     if not lo <= hi < p.hard_min:
-        raise ParamError(f"avts_pretrain.superhard={p.superhard}, hard_min={p.hard_min}: expected "
+        raise ParamError(f"{stage}.superhard={p.superhard}, hard_min={p.hard_min}: expected "
                          "superhard min <= max < hard_min (a little shift, then a far one)")
     if not p.lr_decay_at > 0:
-        raise ParamError(f"avts_pretrain.lr_decay_at={p.lr_decay_at}: expected a fraction of the epochs in (0, 1] "
+        raise ParamError(f"{stage}.lr_decay_at={p.lr_decay_at}: expected a fraction of the epochs in (0, 1] "
                          "(1.0: a constant lr)")
     if p.lr_second_decay_at < 1 and not p.lr_second_decay_at > p.lr_decay_at:
-        raise ParamError(f"avts_pretrain.lr_second_decay_at={p.lr_second_decay_at}: expected after lr_decay_at="
+        raise ParamError(f"{stage}.lr_second_decay_at={p.lr_second_decay_at}: expected after lr_decay_at="
                          f"{p.lr_decay_at}, or 1.0 (no second decay)")
     if p.hard_min <= TOLERANCE:
-        raise ParamError(f"avts_pretrain.hard_min={p.hard_min}: expected > {TOLERANCE} frame, the alignment "
+        raise ParamError(f"{stage}.hard_min={p.hard_min}: expected > {TOLERANCE} frame, the alignment "
                          "tolerance (a hard negative must never be aligned with its video)")
 
 
-PARAMS.rules.append(check)
+PARAMS = schema("avts_pretrain")
 
 
 def smoke(p):
@@ -91,13 +97,13 @@ def shifts(p) -> Shifts:
     return Shifts(**_knobs(p, SHIFT_FIELDS))
 
 
-def load_data(p) -> dict:
+def load_data(p, stage: str = "avts_pretrain") -> dict:
     """The splits; the shift ranges checked against the clip length before any training."""
     data = load_splits(p.dataset, p.root)
     try:
         shifts(p).check(data["train"].clip_frames)
     except ValueError as err:
-        raise ParamError(f"avts_pretrain.window/hard_min/superhard: {err}") from None
+        raise ParamError(f"{stage}.window/hard_min/superhard: {err}") from None
     if p.smoke:
         data = smoke_splits(data, SMOKE_SIZES)
     return data

@@ -1,8 +1,9 @@
-"""Stage `avts_probe`: downstream clip classification from the `avts_pretrain` encoders (Korbar et al. 2018,
-Sec. 4.2 video fine-tuning on UCF101/HMDB51, Sec. 4.3 audio linear classifier on ESC-50): a linear probe
-and fine-tuning, from AVTS-lite, from L3-style pretraining and from scratch, beside the paper's numbers.
+"""Stage `avts_probe`: downstream clip classification from the AVTS encoders (`avts_pretrain`, `avts_more_seeds`;
+Korbar et al. 2018, Sec. 4.2 video fine-tuning on UCF101/HMDB51, Sec. 4.3 audio linear classifier on ESC-50): a
+linear probe and fine-tuning, from AVTS-lite, from L3-style pretraining and from scratch, beside the paper's
+numbers.
 
-Each (init, modality, protocol) runs at every pretraining seed s of avts_pretrain, `probe_draws` times: draw k
+Each (init, modality, protocol) runs at every pretraining seed s of those stages, `probe_draws` times: draw k
 at probe seed s + DRAW_STRIDE * k (the head's init, the batch order and, from scratch, the encoder's init), the
 scratch run of a draw sharing the pretrained runs' head init and batch order. A seed's number is the mean over
 its draws; intervals and paired differences are over the pretraining seeds, the unit that is independent."""
@@ -35,7 +36,8 @@ SMOKE_SIZES = {"train": 60, "val": 20, "test": 20}
 PART = ("avts", 2)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "avts_probe",
-    dataset=Choice(*DATASETS), root=Str(), encoders=Str(), inits=ListOf(Choice("curriculum", "mixed", "easy_only")),
+    dataset=Choice(*DATASETS), root=Str(), encoders=ListOf(Str(), min_len=1),
+    inits=ListOf(Choice("curriculum", "mixed", "easy_only")),
     modalities=ListOf(Choice("video", "audio")), modes=ListOf(Choice("linear", "finetune")),
     labelled_per_class=Int(min=1), epochs=Int(min=1), batch_size=Int(min=2), lr=Float(positive=True),
     probe_draws=Int(min=1), workers=Int(min=0),
@@ -54,17 +56,40 @@ def smoke(p):
 
 
 def load_encoders(p) -> dict:
-    """The blob avts_pretrain saved; refused when missing, from another data root or lacking an init."""
-    path = Path(p.encoders)
+    """The blobs avts_pretrain and avts_more_seeds saved, as one: every seed of every file. Refused when a file is
+    missing, from another data root, lacking an init, built otherwise than the first, or sharing a seed with it."""
+    blob = None
+    for name in p.encoders:
+        part = _load_blob(name, p)
+        if blob is None:
+            blob = {**part, "seeds": list(part["seeds"]),
+                    "encoders": {init: dict(by_seed) for init, by_seed in part["encoders"].items()}}
+            continue
+        for key in ("window", "net", "smoke"):
+            if part[key] != blob[key]:
+                raise ParamError(f"avts_probe.encoders: {name} has {key}={part[key]!r}, {p.encoders[0]} "
+                                 f"{blob[key]!r}; expected encoders built the same way")
+        shared = sorted(set(part["seeds"]) & set(blob["seeds"]))
+        if shared:
+            raise ParamError(f"avts_probe.encoders: seeds {shared} are in {name} and in an earlier file; expected "
+                             "each pretraining seed once")
+        blob["seeds"] += list(part["seeds"])
+        for init in p.inits:
+            blob["encoders"][init].update(part["encoders"][init])
+    return blob
+
+
+def _load_blob(name: str, p) -> dict:
+    path = Path(name)
     if not path.is_file():
-        raise ParamError(f"avts_probe.encoders={p.encoders!r}: file not found; expected the encoders avts_pretrain "
-                         "saves (run `dvc repro avts_pretrain`)")
+        raise ParamError(f"avts_probe.encoders: {name!r}: file not found; expected the encoders avts_pretrain or "
+                         "avts_more_seeds saves (run `dvc repro avts_probe`: it runs them first)")
     blob = torch.load(path, weights_only=True)
     if Path(blob["root"]) != Path(p.root):
         raise ParamError(f"avts_probe.root={p.root!r}: the encoders in {path} were pretrained on {blob['root']!r}; "
                          "expected the same data")
     if any(not 0 <= s < DRAW_STRIDE for s in blob["seeds"]):
-        raise ParamError(f"avts_probe.encoders={p.encoders!r}: pretraining seeds {blob['seeds']}; expected seeds in "
+        raise ParamError(f"avts_probe.encoders: {name!r} holds pretraining seeds {blob['seeds']}; expected seeds in "
                          f"0..{DRAW_STRIDE - 1} (a probe draw k trains at seed + {DRAW_STRIDE} k)")
     missing = [i for i in p.inits if i not in blob["encoders"]]
     if missing:
@@ -231,7 +256,8 @@ def table_note(p, blob) -> str:
             f"{p.labelled_per_class} labelled train clips per class; a clip's prediction averages its "
             f"{blob['window']}-frame windows. Linear probe: logistic regression on the frozen pooled conv features; "
             f"fine-tune: encoder + linear head, {p.epochs} epochs (Adam, lr {p.lr}), epoch chosen on val. Encoders "
-            f"from avts_pretrain at seeds {blob['seeds']}; each seed's accuracy is the mean over {p.probe_draws} probe "
+            f"pretrained at seeds {blob['seeds']} ({', '.join(Path(e).parent.name for e in p.encoders)}); each "
+            f"seed's accuracy is the mean over {p.probe_draws} probe "
             "draws (head init, batch order; from scratch also the encoder's init); mean ± 95% t-interval over the "
             "pretraining seeds; Δ = per-seed paired difference with scratch (same draws: same head init, batch "
             "order), its paired-t p Holm-adjusted "

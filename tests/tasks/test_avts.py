@@ -363,7 +363,11 @@ def test_the_three_notebooks_smoke_in_a_chain(tmp_path):
     table = (pre / "table.md").read_text()
     assert "ours (AV-Sync) AUC, superhard" in table and "L3-style" in table and "without curriculum" in table
     assert "Holm p" in table
-    probe = run_stage.run("avts_probe", ["smoke=true", f"root={root}", f"encoders={pre / 'encoders.pt'}"], reports)
+    more = run_stage.run("avts_more_seeds", ["smoke=true", f"root={root}", "width=2", "dim=8"], reports)
+    assert (more / "encoders.pt").exists() and set(pd.read_csv(more / "runs.csv")["seed"]) == {3, 4}
+    encoders = f"encoders=[{pre / 'encoders.pt'}, {more / 'encoders.pt'}]"
+    probe = run_stage.run("avts_probe", ["smoke=true", f"root={root}", encoders], reports)
+    assert set(pd.read_csv(probe / "runs.csv")["seed"]) == {0, 1, 3, 4}  # both stages' pretraining seeds
     table = (probe / "table.md").read_text()
     assert "paper (UCF101) top-1" in table and "89" in table and "82.3" in table and "Δ vs scratch" in table
     assert "Holm p (12 comparisons)" in table
@@ -397,9 +401,11 @@ def test_bad_params_are_named_before_anything_runs(tmp_path):
         run_stage.stage_params("avts_pretrain", ["schedules=[mixed]"])
     from avlib.stages import avts_probe
 
-    p = avts_probe.PARAMS.check(run_stage.stage_params("avts_probe", [f"encoders={tmp_path / 'none.pt'}"]))
-    with pytest.raises(ParamError, match=r"avts_probe\.encoders=.*file not found"):
+    p = avts_probe.PARAMS.check(run_stage.stage_params("avts_probe", [f"encoders=[{tmp_path / 'none.pt'}]"]))
+    with pytest.raises(ParamError, match=r"avts_probe\.encoders: .*none\.pt.*file not found"):
         avts_probe.load_encoders(p)
+    with pytest.raises(ParamError, match=r"avts_probe\.encoders="):
+        run_stage.stage_params("avts_probe", ["encoders=[]"])
 
 
 # --- the avts_probe tie (issue #29) ----------------------------------------------------------------
@@ -526,3 +532,29 @@ def test_a_decayed_run_logs_its_lr(tiny_avsync):
     job = PretrainJob(schedule="curriculum", seed=3, epochs=2, pairs_per_epoch=64, batch_size=32, net=SMALL,
                       lr=0.01, lr_decay_at=0.5)
     assert [h["lr"] for h in train(job, data).history] == [0.01, 0.01 * 0.1]
+
+
+def test_the_probe_pools_the_seeds_of_several_encoder_files_and_refuses_a_mismatch(tmp_path):
+    """avts_probe reads avts_pretrain's and avts_more_seeds's encoders as one set of pretraining seeds: a seed in
+    two files, or files built otherwise, would pool unlike things under one seed axis."""
+    from types import SimpleNamespace
+
+    from avlib.core.params import ParamError
+    from avlib.stages import avts_probe
+
+    def blob(name, seeds, width=8):
+        state = {"video": {"w": torch.zeros(1)}, "audio": {"w": torch.ones(1)}}
+        torch.save({"root": "data/x", "window": 10, "net": {"width": width, "dim": 4, "n_3d": 2}, "seeds": seeds,
+                    "smoke": False, "encoders": {i: dict.fromkeys(seeds, state) for i in ("curriculum", "easy_only")}},
+                   tmp_path / name)
+        return str(tmp_path / name)
+
+    p = SimpleNamespace(root="data/x", inits=["curriculum", "easy_only"], encoders=[blob("a", [0, 1]), blob("b", [3])])
+    merged = avts_probe.load_encoders(p)
+    assert merged["seeds"] == [0, 1, 3] and sorted(merged["encoders"]["easy_only"]) == [0, 1, 3]
+    p.encoders = [blob("a", [0, 1]), blob("c", [1, 2])]
+    with pytest.raises(ParamError, match=r"avts_probe\.encoders: seeds \[1\] are in .*c and in an earlier file"):
+        avts_probe.load_encoders(p)
+    p.encoders = [blob("a", [0, 1]), blob("d", [3], width=4)]
+    with pytest.raises(ParamError, match=r"avts_probe\.encoders: .*d has net="):
+        avts_probe.load_encoders(p)
