@@ -40,7 +40,7 @@ def test_stage_rejects_a_reported_selection_seed_and_a_speech_model():
 def test_first_pass_and_table_keep_the_table_order_while_training_longest_first(monkeypatch):
     from types import SimpleNamespace
 
-    from avlib.stages.shared import longest_first, plugin
+    from avlib.stages.shared import clip_store, plugin
 
     handed = []
 
@@ -48,7 +48,7 @@ def test_first_pass_and_table_keep_the_table_order_while_training_longest_first(
         handed.append([(j.kind, j.method is not None, j.seed) for j in jobs])
         return [SimpleNamespace(job=j, label=j.label, seed=j.seed) for j in jobs]
 
-    monkeypatch.setattr(longest_first, "run_tasks", fake_run_tasks)
+    monkeypatch.setattr(clip_store, "run_tasks", fake_run_tasks)
     monkeypatch.setattr(plugin, "EPOCH_CPU_S", {"tsn_av": 1.0, "psp_lite": 0.1, "tsm_av": 3.0})
     p = stage.PARAMS.check({**PARAMS, "rows": ["tsn_av", "tsm_av", "psp_lite"], "seeds": [0, 1]})
     grid, plain = stage.first_pass(p, {})

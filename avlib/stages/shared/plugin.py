@@ -30,7 +30,7 @@ from avlib.models.speech_branches import SPEECH_KINDS
 from avlib.models.temporal import VIDEO_KINDS
 from avlib.report import format_ci, ours_column, paper_column
 from avlib.stages.shared.classify import TRAIN_FIELDS
-from avlib.stages.shared.longest_first import run_longest_first
+from avlib.stages.shared.clip_store import train_or_read
 from avlib.stages.shared.records import (
     convergence,
     convergence_sentence,
@@ -146,12 +146,17 @@ def table_jobs(p, method: OGMConfig | None, *, side: Side) -> list[ClipJob]:
             for kind in p.rows for seed in p.seeds]
 
 
-def first_pass(p, data, *, side: Side) -> tuple[list, list]:
+def _longest_first(jobs: list) -> list:
+    return sorted(range(len(jobs)), key=lambda i: -run_cost(jobs[i]))
+
+
+def first_pass(p, data, *, side: Side, store: str = "") -> tuple[list, list]:
     """(OGM-GE grid runs, table runs without OGM-GE). Neither waits for the other's result, so they train in one
-    pool, longest first: two pools one after another left a core idle at the first one's tail."""
+    pool, longest first: two pools one after another left a core idle at the first one's tail. The runs `store`
+    (a trained_runs.json.gz of another stage, "" none) holds with the very same job are read back, not trained."""
     grid, plain = grid_jobs(p, side=side), table_jobs(p, None, side=side)
-    runs = run_longest_first(train, [*grid, *plain], data, cost=run_cost, workers=p.workers,
-                             desc="OGM-GE grid, rows without OGM-GE")
+    runs, _ = train_or_read(train, [*grid, *plain], data, store=store, order=_longest_first, workers=p.workers,
+                            desc="OGM-GE grid, rows without OGM-GE")
     return runs[:len(grid)], runs[len(grid):]
 
 
@@ -167,11 +172,11 @@ def choose_ogm(p, runs: list) -> tuple[pd.DataFrame, OGMConfig]:
     return grid, methods[best]
 
 
-def run_table(p, data, chosen: OGMConfig, plain: list, *, side: Side) -> list[ClipResult]:
+def run_table(p, data, chosen: OGMConfig, plain: list, *, side: Side, store: str = "") -> list[ClipResult]:
     """The table's runs: each model without OGM-GE (`plain`, from `first_pass`) then with the chosen OGM-GE
-    (trained here, longest first), at every seed."""
-    ogm = run_longest_first(train, table_jobs(p, chosen, side=side), data, cost=run_cost, workers=p.workers,
-                            desc="rows with OGM-GE")
+    (trained here, longest first, but for the runs `store` holds), at every seed."""
+    ogm, _ = train_or_read(train, table_jobs(p, chosen, side=side), data, store=store, order=_longest_first,
+                           workers=p.workers, desc="rows with OGM-GE")
     n = len(p.seeds)
     return [r for k in range(len(plain) // n) for r in (*plain[k * n:(k + 1) * n], *ogm[k * n:(k + 1) * n])]
 
