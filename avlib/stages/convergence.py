@@ -26,7 +26,7 @@ SOURCE = Dict(history=Str(), score=Str(), runs=ListOf(Str()))
 PARAMS = Schema("convergence", still_learning=Float(min=0), sources=lambda v: _sources(v))
 
 # the numbers a researcher compares across experiments (headline.json, `dvc exp show`): paths into metrics.json
-HEADLINE = ["*/last_gain"]
+HEADLINE = ["stages/*"]  # how many stages converge, plateau or still learn (each stage's gain: metrics.json)
 
 
 def _sources(value):
@@ -110,12 +110,17 @@ def table(rows: list[dict]) -> pd.DataFrame:
 
 
 def metrics(rows: list[dict]) -> dict:
-    """metrics.json: {stage: {runs, late_share, last_gain, last_gain_ci95, rising_share}}."""
+    """metrics.json: {stage: {runs, late_share, last_gain, last_gain_ci95, rising_share}} and "stages": how many
+    meet the 80% criterion, read as a plateau, and are still learning."""
     def num(x, digits=4):
         return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(x, digits)
-    return {r["stage"]: {"runs": r["runs"], "late_share": num(r["late_share"]), "last_gain": num(r["last_gain"]),
-                         "last_gain_ci95": num(r["last_gain_ci95"]), "rising_share": num(r["rising_share"])}
-            for r in rows}
+    out = {r["stage"]: {"runs": r["runs"], "late_share": num(r["late_share"]), "last_gain": num(r["last_gain"]),
+                        "last_gain_ci95": num(r["last_gain_ci95"]), "rising_share": num(r["rising_share"])}
+           for r in rows}
+    out["stages"] = {"read": len(rows), "meet_80_percent": sum(r["late_share"] <= 0.2 for r in rows),
+                     "plateau": sum(r["verdict"].startswith("plateau") for r in rows),
+                     "still_learning": sum(r["verdict"].startswith("still") for r in rows)}
+    return out
 
 
 def note(p) -> str:

@@ -17,7 +17,6 @@ from avlib.core.params import Choice, ListOf, Schema, Str
 from avlib.models.temporal import VIDEO_KINDS
 from avlib.stages.shared import plugin
 from avlib.stages.shared.classify import history_frame  # noqa: F401 - the notebook's stage.history_frame
-from avlib.stages.shared.clip_store import reuse_clips
 
 SIDE = plugin.VIDEO
 DATASETS = plugin.DATASETS  # the datasets this stage reads (their loaders are its DVC deps)
@@ -34,38 +33,13 @@ PARAMS.rules.append(plugin.selection_seed_rule("t2_video"))
 HEADLINE = [*plugin.HEADLINE, "premise/holds"]
 
 smoke, load_data, choose_ogm, grid_note = plugin.smoke, plugin.load_data, plugin.choose_ogm, plugin.grid_note
-write_all_runs = plugin.write_all_runs
+run_metrics, write_all_runs, read_back = plugin.run_metrics, plugin.write_all_runs, plugin.read_back
 first_pass = partial(plugin.first_pass, side=SIDE)
 run_table = partial(plugin.run_table, side=SIDE)
 plugin_table = partial(plugin.plugin_table, side=SIDE)
 table_note = partial(plugin.table_note, side=SIDE)
 delta_figure = partial(plugin.delta_figure, side=SIDE)
-
-
-def read_back(p, grid_runs: list, runs: list, data) -> dict:
-    """{"grid": n, "table": n, "seeds": [...]}: how many of the grid's and the table's runs were read from
-    `seeds_from`, and the seeds whose every run was."""
-    grid = reuse_clips(p.seeds_from, [r.job for r in grid_runs], data=data)
-    table = reuse_clips(p.seeds_from, [r.job for r in runs], data=data)
-    seeds = [s for s in p.seeds if all(i in table for i, r in enumerate(runs) if r.seed == s)]
-    return {"grid": len(grid), "table": len(table), "seeds": seeds}
-
-
-def run_metrics(runs: list, p, premise: dict | None, read: dict) -> dict:
-    """plugin's metrics, and how many runs trained here and were read back (the grid's included)."""
-    n_read, n_grid = read["grid"] + read["table"], len(p.alpha_grid) * len(p.window_grid)
-    return {**plugin.run_metrics(runs, p, premise=premise),
-            "runs": {"trained": len(runs) + n_grid - n_read, "read_back": n_read}}
-
-
-def findings(runs: list, *, p, data, reference, premise: dict | None, read: dict) -> str:
-    """plugin's findings, with a line on the runs read back from `seeds_from` after the premise."""
-    line = (f"- Read back from {p.seeds_from} (t2_video_more_seeds's runs, the very same jobs): the OGM-GE grid's "
-            f"{read['grid']} runs and {read['table']} of the table's {len(runs)} (seeds {read['seeds']}); the rest "
-            "trained here.")
-    text = plugin.findings(runs, p=p, side=SIDE, data=data, reference=reference, premise=premise)
-    head, _, rest = text.partition("\n\n")
-    return f"{head}\n\n{line}\n{rest}"
+findings = partial(plugin.findings, side=SIDE)
 
 
 def premise() -> dict | None:

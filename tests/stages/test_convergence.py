@@ -57,6 +57,9 @@ def test_a_stage_is_still_learning_only_when_the_gain_interval_is_above_zero(tmp
     row = stage.stage_reading("s", _history(tmp_path, flat), still_learning=0.5)
     assert row["verdict"].startswith("plateau") and row["last_gain"] == pytest.approx(0.0, abs=1e-9)
     assert "s: " in stage.findings([row]) and "On a plateau: s" in stage.findings([row])
+    rising = stage.stage_reading("t", _history(tmp_path, up), still_learning=0.5)
+    counts = stage.metrics([row, rising])["stages"]  # the headline: a count per verdict, however many stages
+    assert counts == {"read": 2, "meet_80_percent": 1, "plateau": 1, "still_learning": 1}  # flat: no late picks
 
 
 def test_a_missing_log_or_column_names_the_file_and_what_was_expected(tmp_path):

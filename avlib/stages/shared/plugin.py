@@ -30,7 +30,7 @@ from avlib.models.speech_branches import SPEECH_KINDS
 from avlib.models.temporal import VIDEO_KINDS
 from avlib.report import format_ci, ours_column, paper_column
 from avlib.stages.shared.classify import TRAIN_FIELDS
-from avlib.stages.shared.clip_store import train_or_read
+from avlib.stages.shared.clip_store import reuse_clips, train_or_read, write_clip_store
 from avlib.stages.shared.records import (
     convergence,
     convergence_sentence,
@@ -181,6 +181,38 @@ def run_table(p, data, chosen: OGMConfig, plain: list, *, side: Side, store: str
     return [r for k in range(len(plain) // n) for r in (*plain[k * n:(k + 1) * n], *ogm[k * n:(k + 1) * n])]
 
 
+# --- more seeds: a side's runs at seeds beyond the stage's own, trained by another stage and read back ----------
+
+def read_back(p, grid_runs: list, runs: list, data) -> dict:
+    """{"grid": n, "table": n, "seeds": [...], "stage": name}: how many of the grid's and the table's runs were
+    read from `p.seeds_from`, the seeds whose every run was, and the stage that wrote them."""
+    grid = reuse_clips(p.seeds_from, [r.job for r in grid_runs], data=data)
+    table = reuse_clips(p.seeds_from, [r.job for r in runs], data=data)
+    seeds = [s for s in p.seeds if all(i in table for i, r in enumerate(runs) if r.seed == s)]
+    return {"grid": len(grid), "table": len(table), "seeds": seeds, "stage": Path(p.seeds_from).parent.name}
+
+
+def write_store(grid_runs: list, runs: list, out_dir, data, *, stage: str) -> None:
+    """A more-seeds stage's trained_runs.json.gz: its grid and table runs, for the table's stage to read back."""
+    write_clip_store([*grid_runs, *runs], out_dir, data=data, stage=stage)
+
+
+def store_metrics(grid_runs: list, runs: list) -> dict:
+    return {"runs": {"trained": len(grid_runs) + len(runs)}}
+
+
+def store_findings(p, grid_runs: list, runs: list, chosen: OGMConfig, *, side: Side, reader: str) -> str:
+    """A more-seeds stage's findings.md: what it trained, and who reads it."""
+    return "\n".join([
+        f"# Table 2's {side.name.lower()} side at seeds {p.seeds} ({display_name(p.dataset)})", "",
+        f"- {len(grid_runs)} runs of the OGM-GE grid ({p.selection_model} at selection seed {p.selection_seed}; "
+        f"chosen on val: {chosen.describe()}), as {reader}'s.",
+        f"- {len(runs)} runs: every model of {p.rows} without and with the chosen OGM-GE at seeds {p.seeds}, "
+        f"{p.epochs} epochs ({reader}'s recipe, knob for knob).",
+        f"- {reader} reads these runs back (`trained_runs.json.gz`) for its table: its Δs, Holm's correction and "
+        "findings cover these seeds with its own. `runs.csv` gives each run's numbers.", ""])
+
+
 # --- table, metrics, history -------------------------------------------------------------------------
 
 def _acc(group, key="acc"):
@@ -261,10 +293,11 @@ def table_note(p, chosen: OGMConfig, *, side: Side) -> str:
             "the Δ, not values.")
 
 
-def run_metrics(runs: list, p, premise: dict | None = None) -> dict:
+def run_metrics(runs: list, p, premise: dict | None = None, read: dict | None = None) -> dict:
     """{label: {acc, acc_ci95, map, acc_best_test_epoch, test_selection_gap, [delta_acc, delta_acc_ci95,
     delta_acc_wins, delta_acc_p, delta_acc_p_holm, resolved]}} in percent, test; "premise": the premise stage's
-    values and checks (video side); "convergence": the best-epoch check of the table's runs."""
+    values and checks (video side); "convergence": the best-epoch check of the table's runs; "runs": how many
+    trained here and were read back (`read`: `read_back`'s, for a side that reads a more-seeds stage's runs)."""
     out, groups = {}, group_runs(runs)
     diffs, adjusted = deltas(runs, p)
     for label, group in groups.items():
@@ -284,6 +317,9 @@ def run_metrics(runs: list, p, premise: dict | None = None) -> dict:
     if premise is not None:
         out["premise"] = premise
     out["convergence"] = convergence(runs_frame(runs))
+    if read is not None:
+        n_read, n_grid = read["grid"] + read["table"], len(p.alpha_grid) * len(p.window_grid)
+        out["runs"] = {"trained": len(runs) + n_grid - n_read, "read_back": n_read}
     return out
 
 
@@ -390,11 +426,17 @@ def side_lines(runs: list, *, p, side: Side, diffs: dict, adjusted: dict, refere
     return lines + [""]
 
 
-def findings(runs: list, *, p, side: Side, data: dict, reference: pd.DataFrame, premise: dict | None = None) -> str:
-    """findings.md, read from the results: the premise (video side), then the side's models."""
+def findings(runs: list, *, p, side: Side, data: dict, reference: pd.DataFrame, premise: dict | None = None,
+             read: dict | None = None) -> str:
+    """findings.md, read from the results: what was read back from a more-seeds stage (`read`: `read_back`'s),
+    the premise (video side), then the side's models."""
     groups = group_runs(runs)
     diffs, adjusted = deltas(runs, p)
     lines = [f"# Findings on {display_name(p.dataset)} (not the paper's data): Table 2, {side.name.lower()} side", ""]
+    if read is not None:
+        lines.append(f"- Read back from {p.seeds_from} ({read['stage']}'s runs, the very same jobs): the OGM-GE "
+                     f"grid's {read['grid']} runs and {read['table']} of the table's {len(runs)} (seeds "
+                     f"{read['seeds']}); the rest trained here.")
     if side is VIDEO:
         lines.append(premise_sentence(premise) if premise is not None else
                      "- Premise: not measured (no reports/premise_avclips/metrics.json: run stage premise_avclips "
