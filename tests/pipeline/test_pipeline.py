@@ -24,8 +24,11 @@ def _parameters_cell(stage: str) -> dict:
 
 
 def _resolve(path: str) -> str:
-    """DVC templating: ${section.key} -> the value in params.yaml."""
-    return re.sub(r"\$\{(\w+)\.(\w+)\}", lambda m: str(PARAMS[m[1]][m[2]]), path)
+    """DVC templating: ${section.key} or ${section.key[i]} (an item of a list) -> the value in params.yaml."""
+    def value(m):
+        found = PARAMS[m[1]][m[2]]
+        return str(found[int(m[3])] if m[3] is not None else found)
+    return re.sub(r"\$\{(\w+)\.(\w+)(?:\[(\d+)\])?\}", value, path)
 
 
 def _declared(entries) -> list[str]:
