@@ -24,12 +24,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--schedule", action="append", required=True, help="EPOCHS:STEP_SIZE, e.g. 12:6")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: avqa_ablation.selection_seed")
+    parser.add_argument("--rows", nargs="+", default=None, help="default: avqa_ablation.rows")
     parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
     p = stage.PARAMS.check(yaml.safe_load(open("params.yaml"))["avqa_ablation"])
     lr = chosen_lr("reports/avqa_ablation/lr_grid.csv")
     data = load_data(p)
     seeds = args.seeds or [p.selection_seed]
+    p.rows = args.rows or p.rows
     schedules = [tuple(int(v) for v in s.split(":")) for s in args.schedule]
     jobs = [replace(job(p, row, seed, lr), epochs=e, step_size=step)
             for e, step in schedules for row in p.rows for seed in seeds]
