@@ -3,7 +3,8 @@ AV+Q+TG+SG), each row the AVST code with what it names switched off (`avlib.mode
 accuracies pooled over the audio / visual / audio-visual questions and all, mean ± 95% CI over seeds, the
 paired Δ of each row over the previous one, the paper's numbers beside; and the template prior
 (`avlib.tasks.qa.prior`: the majority train answer per template, no training) as a first row, the floor a
-question-only model can reach from the answer prior alone."""
+question-only model can reach from the answer prior alone. The runs `seeds_from` holds (avqa_more_seeds: the lr
+grid and the seeds beyond this stage's budget) are read back, not trained again (`stages/shared/qa_store.py`)."""
 
 import pandas as pd
 
@@ -19,6 +20,9 @@ from avlib.stages.shared.qa import (  # noqa: F401 - the notebook's: chosen_of, 
     GROUPS,
     QA_FIELDS,
     SAMPLING_NOTE,
+    SCHEDULE_WITHOUT_SG,
+    ablation_jobs,
+    ablation_lr_jobs,
     accuracy_cells,
     by_model,
     chosen_of,
@@ -34,6 +38,7 @@ from avlib.stages.shared.qa import (  # noqa: F401 - the notebook's: chosen_of, 
     time_note,
     write_runs,
 )
+from avlib.stages.shared.qa_store import stored_stage, train_or_read_qa  # noqa: F401 - the notebook's
 from avlib.stages.shared.records import holm_family, resolved
 from avlib.stages.shared.stats import format_p, holm_verdict, paired_difference
 from avlib.tasks.qa.prior import PRIOR_NAME
@@ -41,9 +46,9 @@ from avlib.tasks.qa.prior import PRIOR_NAME
 PART = ("avqa", 3)  # where the reports site shows it: part of the talk, order within it
 PARAMS = Schema(
     "avqa_ablation",
-    dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=2),
+    dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=2), seeds_from=Str(nonempty=False),
     rows=ListOf(Choice(*ABLATION_ROWS), min_len=2), lr_grid=ListOf(Float(positive=True)), selection_seed=Int(min=0),
-    **QA_FIELDS,
+    **QA_FIELDS, **SCHEDULE_WITHOUT_SG,
 )
 
 
@@ -65,16 +70,21 @@ PARAMS.rules.append(check)
 
 def smoke(p):
     """Seconds: two seeds (a paired Δ needs two), one epoch, the first lr of the grid."""
-    p.seeds, p.epochs, p.lr_grid = p.seeds[:2], 1, p.lr_grid[:1]
+    p.seeds, p.epochs, p.epochs_without_sg, p.lr_grid = p.seeds[:2], 1, 1, p.lr_grid[:1]
     return p
 
 
-def lr_jobs(p) -> list:
-    return [job(p, FULL, p.selection_seed, lr) for lr in p.lr_grid]
+lr_jobs, table_jobs = ablation_lr_jobs, ablation_jobs
 
 
-def table_jobs(p, lr: float) -> list:
-    return [job(p, row, seed, lr) for row in p.rows for seed in p.seeds]
+def read_back_line(p, read: set, results) -> str:
+    """The findings line that says which runs were read back from `seeds_from` (none: all trained here)."""
+    if not read:
+        return "- Every run was trained here."
+    seeds = sorted({results[i].job.seed for i in read})
+    return (f"- The runs at seeds {seeds} were trained by {stored_stage(p.seeds_from) or 'another stage'} and "
+            f"read back from {p.seeds_from} (the very same jobs on the same data: the same bits); the others "
+            "were trained here.")
 
 
 def ablation_table(results, *, p, reference: pd.DataFrame, prior: dict | None = None, clusters=None) -> pd.DataFrame:
@@ -111,7 +121,9 @@ def table_note(p, results, reference: pd.DataFrame | None = None) -> str:
             "Δ: paired per-seed difference of 'all' with the previous row, ± 95% interval (seeds better); "
             "Holm p: its paired-t p-value adjusted by Holm over the ablation's six steps (Q < A+Q, Q < V+Q, "
             f"A+Q < AV+Q, V+Q < AV+Q, AV+Q < +TG, +TG < +SG; the findings list all six). {SAMPLING_NOTE} "
-            f"Width {p.hidden}, {p.epochs} epochs, batch {p.batch_size}, StepLR({p.step_size}, {p.gamma}). "
+            f"Width {p.hidden}, batch {p.batch_size}; full AVST {p.epochs} epochs, StepLR({p.step_size}, {p.gamma}); "
+            f"the rows without spatial grounding {p.epochs_without_sg} epochs, StepLR({p.step_size_without_sg}, "
+            f"{p.gamma}) (each schedule chosen on val for convergence: params.yaml). "
             f"Paper: MUSIC-AVQA Table 5 (real features, width 512). {prior_note(results, reference)} "
             f"{time_note(results)}.")
 
@@ -147,7 +159,7 @@ def order_steps(results) -> list:
     return out
 
 
-def findings(results, *, p, lr_grid: pd.DataFrame, clusters=None) -> str:
+def findings(results, *, p, lr_grid: pd.DataFrame, clusters=None, read: set = frozenset()) -> str:
     lr = float(lr_grid.loc[lr_grid["chosen"], "lr"].iloc[0])
     lines = [f"# AVST ablation on {display_name(p.dataset)}", "",
              f"- lr {lr:g}, chosen on val from {list(p.lr_grid)} by full AVST's val accuracy (all questions) at "
@@ -165,7 +177,7 @@ def findings(results, *, p, lr_grid: pd.DataFrame, clusters=None) -> str:
                    f"The paper's ordering does NOT hold at every step here: {sum(holds)}/{len(holds)} steps are "
                    "resolved in the paper's direction after Holm's correction (a finding about this data and "
                    "budget, not about the paper's numbers).")]
-    lines += ["", convergence_line(results)]
+    lines += ["", convergence_line(results), read_back_line(p, read, results)]
     return "\n".join(lines) + "\n"
 
 

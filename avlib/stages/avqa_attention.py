@@ -25,10 +25,11 @@ from avlib.models.avst import LEARNED_TEMPERATURE
 from avlib.stages.shared.qa import (  # noqa: F401 - the notebook's
     DATASETS,
     QA_FIELDS,
+    SCHEDULE_WITHOUT_SG,
     chosen_lr,
     convergence_line,
-    job,
     load_data,
+    row_job,
     write_runs,
 )
 from avlib.stages.shared.records import holm_family, resolved
@@ -45,7 +46,7 @@ PARAMS = Schema(
     "avqa_attention",
     dataset=Choice(*DATASETS), root=Str(), seed=Int(min=0), grounding_seeds=ListOf(Int(min=0)),
     n_questions=Int(min=6, max=18), top_segments=Int(min=1, max=4),
-    lr_from=Str(), **QA_FIELDS,
+    lr_from=Str(), **QA_FIELDS, **SCHEDULE_WITHOUT_SG,
 )
 
 
@@ -63,14 +64,15 @@ HEADLINE = ["test_all", "shown", "shown_correct"]
 
 
 def smoke(p):
-    p.epochs = 1
+    p.epochs = p.epochs_without_sg = 1
     p.grounding_seeds = [p.seed]
     return p
 
 
 def train_jobs(p, lr) -> list:
-    """The faithful AVST, its learned-temperature variant and AV+Q+TG at every grounding seed (same lr, recipe)."""
-    return [job(p, model, seed, lr, keep_state=True) for model in MODELS for seed in p.grounding_seeds]
+    """The faithful AVST, its learned-temperature variant and AV+Q+TG at every grounding seed (same lr; each with
+    avqa_ablation's schedule for its row: AV+Q+TG has no spatial grounding)."""
+    return [row_job(p, model, seed, lr, keep_state=True) for model in MODELS for seed in p.grounding_seeds]
 
 
 def drawn_run(results, p):

@@ -197,11 +197,18 @@ def tiny_avscenes(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_the_three_notebooks_smoke(tmp_path, tiny_avscenes):
+def test_the_four_notebooks_smoke(tmp_path, tiny_avscenes):
     import run_stage
 
     reports = tmp_path / "reports"
-    out = run_stage.run("avqa_ablation", ["smoke=true", f"root={tiny_avscenes}"], reports)
+    # avqa_more_seeds trains the lr grid and seed 3; avqa_ablation reads them back and trains seed 0 itself
+    more = run_stage.run("avqa_more_seeds", ["smoke=true", f"root={tiny_avscenes}", "seeds=[3]"], reports)
+    store = more / "trained_runs.json.gz"
+    out = run_stage.run("avqa_ablation", ["smoke=true", f"root={tiny_avscenes}", "seeds=[0,3]",
+                                          f"seeds_from={store}"], reports)
+    assert "The runs at seeds [3] were trained by avqa_more_seeds" in (out / "findings.md").read_text()
+    stored, table_runs = pd.read_csv(more / "runs.csv"), pd.read_csv(out / "runs.csv")
+    pd.testing.assert_frame_equal(table_runs[table_runs["seed"].isin([3, 100])].reset_index(drop=True), stored)
     for name in ("table.md", "lr_grid.csv", "ablation.png", "findings.md", "metrics.json", "runs.csv"):
         assert (out / name).exists(), name
     assert "AV+Q+TG+SG" in (out / "table.md").read_text()
@@ -215,7 +222,7 @@ def test_the_three_notebooks_smoke(tmp_path, tiny_avscenes):
                                              "per_template.md", "history.csv")),
                          ("avqa_attention", ("examples.md", "attention.png", "grounding.md", "findings.md",
                                              "runs.csv"))):
-        reuse = [f"avst_from={avst}"] if stage == "avqa_baselines" else []
+        reuse = [f"avst_from={avst}", "seeds=[0,3]"] if stage == "avqa_baselines" else []
         out = run_stage.run(stage, ["smoke=true", f"root={tiny_avscenes}", f"lr_from={grid}", *reuse], reports)
         for name in files:
             assert (out / name).exists(), (stage, name)
@@ -248,14 +255,16 @@ def _avst_table_runs(path) -> pd.DataFrame:
 
 
 def _assert_reused_runs_are_what_a_retrain_gives(root, grid, avst):
-    """AVST trained here with the baselines' smoke params gives, bit for bit, the run read from avst_runs.json."""
+    """AVST trained here with the baselines' smoke params gives, bit for bit, the run read from avst_runs.json
+    (trained by avqa_more_seeds, read back by avqa_ablation, written to avst_runs.json, read by avqa_baselines)."""
     from avlib.stages.shared.avst_runs import RESULT_FIELDS
     from avlib.tasks.qa.train import train
 
-    p = avqa_baselines.smoke(SimpleNamespace(**{**PARAMS["avqa_baselines"], "smoke": True, "root": str(root)}))
+    p = avqa_baselines.smoke(SimpleNamespace(**{**PARAMS["avqa_baselines"], "smoke": True, "root": str(root),
+                                                "seeds": [0, 3]}))
     lr, data = chosen_lr(grid), avqa_baselines.load_data(p)
-    reused = read_avst_runs(avst, p=p, lr=lr, data=data)[0]
-    retrained = train(avqa_baselines.job(p, AVST, p.seeds[0], lr), data)
+    reused = read_avst_runs(avst, p=p, lr=lr, data=data)[1]  # seed 3: avqa_more_seeds's, read back twice
+    retrained = train(avqa_baselines.job(p, AVST, p.seeds[1], lr), data)
     assert retrained.job == reused.job
     for key in RESULT_FIELDS:
         if key not in ("wall_s", "cpu_s"):

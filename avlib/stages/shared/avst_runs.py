@@ -20,10 +20,10 @@ from pathlib import Path
 
 from avlib.core.atomic import atomic_write_text
 from avlib.core.params import ParamError
-from avlib.stages.shared.qa import JOB_FIELDS
+from avlib.stages.shared.qa import FULL_AVST, JOB_FIELDS
 from avlib.tasks.qa.train import QAJob, QAResult
 
-FULL = "AV+Q+TG+SG"  # full AVST: avqa_ablation's last row, avqa_baselines' AVST row
+FULL = FULL_AVST  # full AVST: avqa_ablation's last row, avqa_baselines' AVST row
 FILE = "avst_runs.json"
 RESULT_FIELDS = ("val", "test", "test_counts", "template_counts", "best_epoch", "history", "wall_s", "cpu_s",
                  "test_correct")

@@ -17,7 +17,6 @@ keep_outputs`) are stored as the raw bytes of their tensors, base64-encoded, wit
 import base64
 import dataclasses
 import gzip
-import hashlib
 import json
 from pathlib import Path
 
@@ -25,9 +24,9 @@ import torch
 
 from avlib.core.atomic import atomic_write_bytes
 from avlib.core.runtime import pick_device
+from avlib.stages.shared.store_file import FILE, data_fingerprint, read_run_store  # noqa: F401 - re-exported
 from avlib.tasks.classify.runs import RunJob, RunResult
 
-FILE = "trained_runs.json.gz"
 FIELDS = ("val", "test", "best_epoch", "history", "wall_s", "cpu_s", "probe")
 DTYPES = {"torch.float32": torch.float32, "torch.int64": torch.int64}
 
@@ -38,21 +37,6 @@ def job_key(job: RunJob) -> str:
     spec = dataclasses.replace(job.spec, label="", keep_outputs=False)
     plain = dataclasses.replace(job, spec=spec, progress=False)
     return f"{plain!r} on {pick_device(job.config.device).type}"
-
-
-def data_fingerprint(data: dict) -> str:
-    """sha256 over each split's size and, for in-memory splits, the bytes of its audio, visual and label
-    tensors (AV-Digits: ~0.2 s); other datasets by their size and root path only."""
-    h = hashlib.sha256()
-    for split in sorted(data):
-        d = data[split]
-        h.update(f"{split}:{len(d)}:{getattr(d, 'root', '')}".encode())
-        for name in ("audio", "visual", "label"):
-            t = getattr(d, name, None)
-            if isinstance(t, torch.Tensor):
-                h.update(name.encode() + str(tuple(t.shape)).encode() + str(t.dtype).encode())
-                h.update(t.contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 def _tensor(t: torch.Tensor) -> dict:
@@ -79,18 +63,6 @@ def write_run_store(results: list, out_dir, *, data: dict, stage: str) -> Path:
     payload = {"written_by": stage, "data": data_fingerprint(data), "runs": [run_record(r) for r in results]}
     text = json.dumps(payload, indent=0, allow_nan=True) + "\n"
     return atomic_write_bytes(Path(out_dir) / FILE, gzip.compress(text.encode(), mtime=0))
-
-
-def read_run_store(path) -> dict:
-    """The payload of a trained_runs.json.gz; {} when there is no such file (nothing to reuse)."""
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(gzip.decompress(path.read_bytes()))
-    except (OSError, EOFError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable trained_runs.json.gz ({err}); re-run the stage that wrote it, "
-                         "or delete the file to train every run here") from None
 
 
 def reuse(path, jobs: list, *, data: dict) -> dict:
