@@ -51,7 +51,14 @@ def test_late_window_and_the_convergence_check():
     assert c == {"runs": 4, "late_runs": 2, "late_share": 0.5, "epochs": 5, "best_epoch_counts": {0: 1, 1: 1, 4: 2}}
     text = shared.convergence_sentence(c)
     assert "2 of 4 runs (50%) have their best val epoch in the last 20% of the 5 epochs (epoch 4 or later)" in text
-    assert "0: 1, 1: 1, 4: 2" in text
+    assert "0: 1, 1: 1, 4: 2" in text and "most runs peaked on val before the last epochs" in text
+    late = shared.convergence_sentence(c | {"late_runs": 3, "late_share": 0.75})
+    assert "still improving, or the noisy maximum of a flat curve" in late  # the late share alone cannot tell
+    assert "reports/convergence" in late and "more epochs could change" not in late
+    frame = shared.runs_frame(runs).assign(epochs=[5, 5, 10, 10])  # runs of two lengths, each judged alone
+    mixed = shared.convergence(frame)
+    assert mixed["epochs"] == 10 and mixed["epochs_min"] == 5 and "epochs_min" not in c
+    assert "the last 20% of their epochs (5-10 epochs: epoch 4-8 or later)" in shared.convergence_sentence(mixed)
 
 
 def test_test_selection_optimism_cells_metrics_and_sentence():

@@ -80,22 +80,32 @@ def runs_frame(runs: list) -> pd.DataFrame:
 def convergence(frame: pd.DataFrame) -> dict:
     """The convergence check of a runs_frame: {"runs", "late_runs", "late_share" (share of runs whose best val
     epoch lies in the last 20% of their epochs: a high share means the runs were still improving when they
-    stopped), "epochs" (trained per run; the largest), "best_epoch_counts" ({epoch: runs})}."""
+    stopped), "epochs" (trained per run; the largest), "best_epoch_counts" ({epoch: runs}); where the runs
+    trained different lengths (each judged against its own), also "epochs_min" (the shortest)}."""
     counts = frame["best_epoch"].value_counts().sort_index()
     late = int(frame["best_epoch_late"].sum())
-    return {"runs": len(frame), "late_runs": late, "late_share": round(late / len(frame), 4) if len(frame) else 0.0,
-            "epochs": int(frame["epochs"].max()), "best_epoch_counts": {int(k): int(v) for k, v in counts.items()}}
+    out = {"runs": len(frame), "late_runs": late, "late_share": round(late / len(frame), 4) if len(frame) else 0.0,
+           "epochs": int(frame["epochs"].max()), "best_epoch_counts": {int(k): int(v) for k, v in counts.items()}}
+    if len(frame) and frame["epochs"].nunique() > 1:
+        out["epochs_min"] = int(frame["epochs"].min())
+    return out
 
 
 def convergence_sentence(c: dict) -> str:
     """The findings line of the convergence check."""
-    last = late_from(c["epochs"])
     counts = ", ".join(f"{e}: {n}" for e, n in c["best_epoch_counts"].items())
-    verdict = ("most runs were still improving on val when training stopped: more epochs could change the table"
+    # a late best epoch is a rise cut short or the noisy maximum of a flat curve: the late share alone cannot
+    # tell which, so the line says so and leaves the reading to reports/convergence's plateau check
+    verdict = ("most runs picked an epoch that late: still improving, or the noisy maximum of a flat curve "
+               "(reports/convergence's plateau check reads which)"
                if c["late_share"] > 0.5 else "most runs peaked on val before the last epochs")
+    if "epochs_min" in c:  # runs of different lengths, each judged against its own
+        window = (f"the last 20% of their epochs ({c['epochs_min']}-{c['epochs']} epochs: epoch "
+                  f"{late_from(c['epochs_min'])}-{late_from(c['epochs'])} or later)")
+    else:
+        window = f"the last 20% of the {c['epochs']} epochs (epoch {late_from(c['epochs'])} or later)"
     return (f"Convergence check: {c['late_runs']} of {c['runs']} runs ({100 * c['late_share']:.0f}%) have their "
-            f"best val epoch in the last 20% of the {c['epochs']} epochs (epoch {last} or later); {verdict}. Best "
-            f"val epoch (0-based): runs — {counts} (runs.csv).")
+            f"best val epoch in {window}; {verdict}. Best val epoch (0-based): runs — {counts} (runs.csv).")
 
 
 def write_runs(runs: list, out_dir) -> pd.DataFrame:
