@@ -37,6 +37,7 @@ PARAMS = Schema(
 )
 HEADLINE = ["runs/trained"]  # `dvc exp show`
 
+
 def smoke(p):
     """Seconds: one seed, one epoch, the first lr of the grid."""
     p.seeds, p.epochs, p.epochs_without_sg, p.lr_grid = p.seeds[:1], 1, 1, p.lr_grid[:1]

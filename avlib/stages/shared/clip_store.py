@@ -8,13 +8,10 @@ the data, and only a run whose key and fingerprint match exactly is read back, c
 changed knob or data therefore never reads a stale run: the reader trains it, as if no file were there. JSON (not
 pickle: nothing in it executes), gzipped with a fixed mtime."""
 
-import gzip
-import json
 from pathlib import Path
 
-from avlib.core.atomic import atomic_write_bytes
 from avlib.core.pool import run_tasks
-from avlib.stages.shared.run_store import FILE, data_fingerprint, read_run_store
+from avlib.stages.shared.store_file import stored_runs, write_store
 from avlib.tasks.classify.clips import ClipJob, ClipResult
 
 FIELDS = ("val", "test", "best_epoch", "history", "wall_s", "cpu_s", "single_segment")
@@ -29,18 +26,13 @@ def write_clip_store(results: list, out_dir, *, data: dict, stage: str) -> Path:
     fingerprint and the stage that trained them."""
     runs = [{"key": clip_key(r.job), "label": r.label, "seed": r.seed, **{k: getattr(r, k) for k in FIELDS}}
             for r in results]
-    payload = {"written_by": stage, "data": data_fingerprint(data), "runs": runs}
-    text = json.dumps(payload, indent=0, allow_nan=True) + "\n"
-    return atomic_write_bytes(Path(out_dir) / FILE, gzip.compress(text.encode(), mtime=0))
+    return write_store(runs, out_dir, data=data, stage=stage)
 
 
 def reuse_clips(path, jobs: list, *, data: dict) -> dict:
     """{index in `jobs`: ClipResult} for every job whose run `path` holds (same key, same data fingerprint), each
     carrying the reader's own job; {} without a path or file."""
-    payload = read_run_store(path) if path else {}
-    if not payload or payload.get("data") != data_fingerprint(data):
-        return {}
-    stored = {record["key"]: record for record in payload["runs"]}
+    stored = stored_runs(path, data=data)
     return {i: ClipResult(job=job, **{k: stored[clip_key(job)][k] for k in FIELDS})
             for i, job in enumerate(jobs) if clip_key(job) in stored}
 

@@ -6,16 +6,13 @@ The contract of `run_store` and `clip_store`, for `QAJob`/`QAResult`: a run is d
 same data gives the same bits; each run is stored with its job's key (the job's repr: model, seed, lr, width,
 schedule, batch, matching weight) beside a fingerprint of the data, and only a run whose key and fingerprint
 match exactly is read back, carrying the reader's own job. A changed knob or data therefore never reads a stale
-run: the reader trains it, as if no file were there. JSON (not pickle: nothing in it executes), gzipped with a
-fixed mtime. Selected weights are never stored: a job that keeps them (`keep_state`) is always trained."""
+run: the reader trains it, as if no file were there. The file: `store_file.py`. Selected weights are never
+stored: a job that keeps them (`keep_state`) is always trained."""
 
 import dataclasses
-import gzip
-import json
 from pathlib import Path
 
-from avlib.core.atomic import atomic_write_bytes
-from avlib.stages.shared.store_file import FILE, data_fingerprint, read_run_store
+from avlib.stages.shared.store_file import read_run_store, stored_runs, write_store
 from avlib.tasks.qa.train import QAJob, QAResult
 
 FIELDS = ("val", "test", "test_counts", "template_counts", "best_epoch", "history", "wall_s", "cpu_s",
@@ -31,18 +28,13 @@ def write_qa_store(results: list, out_dir, *, data: dict, stage: str) -> Path:
     fingerprint and the stage that trained them."""
     runs = [{"key": qa_key(r.job), "job": dataclasses.asdict(r.job), **{k: getattr(r, k) for k in FIELDS}}
             for r in results]
-    payload = {"written_by": stage, "data": data_fingerprint(data), "runs": runs}
-    text = json.dumps(payload, indent=0, allow_nan=True) + "\n"
-    return atomic_write_bytes(Path(out_dir) / FILE, gzip.compress(text.encode(), mtime=0))
+    return write_store(runs, out_dir, data=data, stage=stage)
 
 
 def reuse_qa(path, jobs: list, *, data: dict) -> dict:
     """{index in `jobs`: QAResult} for every job whose run `path` holds (same key, same data fingerprint; never a
     job that keeps its weights), each carrying the reader's own job; {} without a path or file."""
-    payload = read_run_store(path) if path else {}
-    if not payload or payload.get("data") != data_fingerprint(data):
-        return {}
-    stored = {record["key"]: record for record in payload["runs"]}
+    stored = stored_runs(path, data=data)
     return {i: QAResult(job=job, **{k: stored[qa_key(job)][k] for k in FIELDS})
             for i, job in enumerate(jobs) if not job.keep_state and qa_key(job) in stored}
 

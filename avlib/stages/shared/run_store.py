@@ -16,15 +16,12 @@ keep_outputs`) are stored as the raw bytes of their tensors, base64-encoded, wit
 
 import base64
 import dataclasses
-import gzip
-import json
 from pathlib import Path
 
 import torch
 
-from avlib.core.atomic import atomic_write_bytes
 from avlib.core.runtime import pick_device
-from avlib.stages.shared.store_file import FILE, data_fingerprint, read_run_store  # noqa: F401 - re-exported
+from avlib.stages.shared.store_file import stored_runs, write_store
 from avlib.tasks.classify.runs import RunJob, RunResult
 
 FIELDS = ("val", "test", "best_epoch", "history", "wall_s", "cpu_s", "probe")
@@ -60,20 +57,15 @@ def run_record(result: RunResult) -> dict:
 def write_run_store(results: list, out_dir, *, data: dict, stage: str) -> Path:
     """<out_dir>/trained_runs.json.gz (atomically): every run of `results` with its job's key, beside the
     data's fingerprint and the stage that trained them."""
-    payload = {"written_by": stage, "data": data_fingerprint(data), "runs": [run_record(r) for r in results]}
-    text = json.dumps(payload, indent=0, allow_nan=True) + "\n"
-    return atomic_write_bytes(Path(out_dir) / FILE, gzip.compress(text.encode(), mtime=0))
+    return write_store([run_record(r) for r in results], out_dir, data=data, stage=stage)
 
 
 def reuse(path, jobs: list, *, data: dict) -> dict:
     """{index in `jobs`: RunResult} for every job whose run `path` holds (same job key, same data fingerprint,
     class probabilities present where the job keeps them), each result carrying the reader's own job."""
-    payload = read_run_store(path)
-    if not payload or payload.get("data") != data_fingerprint(data):
+    stored = stored_runs(path, data=data)
+    if not stored:  # no file, or other data: nothing to read (and no job's key to compute)
         return {}
-    stored = {}
-    for record in payload["runs"]:
-        stored.setdefault(record["key"], record)
     found = {}
     for i, job in enumerate(jobs):
         record = stored.get(job_key(job))

@@ -1,6 +1,10 @@
 """The file every run store shares (`run_store`, `clip_store`, `qa_store`): its name, the fingerprint of the data
-its runs were trained on, and reading it back. Apart from the stores so that a store of one task family does not
-import another family's training code (a QA stage does not depend on the classifiers)."""
+its runs were trained on, writing it and reading it back. Each store adds only what is its family's: the key of a
+job and the fields of a result. Apart from the stores so that a store of one task family does not import another
+family's training code (a QA stage does not depend on the classifiers).
+
+The file is JSON (not pickle: nothing in it executes), gzipped with a fixed mtime so that its bytes depend only on
+the runs: {"written_by": stage, "data": fingerprint, "runs": [record, ...]}, each record with its job's "key"."""
 
 import gzip
 import hashlib
@@ -8,6 +12,8 @@ import json
 from pathlib import Path
 
 import torch
+
+from avlib.core.atomic import atomic_write_bytes
 
 FILE = "trained_runs.json.gz"
 
@@ -38,3 +44,23 @@ def read_run_store(path) -> dict:
     except (OSError, EOFError, ValueError) as err:
         raise ValueError(f"{path}: not a readable trained_runs.json.gz ({err}); re-run the stage that wrote it, "
                          "or delete the file to train every run here") from None
+
+
+def write_store(runs: list, out_dir, *, data: dict, stage: str) -> Path:
+    """<out_dir>/trained_runs.json.gz (atomically): `runs` (a record per run, each with its job's "key"), beside
+    the fingerprint of `data` and the stage that trained them."""
+    payload = {"written_by": stage, "data": data_fingerprint(data), "runs": runs}
+    text = json.dumps(payload, indent=0, allow_nan=True) + "\n"
+    return atomic_write_bytes(Path(out_dir) / FILE, gzip.compress(text.encode(), mtime=0))
+
+
+def stored_runs(path, *, data: dict) -> dict:
+    """{job key: record} of the store at `path` when its runs were trained on `data` (the same fingerprint); {}
+    without a path or a file, or when the data differ. A key's first record is kept (its runs are the same bits)."""
+    payload = read_run_store(path) if path else {}
+    if not payload or payload.get("data") != data_fingerprint(data):
+        return {}
+    stored = {}
+    for record in payload["runs"]:
+        stored.setdefault(record["key"], record)
+    return stored
