@@ -14,13 +14,21 @@ import pandas as pd
 
 from avlib.core.metrics import mean_ci
 from avlib.core.params import Choice, Float, Int, ListOf, ParamError, Schema, Str
-from avlib.data import load_dataset
+from avlib.core.pool import run_tasks
 from avlib.report import format_ci, ours_column, paper_column
 from avlib.report.plots import line_with_band
-from avlib.stages.shared.records import convergence, convergence_sentence, holm_family, late_from
-from avlib.stages.shared.runs import history_frame as runs_history_frame
+from avlib.stages.shared.asr import (  # noqa: F401 - history_frame, runs_frame: the notebook's
+    CONFIG_FIELDS,
+    DATASETS,
+    config,
+    history_frame,
+    load_levels,
+    runs_frame,
+)
+from avlib.stages.shared.asr_store import reuse_asr, stored_stage
+from avlib.stages.shared.records import convergence, convergence_sentence, holm_family
 from avlib.stages.shared.stats import format_p, paired_difference
-from avlib.tasks.asr.train import MODELS, AVASRConfig, AVASRJob
+from avlib.tasks.asr.train import MODELS, AVASRJob
 
 BASELINE = "concat"  # the joint concat control: same towers, same training as the bilinear networks
 COMPARED = ("frozen", "bilinear", "factored", "shared", "average")  # the rows with a Δ vs BASELINE
@@ -33,20 +41,12 @@ PAPER_KEYS = {"audio": "audio_only_per", "frozen": "bimodal_dnn_concat_per", "av
 FRAME_ERR, PER = "frame error %", "PER % (edit distance)"
 DELTA_ERR, DELTA_PER = "Δ frame error vs concat (paired)", "Δ PER vs concat (paired)"
 
-DATASETS = ("avspeech",)  # the datasets this stage reads (their loaders are its DVC deps)
 PART = ("avasr", 1)  # where the reports site shows it: part of the talk, order within it
-# the training knobs: AVASRConfig's fields by name (each spelled here once, with its check; `config` reads them)
-CONFIG_FIELDS = dict(
-    hidden=ListOf(Int(min=1), min_len=1, unique=False), bottleneck=Int(min=1), rank=Int(min=1),
-    epochs=Int(min=1), joint_epochs=Int(min=1), frozen_epochs=Int(min=1), batch_size=Int(min=1),
-    lr=Float(positive=True),
-    lr_decay_at=Float(min=0, max=1), lr_gamma=Float(positive=True),
-    joint_lr=Float(positive=True), weight_decay=Float(min=0), penalties=ListOf(Float(min=0), min_len=1),
-)
 PARAMS = Schema(
     "avasr_fusion",
     dataset=Choice(*DATASETS), root=Str(), seeds=ListOf(Int(min=0), min_len=1),
-    snr_levels=ListOf(Float(), min_len=1), main_snr_db=Float(), **CONFIG_FIELDS, workers=Int(min=0),
+    snr_levels=ListOf(Float(), min_len=1), main_snr_db=Float(), main_seeds=ListOf(Int(min=0), min_len=1),
+    seeds_from=Str(), **CONFIG_FIELDS, workers=Int(min=0),
 )
 
 
@@ -63,6 +63,10 @@ def check(p):
     if not p.lr_decay_at > 0:
         raise ParamError(f"avasr_fusion.lr_decay_at={p.lr_decay_at}: expected a fraction of the tower epochs in "
                          "(0, 1] (1.0: a constant lr)")
+    missing = [s for s in p.seeds if s not in p.main_seeds]
+    if missing:
+        raise ParamError(f"avasr_fusion.main_seeds={p.main_seeds}: expected every seed of seeds {p.seeds} among "
+                         f"them (the table's level is also the sweep's; {missing} missing)")
 
 
 PARAMS.rules.append(check)
@@ -71,52 +75,45 @@ PARAMS.rules.append(check)
 def smoke(p):
     """Seconds: one seed, one epoch each, the main level only, two decoding penalties, run in this process."""
     p.seeds, p.snr_levels, p.epochs, p.joint_epochs, p.frozen_epochs = p.seeds[:1], [p.main_snr_db], 1, 1, 1
+    p.main_seeds = p.seeds
     p.penalties, p.workers = p.penalties[:2], 1
     return p
 
 
-def config(p) -> AVASRConfig:
-    """AVASRConfig from the params of the same names (lists as tuples: the config is frozen)."""
-    values = {name: getattr(p, name) for name in CONFIG_FIELDS}
-    return AVASRConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-
-
-def load_levels(p) -> dict:
-    """{snr: {split: AVSpeech}}: the stored speech remixed with the same noise stream at each level."""
-    return {snr: {s: load_dataset(p.dataset, p.root, s, snr_db=snr) for s in ("train", "val", "test")}
-            for snr in p.snr_levels}
+def load_data(p) -> dict:
+    """{snr: {split: AVSpeech}} at every level of the sweep."""
+    return load_levels(p.dataset, p.root, p.snr_levels)
 
 
 def jobs(p) -> list:
+    """Every level at the sweep's seeds, then the table's level at its other seeds."""
     cfg = config(p)
-    return [AVASRJob(seed=seed, snr_db=snr, config=cfg) for snr in p.snr_levels for seed in p.seeds]
+    sweep = [AVASRJob(seed=seed, snr_db=snr, config=cfg) for snr in p.snr_levels for seed in p.seeds]
+    more = [AVASRJob(seed=seed, snr_db=p.main_snr_db, config=cfg) for seed in p.main_seeds if seed not in p.seeds]
+    return sweep + more
 
 
-def history_frame(results: list) -> pd.DataFrame:
-    """history.csv: every trained network's val frame accuracy per epoch, long, after its SNR and seed (the
-    record's `model` names the network: a tower, the frozen-tower softmax or a fused net; `selected` marks the
-    epoch it kept). reports/convergence reads it."""
-    return runs_history_frame(results, history=lambda r: r.history,
-                              columns=lambda r: {"snr_db": r.job.snr_db, "seed": r.job.seed})
+def train_or_read(task, p, data: dict) -> tuple[list, set]:
+    """(a result per job of `jobs(p)`, in order; the indices read back from `p.seeds_from`): the runs that store
+    holds for the very same job on the same data (`asr_store`; only the table's level is stored there) are read,
+    the rest trained by `run_tasks(task, ...)` through the run engine."""
+    todo_jobs = jobs(p)
+    read = reuse_asr(p.seeds_from, todo_jobs, data=data[p.main_snr_db]) if p.seeds_from else {}
+    read = {i: r for i, r in read.items() if todo_jobs[i].snr_db == p.main_snr_db}
+    todo = [i for i in range(len(todo_jobs)) if i not in read]
+    trained = run_tasks(task, [todo_jobs[i] for i in todo], data, workers=p.workers, desc="avasr") if todo else []
+    results = dict(read) | dict(zip(todo, trained, strict=True))
+    return [results[i] for i in range(len(todo_jobs))], set(read)
 
 
-def runs_frame(results: list) -> pd.DataFrame:
-    """runs.csv: one row per (SNR, seed, model): val and test frame accuracy, frame error and PER (fractions),
-    the decoding penalty, the epochs trained, the val-selected epoch and whether it lies in the last 20% of
-    them (the convergence check), and the average's partner."""
-    rows = []
-    for r in results:
-        for m in r.test:
-            epochs, best = r.epochs.get(m), r.selected.get(m)
-            rows.append({"snr_db": r.job.snr_db, "seed": r.job.seed, "model": m,
-                         "val_frame_acc": r.val[m]["frame_acc"], "test_frame_acc": r.test[m]["frame_acc"],
-                         "val_frame_err": 1 - r.val[m]["frame_acc"], "test_frame_err": 1 - r.test[m]["frame_acc"],
-                         "val_per": r.val[m]["per"], "test_per": r.test[m]["per"], "penalty": r.penalty[m],
-                         "epochs": epochs, "best_epoch": best,
-                         "best_epoch_late": None if epochs is None else best >= late_from(epochs),
-                         "lr": r.job.config.lr if m in ("audio", "visual") else r.job.config.joint_lr,
-                         "partner": r.partner if m == "average" else None})
-    return pd.DataFrame(rows).astype({"epochs": "Int64", "best_epoch": "Int64"})  # blank for the average
+def read_back_note(p, results: list, read: set) -> str:
+    """One line for the findings: which runs were read back from which stage, which trained here."""
+    if not read:
+        return "Every run trained here."
+    seeds = sorted({results[i].job.seed for i in read})
+    return (f"Seeds {seeds} at {p.main_snr_db:g} dB were trained by {stored_stage(p.seeds_from) or 'another stage'} "
+            f"(the very same jobs, read back from {p.seeds_from}); the other {len(results) - len(read)} jobs "
+            "trained here.")
 
 
 def chance(dataset) -> float:
@@ -164,7 +161,8 @@ def fusion_table(runs: pd.DataFrame, *, p, reference: dict) -> pd.DataFrame:
 
 def table_note(p, n_classes: int) -> str:
     return (f"Ours: AV-Speech (embedded; eSpeak NG speech, SYNTHETIC rendered-mouth visual stream), audio SNR "
-            f"{p.main_snr_db:g} dB, test split, mean ± 95% t-interval over seeds {p.seeds}. Frame error = 100 − "
+            f"{p.main_snr_db:g} dB, test split, mean ± 95% t-interval over {len(p.main_seeds)} seeds "
+            f"({p.main_seeds[0]}-{p.main_seeds[-1]}). Frame error = 100 − "
             f"frame accuracy over {n_classes} (phone, state) classes: the like of the notes' PER, a frame "
             f"classification error over 1328 context states. PER (edit distance) = after a phone-loop Viterbi "
             f"pass (switch penalty chosen on val PER), repeats collapsed, silence dropped. Δ = the row minus the "
@@ -177,8 +175,15 @@ def table_note(p, n_classes: int) -> str:
             f"F = 200). Paper: the notes' IBM AV-ASR numbers — a different task and data, compare orderings only.")
 
 
+def sweep_runs(runs: pd.DataFrame, p) -> pd.DataFrame:
+    """The sweep's runs: every level at `p.seeds` (the table's level has more seeds; the sweep compares levels
+    over the same seeds)."""
+    return runs[runs.seed.isin(p.seeds)]
+
+
 def sweep_table(runs: pd.DataFrame, levels: list) -> pd.DataFrame:
-    """Per SNR: each model's test frame error and PER, and the paired PER reduction of concat vs audio-only."""
+    """Per SNR: each model's test frame error and PER, and the paired PER reduction of concat vs audio-only
+    (`runs`: `sweep_runs`)."""
     rows = []
     for snr in levels:
         row = {"audio SNR dB": snr}
@@ -241,19 +246,22 @@ def _interval_text(d) -> str:
     return f"{d.mean:+.1f} ± {d.half:.1f} points (higher on {d.wins}/{d.n} seeds)"
 
 
-def findings(runs: pd.DataFrame, *, p, premise: str) -> str:
-    """Numbers read from the runs: the premise, the fair comparison against the joint concat control (Holm),
-    what freezing the towers costs, the sweep, the convergence check."""
+def findings(runs: pd.DataFrame, *, p, premise: str, read_back: str = "") -> str:
+    """Numbers read from the runs: the premise, the fair comparison against the joint concat control (Holm) at
+    the table's seeds, what freezing the towers costs, the sweep (its seeds only), the convergence check (every
+    run)."""
     snr, models = p.main_snr_db, set(runs.model)
     per = {m: mean_ci(_values(runs, snr, m, "test_per"))[0] * 100 for m in models}
     err = {m: mean_ci(_values(runs, snr, m, "test_frame_err"))[0] * 100 for m in models}
     family = deltas(runs, snr)
     adjusted = holm_family(family)
     m = sum(v is not None for v in adjusted.values())
-    lines = [f"# Findings: bilinear AV fusion on AV-Speech (audio SNR {snr:g} dB, seeds {p.seeds})", "",
+    lines = [f"# Findings: bilinear AV fusion on AV-Speech (audio SNR {snr:g} dB, {len(p.main_seeds)} seeds)", "",
              "AV-Speech is embedded data: real eSpeak NG speech with eSpeak's own phone timings, and a SYNTHETIC "
              "visual stream (a rendered mouth driven by those phones through articulator dynamics, the speech "
              "envelope, timing jitter and pixel noise). None of these numbers is the paper's.", "", f"- {premise}"]
+    if read_back:
+        lines.append(f"- Runs: {read_back}")
     for model in [x for x in COMPARED if x in models]:
         parts = []
         for key, label in (("test_frame_err", "frame error"), ("test_per", "PER")):
@@ -267,19 +275,20 @@ def findings(runs: pd.DataFrame, *, p, premise: str) -> str:
                      f"{per[BASELINE]:.1f}%. The notes report the bilinear network alone NOT improving on the "
                      f"bimodal DNN and averaging gaining 1.8 points (35.83% -> 34.03%); a Δ above is a claim only "
                      f"where Holm over the {m} comparisons of the table resolves it.")
-    levels = sorted(set(runs.snr_db))
+    sweep, levels = sweep_runs(runs, p), sorted(set(runs.snr_db))
     if len(levels) > 1 and {"audio", BASELINE} <= models:
-        gains = {s: paired_difference(_values(runs, s, "audio", "test_per"), _values(runs, s, BASELINE, "test_per"))
+        gains = {s: paired_difference(_values(sweep, s, "audio", "test_per"), _values(sweep, s, BASELINE, "test_per"))
                  for s in levels}
-        audio = {s: 100 * mean_ci(_values(runs, s, "audio", "test_per"))[0] for s in levels}
+        audio = {s: 100 * mean_ci(_values(sweep, s, "audio", "test_per"))[0] for s in levels}
         clean = levels[-1]
         helps = gains[clean].excludes_zero and gains[clean].mean > 0
-        lines.append(f"- SNR sweep ({', '.join(f'{s:g}' for s in levels)} dB): audio-only PER goes from "
-                     f"{audio[levels[0]]:.1f}% to {audio[clean]:.1f}%; vision (concat vs audio-only) reduces PER by "
+        lines.append(f"- SNR sweep ({', '.join(f'{s:g}' for s in levels)} dB, seeds {list(p.seeds)}): audio-only "
+                     f"PER goes from {audio[levels[0]]:.1f}% to {audio[clean]:.1f}%; vision (concat vs audio-only) "
+                     "reduces PER by "
                      + "; ".join(f"{s:g} dB {_interval_text(g)}" for s, g in gains.items())
                      + f". The notes' claim that vision helps in clean speech {'holds' if helps else 'is NOT shown'} "
                      f"at {clean:g} dB.")
-        bilinear = {s: paired_difference(_values(runs, s, "bilinear", "test_per"), _values(runs, s, BASELINE,
+        bilinear = {s: paired_difference(_values(sweep, s, "bilinear", "test_per"), _values(sweep, s, BASELINE,
                                                                                            "test_per"))
                     for s in levels} if "bilinear" in models else {}
         if bilinear:

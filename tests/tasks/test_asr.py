@@ -237,6 +237,16 @@ def test_stage_config_knobs_are_the_config_fields():
     assert list(avasr_fusion.CONFIG_FIELDS) == [f.name for f in fields(AVASRConfig)]
 
 
+def test_stage_params_reject_main_seeds_without_the_sweeps():
+    import yaml
+
+    from avlib.stages import avasr_fusion
+
+    section = dict(yaml.safe_load((ROOT / "params.yaml").read_text())["avasr_fusion"], main_seeds=[1, 2, 3, 4])
+    with pytest.raises(ParamError, match=r"avasr_fusion.main_seeds=.*\[0\] missing"):
+        avasr_fusion.PARAMS.check(section)
+
+
 def test_stage_params_reject_a_main_snr_outside_the_sweep():
     import yaml
 
@@ -274,6 +284,13 @@ def test_avspeech_stages_smoke(tmp_path):
     trained = table.dropna(subset=["best_epoch"]).set_index(["snr_db", "seed", "model"])["best_epoch"]
     assert kept.loc[trained.index].astype(int).tolist() == trained.astype(int).tolist()
     assert json.loads((out / "provenance.json").read_text())["ran_with"]["seeds"] == [0]
+    # avasr_more_seeds trains the same job in its own stage, bit for bit, and avasr_fusion reads it back
+    more = run_stage.run("avasr_more_seeds", ["smoke=true", f"root={root}", "seeds=[0]"], tmp_path / "reports")
+    assert (more / "runs.csv").read_text() == (out / "runs.csv").read_text()
+    store = more / "trained_runs.json.gz"
+    read = run_stage.run("avasr_fusion", ["smoke=true", f"root={root}", f"seeds_from={store}"], tmp_path / "read")
+    assert (read / "runs.csv").read_text() == (out / "runs.csv").read_text()
+    assert "trained by avasr_more_seeds" in (read / "findings.md").read_text()
 
 
 def test_the_towers_lr_decays_once_at_its_epoch():

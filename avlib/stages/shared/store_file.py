@@ -1,7 +1,7 @@
-"""The file every run store shares (`run_store`, `clip_store`, `qa_store`): its name, the fingerprint of the data
-its runs were trained on, writing it and reading it back. Each store adds only what is its family's: the key of a
-job and the fields of a result. Apart from the stores so that a store of one task family does not import another
-family's training code (a QA stage does not depend on the classifiers).
+"""The file every run store shares (`run_store`, `clip_store`, `qa_store`, `asr_store`): its name, the fingerprint
+of the data its runs were trained on, writing it and reading it back. Each store adds only what is its family's:
+the key of a job and the fields of a result. Apart from the stores so that a store of one task family does not
+import another family's training code (a QA stage does not depend on the classifiers).
 
 The file is JSON (not pickle: nothing in it executes), gzipped with a fixed mtime so that its bytes depend only on
 the runs: {"written_by": stage, "data": fingerprint, "runs": [record, ...]}, each record with its job's "key"."""
@@ -20,13 +20,15 @@ FILE = "trained_runs.json.gz"
 
 def data_fingerprint(data: dict) -> str:
     """sha256 over each split's size and, for in-memory splits, the bytes of its audio, visual and label
-    tensors (AV-Digits: ~0.2 s) or, for QA splits, of their per-video features, questions and answers;
-    other datasets by their size and root path only."""
+    tensors (AV-Digits: ~0.2 s), for QA splits of their per-video features, questions and answers, for AV-Speech
+    of its audio and visual frames (the audio remixed at the split's SNR); other datasets by their size and root
+    path only."""
     h = hashlib.sha256()
     for split in sorted(data):
         d = data[split]
         h.update(f"{split}:{len(d)}:{getattr(d, 'root', '')}".encode())
-        for name in ("audio", "visual", "label", "audio_feats", "visual_feats", "question"):
+        for name in ("audio", "visual", "label", "audio_feats", "visual_feats", "question", "audio_frames",
+                     "visual_frames"):
             t = getattr(d, name, None)
             if isinstance(t, torch.Tensor):
                 h.update(name.encode() + str(tuple(t.shape)).encode() + str(t.dtype).encode())
