@@ -264,7 +264,7 @@ def test_from_the_released_mp4s_to_table_1_kinetics_sounds(tmp_path):
     lists = [f"train_list={tmp_path / 'train.txt'}", f"test_list={tmp_path / 'test.txt'}"]
     prepared = run_stage.run("prep_clips", [f"raw_root={raw}", f"out_root={out}", *lists, "workers=2"], reports)
     assert json.loads((prepared / "metrics.json").read_text())["clips_written"] == 8
-    t1 = run_stage.run("t1_fusion", ["smoke=true", "dataset=kinetics_sounds", f"root={out}",
+    t1 = run_stage.run("t1_fusion", ["smoke=true", "workers=1", "dataset=kinetics_sounds", f"root={out}",
                                      "rows=[audio_only, concat]", "batch_size=4", "width=2",
                                      "loader={image_size: 16, val_fraction: 0.34, augment: true}"], reports)
     assert "ours (KS) acc" in (t1 / "table.md").read_text()

@@ -202,9 +202,9 @@ def test_the_four_notebooks_smoke(tmp_path, tiny_avscenes):
 
     reports = tmp_path / "reports"
     # avqa_more_seeds trains the lr grid and seed 3; avqa_ablation reads them back and trains seed 0 itself
-    more = run_stage.run("avqa_more_seeds", ["smoke=true", f"root={tiny_avscenes}", "seeds=[3]"], reports)
+    more = run_stage.run("avqa_more_seeds", ["smoke=true", "workers=1", f"root={tiny_avscenes}", "seeds=[3]"], reports)
     store = more / "trained_runs.json.gz"
-    out = run_stage.run("avqa_ablation", ["smoke=true", f"root={tiny_avscenes}", "seeds=[0,3]",
+    out = run_stage.run("avqa_ablation", ["smoke=true", "workers=1", f"root={tiny_avscenes}", "seeds=[0,3]",
                                           f"seeds_from={store}"], reports)
     assert "The runs at seeds [3] were trained by avqa_more_seeds" in (out / "findings.md").read_text()
     stored, table_runs = pd.read_csv(more / "runs.csv"), pd.read_csv(out / "runs.csv")
@@ -223,7 +223,8 @@ def test_the_four_notebooks_smoke(tmp_path, tiny_avscenes):
                          ("avqa_attention", ("examples.md", "attention.png", "grounding.md", "findings.md",
                                              "runs.csv"))):
         reuse = [f"avst_from={avst}", "seeds=[0,3]"] if stage == "avqa_baselines" else []
-        out = run_stage.run(stage, ["smoke=true", f"root={tiny_avscenes}", f"lr_from={grid}", *reuse], reports)
+        out = run_stage.run(stage, ["smoke=true", "workers=1", f"root={tiny_avscenes}", f"lr_from={grid}", *reuse],
+                             reports)
         for name in files:
             assert (out / name).exists(), (stage, name)
     # the baselines' AVST row is the ablation's: the same runs, every column of runs.csv

@@ -67,7 +67,7 @@ def test_avqa_notebooks_smoke(tmp_path):
     out = run_stage.run("data_avscenes", ["smoke=true", f"root={data}"], tmp_path / "reports")
     for name in ("splits.md", "examples.png", "findings.md", "metrics.json"):
         assert (out / name).exists(), name
-    out = run_stage.run("premise_avscenes", ["smoke=true", f"root={data}"], tmp_path / "reports")
+    out = run_stage.run("premise_avscenes", ["smoke=true", "workers=1", f"root={data}"], tmp_path / "reports")
     for name in ("modality_check.md", "probe_choice.md", "findings.md", "metrics.json", "runs.csv"):
         assert (out / name).exists(), name
     probes = pd.read_csv(out / "runs.csv")  # one row per probe of the grid: train (fit), held-out, val if chosen

@@ -72,7 +72,7 @@ def test_premise_jobs_blank_each_input_at_every_seed():
 def test_premise_avclips_notebook_smoke(tmp_path):
     import run_stage
 
-    out = run_stage.run("premise_avclips", ["smoke=true", f"root={tiny_avclips()}"], tmp_path / "reports")
+    out = run_stage.run("premise_avclips", ["smoke=true", "workers=1", f"root={tiny_avclips()}"], tmp_path / "reports")
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"holds", "weak_gap", "checks", "model", "seeds", "epochs"} <= set(metrics["premise"])
     assert isinstance(metrics["premise"]["weak_gap"], float)  # the value, not overwritten by its check

@@ -39,7 +39,7 @@ def stored(tmp_path_factory):
     data = _data()
     specs = [RunSpec("concat", "concat"), RunSpec("concat+ogm_ge", "concat", OGMConfig(alpha=0.3, end_epoch=2)),
              RunSpec("audio_only", "audio_only", keep_outputs=True)]
-    runs = run_specs(specs, [0, 1], data, train=TRAIN, model=MODEL, progress=False, lr_unimodal=0.1)
+    runs = run_specs(specs, [0, 1], data, train=TRAIN, model=MODEL, progress=False, lr_unimodal=0.1, workers=1)
     path = run_store.write_run_store(runs, tmp_path_factory.mktemp("t1"), data=data, stage="t1_fusion")
     return path, data, runs
 
@@ -112,7 +112,7 @@ def test_t3_table_runs_reads_each_job_from_either_store_and_trains_only_the_miss
     """t1_fusion's store has seeds 0-1, t3_seeds's store (`seeds_from`) seed 2 of concat: only the one job in
     neither trains, alone; a row is 'read whole' from t1 only at every seed, a seed only with every row."""
     path, data, runs = stored
-    seed2 = run_specs([RunSpec("concat", "concat")], [2], data, train=TRAIN, model=MODEL, progress=False)
+    seed2 = run_specs([RunSpec("concat", "concat")], [2], data, train=TRAIN, model=MODEL, progress=False, workers=1)
     more = run_store.write_run_store(seed2, tmp_path, data=data, stage="t3_seeds")
     trained = []
 

@@ -105,7 +105,7 @@ def test_t1_notebook_smoke(tmp_path, tiny_avdigits):
     # starts); `ddp` reaching run_specs: tests/tasks/test_classify_engine.py; DDP against the in-process runs and
     # the launch's errors: tests/core/test_ddp.py.
     reports = tmp_path / "reports"
-    out = run_stage.run("t1_fusion", ["smoke=true", f"root={tiny_avdigits}"], reports)
+    out = run_stage.run("t1_fusion", ["smoke=true", "workers=1", f"root={tiny_avdigits}"], reports)
     for name in ("table.csv", "table.md", "ogm_grid.csv", "history.csv", "runs.csv", "findings.md", "imbalance.png",
                  "metrics.json", "notebook.html", "provenance.json"):
         assert (out / name).exists(), name

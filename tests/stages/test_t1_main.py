@@ -90,7 +90,7 @@ def test_runs_t1_fusion_trained_are_read_back_and_only_the_rest_train(tmp_path, 
     from avlib.tasks.classify import engine
 
     p = stage.PARAMS.check({**PARAMS, "root": str(tiny_avdigits), "seeds": [0], "extra_seeds": {"concat": [1]},
-                            "epochs": 1,
+                            "epochs": 1, "workers": 1,  # in this process: two spawned workers cost more than the runs
                             "fusions": ["concat", "sum"], "reuse_from": str(tmp_path / "trained_runs.json.gz"),
                             "seeds_from": str(tmp_path / "no_seeds_store.json.gz")})
     p.smoke = True

@@ -55,7 +55,7 @@ def test_the_notebook_smoke_and_t1_main_reads_its_runs_back(tmp_path, tiny_avdig
     from avlib.balance import OGMConfig
     from avlib.stages import t1_main
 
-    overrides = ["smoke=true", f"root={tiny_avdigits}", "fusions=[concat]", "extra_seeds={concat: [14]}"]
+    overrides = ["smoke=true", "workers=1", f"root={tiny_avdigits}", "fusions=[concat]", "extra_seeds={concat: [14]}"]
     out = run_stage.run("t1_seeds", overrides, tmp_path / "reports")
     for name in ("trained_runs.json.gz", "runs.csv", "findings.md", "metrics.json", "notebook.html"):
         assert (out / name).exists(), name

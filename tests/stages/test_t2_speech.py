@@ -40,7 +40,7 @@ def test_stage_rejects_a_reported_selection_seed_and_a_video_model():
 def test_t2_speech_notebook_smoke(tmp_path):
     import run_stage
 
-    out = run_stage.run("t2_speech", ["smoke=true", f"root={tiny_avclips()}", "rows=[i_vector]",
+    out = run_stage.run("t2_speech", ["smoke=true", "workers=1", f"root={tiny_avclips()}", "rows=[i_vector]",
                                       "selection_model=i_vector"], tmp_path / "reports")
     table = (out / "table.md").read_text()
     assert "paper (CREMA-D) acc" in table and "not reimplemented" in table and "KS" not in table

@@ -75,7 +75,8 @@ def test_premise_stage_reads_t2_videos_schedule_at_seeds_no_table_reports():
 def test_t2_video_notebook_smoke(tmp_path):
     import run_stage
 
-    out = run_stage.run("t2_video", ["smoke=true", f"root={tiny_avclips()}", "rows=[tsn_av]"], tmp_path / "reports")
+    out = run_stage.run("t2_video", ["smoke=true", "workers=1", f"root={tiny_avclips()}", "rows=[tsn_av]"],
+                        tmp_path / "reports")
     for name in ("table.csv", "table.md", "ogm_grid.csv", "history.csv", "findings.md", "delta.png", "metrics.json",
                  "runs.csv"):
         assert (out / name).exists(), name

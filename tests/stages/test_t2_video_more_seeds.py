@@ -83,10 +83,10 @@ def test_t2_video_reads_this_stages_runs_back_and_gets_what_it_would_train(tmp_p
     import run_stage
 
     root, reports = tiny_avclips(), tmp_path / "reports"
-    more = run_stage.run("t2_video_more_seeds", ["smoke=true", f"root={root}", "rows=[tsn_av]"], reports)
+    more = run_stage.run("t2_video_more_seeds", ["smoke=true", "workers=1", f"root={root}", "rows=[tsn_av]"], reports)
     assert (more / "trained_runs.json.gz").exists() and (more / "runs.csv").exists()
     store = more / "trained_runs.json.gz"
-    read = run_stage.run("t2_video", ["smoke=true", f"root={root}", "rows=[tsn_av]", "seeds=[0, 3]",
+    read = run_stage.run("t2_video", ["smoke=true", "workers=1", f"root={root}", "rows=[tsn_av]", "seeds=[0, 3]",
                                       f"seeds_from={store}"], tmp_path / "read")
     metrics = json.loads((read / "metrics.json").read_text())
     assert metrics["runs"] == {"trained": 2, "read_back": 3}  # seed 0 ± OGM-GE trained; the grid and seed 3 read

@@ -34,7 +34,7 @@ def test_t3_imbalance_reads_the_grid_back_and_chooses_the_same(tmp_path, tiny_av
     there, and the grid table (and so the choice) is the same."""
     from avlib.stages import t3_imbalance as table
 
-    p = stage.smoke(stage.PARAMS.check({**PARAMS, "root": str(tiny_avdigits)}))
+    p = stage.smoke(stage.PARAMS.check({**PARAMS, "root": str(tiny_avdigits), "workers": 1}))  # in this process
     data, train, model = stage.load_data(p), stage.train_config(p), stage.model_kwargs(p)
     runs = stage.grid_runs(p, data, train=train, model=model)
     assert len(runs) == len(table.grid_specs(p)) * len(p.selection_seeds) > 0

@@ -94,8 +94,8 @@ def test_every_row_has_a_display_name(name):
 
 @pytest.mark.slow
 def test_t3_notebook_smoke_is_deterministic(tmp_path, tiny_avdigits):
-    outs = [run_stage.run("t3_imbalance", ["smoke=true", f"root={tiny_avdigits}"], tmp_path / f"reports{i}")
-            for i in range(2)]
+    outs = [run_stage.run("t3_imbalance", ["smoke=true", "workers=1", f"root={tiny_avdigits}"],
+                          tmp_path / f"reports{i}") for i in range(2)]
     out = outs[0]
     for name in ("table.csv", "table.md", "grid.csv", "grid.md", "history.csv", "runs.csv", "findings.md",
                  "metrics.json", "notebook.html", "provenance.json"):

@@ -52,7 +52,7 @@ def test_the_notebook_smoke_and_t3_imbalance_reads_its_runs_back(tmp_path, tiny_
     from avlib.stages import t3_imbalance as table
 
     rows = "rows=[concat, modality_drop_audio, late_fusion]"
-    out = run_stage.run("t3_seeds", ["smoke=true", f"root={tiny_avdigits}", rows], tmp_path / "reports")
+    out = run_stage.run("t3_seeds", ["smoke=true", "workers=1", f"root={tiny_avdigits}", rows], tmp_path / "reports")
     for name in ("trained_runs.json.gz", "runs.csv", "findings.md", "metrics.json", "notebook.html"):
         assert (out / name).exists(), name
     assert json.loads((out / "metrics.json").read_text())["runs"] == {"trained": 4, "read_back": 0}
