@@ -28,6 +28,7 @@ from avlib.stages.shared.asr import (  # noqa: F401 - history_frame, runs_frame:
 from avlib.stages.shared.asr_store import reuse_asr, stored_stage
 from avlib.stages.shared.records import convergence, convergence_sentence, holm_family
 from avlib.stages.shared.stats import format_p, paired_difference
+from avlib.stages.shared.store_file import train_missing
 from avlib.tasks.asr.train import MODELS, AVASRJob
 
 BASELINE = "concat"  # the joint concat control: same towers, same training as the bilinear networks
@@ -97,13 +98,9 @@ def train_or_read(task, p, data: dict) -> tuple[list, set]:
     """(a result per job of `jobs(p)`, in order; the indices read back from `p.seeds_from`): the runs that store
     holds for the very same job on the same data (`asr_store`; only the table's level is stored there) are read,
     the rest trained by `run_tasks(task, ...)` through the run engine."""
-    todo_jobs = jobs(p)
-    read = reuse_asr(p.seeds_from, todo_jobs, data=data[p.main_snr_db]) if p.seeds_from else {}
-    read = {i: r for i, r in read.items() if todo_jobs[i].snr_db == p.main_snr_db}
-    todo = [i for i in range(len(todo_jobs)) if i not in read]
-    trained = run_tasks(task, [todo_jobs[i] for i in todo], data, workers=p.workers, desc="avasr") if todo else []
-    results = dict(read) | dict(zip(todo, trained, strict=True))
-    return [results[i] for i in range(len(todo_jobs))], set(read)
+    every = jobs(p)  # a job's key holds its level: only the table's level can match the store
+    read = reuse_asr(p.seeds_from, every, data=data[p.main_snr_db]) if p.seeds_from else {}
+    return train_missing(every, read, lambda todo: run_tasks(task, todo, data, workers=p.workers, desc="avasr"))
 
 
 def read_back_note(p, results: list, read: set) -> str:

@@ -12,7 +12,7 @@ stored: a job that keeps them (`keep_state`) is always trained."""
 import dataclasses
 from pathlib import Path
 
-from avlib.stages.shared.store_file import read_run_store, stored_runs, write_store
+from avlib.stages.shared.store_file import read_run_store, stored_runs, train_missing, write_store
 from avlib.tasks.qa.train import QAJob, QAResult
 
 FIELDS = ("val", "test", "test_counts", "template_counts", "best_epoch", "history", "wall_s", "cpu_s",
@@ -42,11 +42,8 @@ def reuse_qa(path, jobs: list, *, data: dict) -> dict:
 def train_or_read_qa(run, jobs: list, data: dict, *, store: str, workers: int, desc: str) -> tuple[list, set]:
     """(a result per job in `jobs` order, the indices read back from `store`): the runs `store` holds are read,
     the others trained by `run(jobs, data, workers=, desc=)` (`stages/shared/qa.run_longest_first`)."""
-    read = reuse_qa(store, jobs, data=data)
-    todo = [i for i in range(len(jobs)) if i not in read]
-    trained = run([jobs[i] for i in todo], data, workers=workers, desc=desc) if todo else []
-    results = dict(read) | dict(zip(todo, trained, strict=True))
-    return [results[i] for i in range(len(jobs))], set(read)
+    return train_missing(jobs, reuse_qa(store, jobs, data=data),
+                         lambda todo: run(todo, data, workers=workers, desc=desc))
 
 
 def stored_stage(path) -> str:

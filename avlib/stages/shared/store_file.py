@@ -66,3 +66,12 @@ def stored_runs(path, *, data: dict) -> dict:
     for record in payload["runs"]:
         stored.setdefault(record["key"], record)
     return stored
+
+
+def train_missing(jobs: list, read: dict, train) -> tuple[list, set]:
+    """(a result per job of `jobs`, in their order; the indices read back): the runs of `read` ({index in `jobs`:
+    result}, read from a store) as they are, every other job trained by one call of `train(list of jobs)`."""
+    todo = [i for i in range(len(jobs)) if i not in read]
+    trained = train([jobs[i] for i in todo]) if todo else []
+    results = dict(read) | dict(zip(todo, trained, strict=True))
+    return [results[i] for i in range(len(jobs))], set(read)
